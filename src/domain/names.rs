@@ -1,0 +1,118 @@
+//! Display names, group names and client request ids.
+
+use std::fmt;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TextError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {0} characters")]
+    TooLong(usize),
+    #[error("must not contain control characters")]
+    ControlCharacters,
+}
+
+fn parse_text(raw: &str, max: usize) -> Result<String, TextError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(TextError::Empty);
+    }
+    if trimmed.chars().count() > max {
+        return Err(TextError::TooLong(max));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(TextError::ControlCharacters);
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A user's or account's display name: 1 to 200 characters after trimming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_LEN: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        parse_text(raw, Self::MAX_LEN).map(DisplayName)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A group name: 1 to 100 characters, unique per account ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub const MAX_LEN: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        parse_text(raw, Self::MAX_LEN).map(GroupName)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key uniqueness is checked on.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// A client-chosen idempotency key: 1 to 128 printable characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub const MAX_LEN: usize = 128;
+
+    /// An empty string means "no request id".
+    pub fn parse_optional(raw: &str) -> Result<Option<Self>, TextError> {
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        if raw.chars().count() > Self::MAX_LEN {
+            return Err(TextError::TooLong(Self::MAX_LEN));
+        }
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(TextError::ControlCharacters);
+        }
+        Ok(Some(RequestId(raw.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DisplayName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_name_bounds() {
+        assert_eq!(DisplayName::parse("  Ann  ").unwrap().as_str(), "Ann");
+        assert_eq!(DisplayName::parse("   "), Err(TextError::Empty));
+        assert!(DisplayName::parse(&"x".repeat(200)).is_ok());
+        assert_eq!(DisplayName::parse(&"x".repeat(201)), Err(TextError::TooLong(200)));
+        assert_eq!(DisplayName::parse("a\u{0}b"), Err(TextError::ControlCharacters));
+    }
+
+    #[test]
+    fn request_id_optional() {
+        assert_eq!(RequestId::parse_optional("").unwrap(), None);
+        assert!(RequestId::parse_optional("abc-123").unwrap().is_some());
+        assert!(RequestId::parse_optional("a b").is_err());
+        assert!(RequestId::parse_optional(&"r".repeat(129)).is_err());
+    }
+}

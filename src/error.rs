@@ -1,0 +1,276 @@
+//! The one error type of the request path.
+//!
+//! Every failure a caller can see is an [`Error`]: a canonical code, a stable
+//! reason (the proto's `ErrorReason` name) and, for bad input, the offending
+//! fields. `grpc::status` turns it into a `tonic::Status` in exactly one
+//! place. Database errors are mapped here too: their text is logged, never
+//! returned.
+
+use std::fmt;
+
+/// The canonical gRPC code an error maps to (the subset Roster uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    Unauthenticated,
+    FailedPrecondition,
+    Aborted,
+    ResourceExhausted,
+    Unavailable,
+    Unimplemented,
+    Internal,
+}
+
+/// Stable machine-readable reasons; the names match `roster.v1.ErrorReason`
+/// without its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    InvalidArgument,
+    EmailTaken,
+    SeatLimitReached,
+    LastAdmin,
+    TargetNotActive,
+    TargetIsSubject,
+    TrialExpired,
+    UserNotFound,
+    AccountNotFound,
+    GroupNotFound,
+    JobNotFound,
+    EtagMismatch,
+    InvalidStatus,
+    ReassignmentRequired,
+    GroupNameTaken,
+    RequestIdReused,
+    TokenInvalid,
+    PermissionDenied,
+    StorageUnavailable,
+    Internal,
+    NotImplemented,
+}
+
+impl Reason {
+    /// The `ErrorInfo.reason` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidArgument => "INVALID_ARGUMENT",
+            Reason::EmailTaken => "EMAIL_TAKEN",
+            Reason::SeatLimitReached => "SEAT_LIMIT_REACHED",
+            Reason::LastAdmin => "LAST_ADMIN",
+            Reason::TargetNotActive => "TARGET_NOT_ACTIVE",
+            Reason::TargetIsSubject => "TARGET_IS_SUBJECT",
+            Reason::TrialExpired => "TRIAL_EXPIRED",
+            Reason::UserNotFound => "USER_NOT_FOUND",
+            Reason::AccountNotFound => "ACCOUNT_NOT_FOUND",
+            Reason::GroupNotFound => "GROUP_NOT_FOUND",
+            Reason::JobNotFound => "JOB_NOT_FOUND",
+            Reason::EtagMismatch => "ETAG_MISMATCH",
+            Reason::InvalidStatus => "INVALID_STATUS",
+            Reason::ReassignmentRequired => "REASSIGNMENT_REQUIRED",
+            Reason::GroupNameTaken => "GROUP_NAME_TAKEN",
+            Reason::RequestIdReused => "REQUEST_ID_REUSED",
+            Reason::TokenInvalid => "TOKEN_INVALID",
+            Reason::PermissionDenied => "PERMISSION_DENIED",
+            Reason::StorageUnavailable => "STORAGE_UNAVAILABLE",
+            Reason::Internal => "INTERNAL",
+            Reason::NotImplemented => "NOT_IMPLEMENTED",
+        }
+    }
+}
+
+/// One invalid field: its path in the request and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+/// A `google.rpc.PreconditionFailure` entry (for example seat usage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreconditionViolation {
+    pub kind: String,
+    pub subject: String,
+    pub description: String,
+}
+
+/// An error a caller sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub code: Code,
+    pub reason: Reason,
+    pub message: String,
+    pub field_violations: Vec<FieldViolation>,
+    pub precondition_violations: Vec<PreconditionViolation>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: Code, reason: Reason, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            reason,
+            message: message.into(),
+            field_violations: Vec::new(),
+            precondition_violations: Vec::new(),
+        }
+    }
+
+    /// INVALID_ARGUMENT naming one field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::invalid_fields(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    /// INVALID_ARGUMENT naming several fields.
+    pub fn invalid_fields(violations: Vec<FieldViolation>) -> Self {
+        let message = match violations.as_slice() {
+            [one] => format!("invalid {}: {}", one.field, one.description),
+            many => format!("{} invalid fields", many.len()),
+        };
+        Error {
+            field_violations: violations,
+            ..Error::new(Code::InvalidArgument, Reason::InvalidArgument, message)
+        }
+    }
+
+    pub fn not_found(reason: Reason, what: &str) -> Self {
+        Error::new(Code::NotFound, reason, format!("{what} not found"))
+    }
+
+    pub fn user_not_found() -> Self {
+        Error::not_found(Reason::UserNotFound, "user")
+    }
+
+    pub fn account_not_found() -> Self {
+        Error::not_found(Reason::AccountNotFound, "account")
+    }
+
+    pub fn precondition(reason: Reason, message: impl Into<String>) -> Self {
+        Error::new(Code::FailedPrecondition, reason, message)
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Error::new(Code::Unauthenticated, Reason::TokenInvalid, message)
+    }
+
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Error::new(Code::PermissionDenied, Reason::PermissionDenied, message)
+    }
+
+    pub fn internal() -> Self {
+        Error::new(Code::Internal, Reason::Internal, "internal error")
+    }
+
+    pub fn unavailable() -> Self {
+        Error::new(
+            Code::Unavailable,
+            Reason::StorageUnavailable,
+            "storage unavailable, retry later",
+        )
+    }
+
+    pub fn with_precondition(mut self, kind: &str, subject: &str, description: String) -> Self {
+        self.precondition_violations.push(PreconditionViolation {
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            description,
+        });
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}/{}: {}", self.code, self.reason.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Collects field violations so that every bad field is reported at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.to_owned(),
+            description: description.into(),
+        });
+    }
+
+    /// Runs a parse and records its error under `field`.
+    pub fn check<T, E: fmt::Display>(
+        &mut self,
+        field: &str,
+        result: std::result::Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn into_result(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid_fields(self.0))
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match &e {
+            D::NotFound => Error::new(Code::NotFound, Reason::InvalidArgument, "not found"),
+            D::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            | D::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)
+            | D::BrokenTransactionManager => {
+                tracing::warn!(error = %e, "database connection lost");
+                Error::unavailable()
+            }
+            D::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                tracing::warn!(error = %e, "serialization failure");
+                Error::new(
+                    Code::Aborted,
+                    Reason::StorageUnavailable,
+                    "concurrent change, retry",
+                )
+            }
+            D::DatabaseError(_, info) if is_busy(info.message()) => {
+                tracing::warn!(error = %e, "database busy");
+                Error::unavailable()
+            }
+            _ => {
+                tracing::error!(error = %e, "database error");
+                Error::internal()
+            }
+        }
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database is busy")
+}
+
+/// Pool checkout failures: the database is unreachable or saturated.
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
+    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        tracing::warn!(error = %e, "database pool checkout failed");
+        Error::unavailable()
+    }
+}

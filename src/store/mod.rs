@@ -1,0 +1,284 @@
+//! Storage: pools, migrations and every SQL statement.
+//!
+//! Queries are written once, in `queries.rs`, as the [`Repo`] trait
+//! implementation, and compiled once per backend (SQLite and PostgreSQL) by
+//! including that file in two modules with a different `Conn` type (the
+//! vaultwarden pattern: diesel-async has no async `MultiConnection`). The
+//! [`read!`](crate::read) and [`write!`](crate::write) macros pick the pool at
+//! run time and hand the body a connection of the concrete type.
+//!
+//! Write transactions take the account lock first: on PostgreSQL
+//! `SELECT .. FOR UPDATE` on the account row, on SQLite `BEGIN IMMEDIATE`
+//! (one writer at a time). Everything that must not race inside one account
+//! (seat counting, last-admin checks, event sequence numbers) happens after
+//! that lock, so it is race-free across threads and replicas.
+
+pub mod models;
+pub mod schema;
+
+use std::{future::Future, path::Path, time::Duration};
+
+use chrono::NaiveDateTime;
+use diesel::Connection as _;
+use diesel_async::{
+    AsyncPgConnection,
+    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, deadpool::Pool},
+    sync_connection_wrapper::SyncConnectionWrapper,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::FutureExt;
+
+use crate::error::Result;
+use models::*;
+
+pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
+pub type PgConn = AsyncPgConnection;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("src/store/migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("src/store/migrations/postgres");
+
+/// Every query Roster runs. Implemented for both backends' connections by
+/// `queries.rs`; the use cases in `service/` are generic over it.
+pub trait Repo: Send {
+    /// Locks the account for the rest of the transaction and returns it.
+    fn lock_account(&mut self, id: &str) -> impl Future<Output = Result<Option<AccountRow>>> + Send;
+    fn find_account(&mut self, id: &str) -> impl Future<Output = Result<Option<AccountRow>>> + Send;
+    fn insert_account(&mut self, row: &AccountRow) -> impl Future<Output = Result<()>> + Send;
+    fn set_seats_purchased(
+        &mut self,
+        account_id: &str,
+        seats: i32,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Appends an event with the account's next sequence number. Call with
+    /// the account locked.
+    fn append_event(
+        &mut self,
+        account_id: &str,
+        event: NewEvent,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    fn insert_ledger_entry(&mut self, entry: &NewLedgerEntry) -> impl Future<Output = Result<LedgerRow>> + Send;
+
+    fn find_idempotency_key(
+        &mut self,
+        namespace: &str,
+        operation: &str,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Option<IdempotencyRow>>> + Send;
+    fn insert_idempotency_key(&mut self, row: &IdempotencyRow) -> impl Future<Output = Result<()>> + Send;
+
+    fn email_taken(&mut self, email: &str) -> impl Future<Output = Result<bool>> + Send;
+    fn insert_user(&mut self, row: &UserRow) -> impl Future<Output = Result<()>> + Send;
+    fn find_user(&mut self, account_id: &str, user_id: &str) -> impl Future<Output = Result<Option<UserRow>>> + Send;
+    /// A user by id in any account (authentication of user tokens).
+    fn find_user_by_id(&mut self, user_id: &str) -> impl Future<Output = Result<Option<UserRow>>> + Send;
+    fn update_user_profile(
+        &mut self,
+        user_id: &str,
+        change: &UserProfileChange,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn count_users(&mut self, account_id: &str) -> impl Future<Output = Result<UserCounts>> + Send;
+    fn count_active_admins(&mut self, account_id: &str) -> impl Future<Output = Result<i64>> + Send;
+    /// Users in id (creation) order after `after_id`, at most `limit`.
+    fn list_users(
+        &mut self,
+        account_id: &str,
+        filter: &UserFilter,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
+
+    fn insert_group(&mut self, row: &GroupRow) -> impl Future<Output = Result<()>> + Send;
+    fn group_exists(&mut self, account_id: &str, group_id: &str) -> impl Future<Output = Result<bool>> + Send;
+    fn group_name_taken(&mut self, account_id: &str, name_key: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Groups by name key after `after_key`, at most `limit`.
+    fn list_groups(
+        &mut self,
+        account_id: &str,
+        after_key: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<GroupRow>>> + Send;
+}
+
+mod pg;
+mod sqlite;
+
+/// The database behind a [`Store`].
+#[derive(Clone)]
+pub enum Backend {
+    Sqlite(Pool<SqliteConn>),
+    Postgres(Pool<PgConn>),
+}
+
+/// Connection pools and migrations for one database.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `postgres://…` or `sqlite://path` / a plain file path.
+    pub url: String,
+    pub max_connections: usize,
+    /// How long a call waits for a free connection before UNAVAILABLE.
+    pub acquire_timeout: Duration,
+}
+
+impl Store {
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Opens the pools (connections are made lazily).
+    pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
+        let timeouts = deadpool::managed::Timeouts {
+            wait: Some(config.acquire_timeout),
+            create: Some(config.acquire_timeout),
+            recycle: Some(config.acquire_timeout),
+        };
+        let backend = if is_postgres_url(&config.url) {
+            let manager = AsyncDieselConnectionManager::<PgConn>::new(config.url.clone());
+            Backend::Postgres(
+                Pool::builder(manager)
+                    .max_size(config.max_connections)
+                    .timeouts(timeouts)
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()?,
+            )
+        } else {
+            let path = sqlite_path(&config.url);
+            if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut manager_config = ManagerConfig::<SqliteConn>::default();
+            manager_config.custom_setup = Box::new(|url| {
+                let url = url.to_owned();
+                async move {
+                    let mut conn = tokio::task::spawn_blocking(move || {
+                        let mut conn = diesel::SqliteConnection::establish(&url)?;
+                        configure_sqlite(&mut conn)
+                            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                        Ok::<_, diesel::ConnectionError>(conn)
+                    })
+                    .await
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
+                    let _ = &mut conn;
+                    Ok(SyncConnectionWrapper::new(conn))
+                }
+                .boxed()
+            });
+            let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, manager_config);
+            Backend::Sqlite(
+                Pool::builder(manager)
+                    .max_size(config.max_connections)
+                    .timeouts(timeouts)
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()?,
+            )
+        };
+        Ok(Store { backend })
+    }
+
+    /// Applies pending migrations of the backend (idempotent).
+    pub async fn migrate(&self, url: &str) -> anyhow::Result<usize> {
+        let url = if is_postgres_url(url) { url.to_owned() } else { sqlite_path(url) };
+        let postgres = self.is_postgres();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let applied = if postgres {
+                let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<PgConn>::establish(&url)?;
+                conn.run_pending_migrations(PG_MIGRATIONS)
+                    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+                    .len()
+            } else {
+                let mut conn = diesel::SqliteConnection::establish(&url)?;
+                configure_sqlite(&mut conn)?;
+                conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+                    .len()
+            };
+            Ok(applied)
+        })
+        .await?
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        use diesel_async::SimpleAsyncConnection;
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
+            Backend::Postgres(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
+        }
+        Ok(())
+    }
+}
+
+fn configure_sqlite(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    // WAL lets readers run beside the writer; busy_timeout makes writers
+    // queue for the lock instead of failing; foreign keys are off by default.
+    conn.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+    )
+}
+
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn sqlite_path(url: &str) -> String {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+        .to_owned()
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of the store's
+/// backend (no transaction). The body is compiled once per backend.
+#[macro_export]
+macro_rules! read {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match $store.backend() {
+            $crate::store::Backend::Sqlite(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::error::Error::from)?;
+                let $conn: &mut $crate::store::SqliteConn = &mut pooled;
+                $body
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::error::Error::from)?;
+                let $conn: &mut $crate::store::PgConn = &mut pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` (an expression returning `Result<_, Error>`) in a write
+/// transaction: `BEGIN IMMEDIATE` on SQLite, `BEGIN` on PostgreSQL (the
+/// body locks its account with [`Repo::lock_account`]). An `Err` rolls back.
+#[macro_export]
+macro_rules! write {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match $store.backend() {
+            $crate::store::Backend::Sqlite(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::error::Error::from)?;
+                let conn: &mut $crate::store::SqliteConn = &mut pooled;
+                conn.immediate_transaction(async |$conn| $body).await
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                use diesel_async::AsyncConnection as _;
+                let mut pooled = pool.get().await.map_err($crate::error::Error::from)?;
+                let conn: &mut $crate::store::PgConn = &mut pooled;
+                conn.transaction(async |$conn| $body).await
+            }
+        }
+    };
+}

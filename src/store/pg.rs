@@ -1,0 +1,20 @@
+//! The PostgreSQL build of the queries.
+
+use super::*;
+pub type Conn = PgConn;
+
+pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option<AccountRow>> {
+    use super::schema::accounts::dsl as a;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    Ok(a::accounts
+        .filter(a::id.eq(id))
+        .select(AccountRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+#[path = "queries.rs"]
+mod queries;

@@ -1,0 +1,107 @@
+//! Table definitions shared by both backends. Column types are the portable
+//! subset: text ids, `Timestamp` (UTC, no zone), integers, binary.
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        name -> Text,
+        plan -> Text,
+        billing_cycle -> Text,
+        seat_policy -> Text,
+        seats_purchased -> Integer,
+        currency -> Text,
+        enterprise_seat_price_minor -> Nullable<BigInt>,
+        period_start -> Timestamp,
+        period_end -> Timestamp,
+        trial_ends_at -> Timestamp,
+        pending_seats -> Nullable<Integer>,
+        pending_effective_at -> Nullable<Timestamp>,
+        pending_requested_by -> Nullable<Text>,
+        pending_requested_at -> Nullable<Timestamp>,
+        event_seq -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        account_id -> Text,
+        name -> Text,
+        name_key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        account_id -> Text,
+        name -> Text,
+        email -> Text,
+        password_hash -> Text,
+        group_id -> Nullable<Text>,
+        role -> Text,
+        permissions -> Text,
+        status -> Text,
+        search_text -> Text,
+        version -> BigInt,
+        tokens_valid_after -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    ledger_entries (id) {
+        id -> BigInt,
+        account_id -> Text,
+        kind -> Text,
+        actor -> Text,
+        created_at -> Timestamp,
+        seats_before -> Integer,
+        seats_after -> Integer,
+        plan_before -> Text,
+        plan_after -> Text,
+        amount_minor -> BigInt,
+        currency -> Text,
+        reason -> Text,
+        user_id -> Nullable<Text>,
+        effective_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    events (account_id, sequence) {
+        account_id -> Text,
+        sequence -> BigInt,
+        event_type -> Text,
+        created_at -> Timestamp,
+        actor -> Text,
+        user_id -> Nullable<Text>,
+        target_user_id -> Nullable<Text>,
+        job_id -> Nullable<Text>,
+        seats_before -> Nullable<Integer>,
+        seats_after -> Nullable<Integer>,
+        amount_minor -> Nullable<BigInt>,
+        moved -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (namespace, operation, request_id) {
+        namespace -> Text,
+        operation -> Text,
+        request_id -> Text,
+        fingerprint -> Text,
+        response -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(groups -> accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(accounts, groups, users, ledger_entries, events, idempotency_keys);
