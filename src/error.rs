@@ -150,6 +150,23 @@ impl Error {
         Error::not_found(Reason::AccountNotFound, "account")
     }
 
+    /// The same neutral answer whichever account holds the address.
+    pub fn email_taken() -> Self {
+        Error::new(
+            Code::AlreadyExists,
+            Reason::EmailTaken,
+            "this email address is already in use",
+        )
+    }
+
+    pub fn group_name_taken() -> Self {
+        Error::new(
+            Code::AlreadyExists,
+            Reason::GroupNameTaken,
+            "a group with this name already exists",
+        )
+    }
+
     pub fn precondition(reason: Reason, message: impl Into<String>) -> Self {
         Error::new(Code::FailedPrecondition, reason, message)
     }

@@ -19,3 +19,6 @@ pub mod proto {
 pub mod domain;
 pub mod error;
 pub mod store;
+pub mod auth;
+pub mod clock;
+pub mod service;

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{accounts, events, groups, idempotency_keys, ledger_entries, users};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = accounts)]
 pub struct AccountRow {
     pub id: String,
@@ -39,13 +39,16 @@ pub struct GroupRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+/// `Serialize` exists for idempotent replies; the password hash is never
+/// serialized.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: String,
     pub account_id: String,
     pub name: String,
     pub email: String,
+    #[serde(skip)]
     pub password_hash: String,
     pub group_id: Option<String>,
     pub role: String,

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::Conn;
-use crate::error::Result;
+use crate::error::{Error, Reason, Result};
 use crate::store::Repo;
 use crate::store::models::*;
 use crate::store::schema::{accounts, events, groups, idempotency_keys, ledger_entries, users};
@@ -87,7 +87,15 @@ impl Repo for Conn {
     }
 
     async fn insert_idempotency_key(&mut self, row: &IdempotencyRow) -> Result<()> {
-        diesel::insert_into(idempotency_keys::table).values(row).execute(self).await?;
+        diesel::insert_into(idempotency_keys::table)
+            .values(row)
+            .execute(self)
+            .await
+            .map_err(|e| {
+                on_unique_violation(e, || {
+                    Error::precondition(Reason::RequestIdReused, "request_id is being used by a concurrent request")
+                })
+            })?;
         Ok(())
     }
 
@@ -102,7 +110,12 @@ impl Repo for Conn {
     }
 
     async fn insert_user(&mut self, row: &UserRow) -> Result<()> {
-        diesel::insert_into(users::table).values(row).execute(self).await?;
+        // The only unique key besides the random id is the email.
+        diesel::insert_into(users::table)
+            .values(row)
+            .execute(self)
+            .await
+            .map_err(|e| on_unique_violation(e, Error::email_taken))?;
         Ok(())
     }
 
@@ -192,7 +205,11 @@ impl Repo for Conn {
     }
 
     async fn insert_group(&mut self, row: &GroupRow) -> Result<()> {
-        diesel::insert_into(groups::table).values(row).execute(self).await?;
+        diesel::insert_into(groups::table)
+            .values(row)
+            .execute(self)
+            .await
+            .map_err(|e| on_unique_violation(e, Error::group_name_taken))?;
         Ok(())
     }
 
@@ -244,4 +261,12 @@ fn like_pattern(text: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// Maps a unique-key violation to the caller-facing error `conflict`.
+fn on_unique_violation(e: diesel::result::Error, conflict: impl FnOnce() -> Error) -> Error {
+    match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => conflict(),
+        other => Error::from(other),
+    }
 }

@@ -1,0 +1,9 @@
+//! Authentication (bearer JWTs), principals and password hashing.
+
+pub mod password;
+pub mod principal;
+pub mod token;
+
+pub use password::PasswordHasher;
+pub use principal::{Principal, Scope};
+pub use token::{Claims, TokenIssuer, TokenVerifier};

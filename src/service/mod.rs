@@ -1,0 +1,73 @@
+//! Use cases, free of transport: each takes the caller and validated input,
+//! checks the rules, and runs its reads and writes through the store.
+
+pub mod accounts;
+pub mod auth;
+pub mod groups;
+pub mod idempotency;
+pub mod paging;
+pub mod seats;
+pub mod users;
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+use crate::auth::PasswordHasher;
+use crate::clock::Clock;
+use crate::domain::{BillingCycle, Plan, PriceList, SeatPolicy};
+use crate::error::{Error, Reason, Result};
+use crate::store::Store;
+use crate::store::models::AccountRow;
+
+/// Everything the use cases need.
+#[derive(Clone)]
+pub struct Roster {
+    pub store: Store,
+    pub hasher: PasswordHasher,
+    pub clock: Arc<dyn Clock>,
+    pub prices: PriceList,
+}
+
+impl Roster {
+    pub fn now(&self) -> NaiveDateTime {
+        self.clock.now()
+    }
+}
+
+/// Typed view of an account row's enumerations.
+pub struct AccountTerms {
+    pub plan: Plan,
+    pub cycle: BillingCycle,
+    pub policy: SeatPolicy,
+}
+
+impl AccountTerms {
+    pub fn of(row: &AccountRow) -> Result<AccountTerms> {
+        let corrupt = || {
+            tracing::error!(account_id = %row.id, "account row with unknown enumeration");
+            Error::internal()
+        };
+        Ok(AccountTerms {
+            plan: Plan::from_db(&row.plan).ok_or_else(corrupt)?,
+            cycle: BillingCycle::from_db(&row.billing_cycle).ok_or_else(corrupt)?,
+            policy: SeatPolicy::from_db(&row.seat_policy).ok_or_else(corrupt)?,
+        })
+    }
+}
+
+/// SPEC rule 8: a trial account refuses writes once its 14 days are over.
+pub fn ensure_writable(account: &AccountRow, now: NaiveDateTime) -> Result<()> {
+    if account.plan == Plan::Trial.as_str() && now >= account.trial_ends_at {
+        return Err(Error::precondition(
+            Reason::TrialExpired,
+            "the 14-day trial has ended; choose a plan to make changes (reads keep working)",
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh time-ordered id (UUIDv7): new rows land at the end of indexes.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,138 @@
+//! Seat accounting inside write transactions, and seat usage reads.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use super::{AccountTerms, Roster};
+use crate::auth::Principal;
+use crate::auth::principal::Access;
+use crate::domain::billing::prorated_seat_charge;
+use crate::domain::seats::admit_one;
+use crate::domain::{Plan, PriceList, SeatDecision};
+use crate::error::{Error, Reason, Result};
+use crate::read;
+use crate::store::Repo;
+use crate::store::models::{AccountRow, NewEvent, NewLedgerEntry, UserCounts};
+
+/// What a change did (or would do) to seats and billing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatEffect {
+    pub active_before: i64,
+    pub active_after: i64,
+    pub seats_before: i32,
+    pub seats_after: i32,
+    pub charge_minor: i64,
+    pub currency: String,
+}
+
+/// SPEC rule 2 for one more active user, inside a transaction holding the
+/// account lock: takes a free seat, or (AUTO_EXPAND) buys one with a
+/// prorated charge recorded in the ledger and the event log, or (STRICT)
+/// refuses with SEAT_LIMIT_REACHED.
+pub async fn take_seat<R: Repo>(
+    conn: &mut R,
+    account: &AccountRow,
+    prices: &PriceList,
+    actor: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<SeatEffect> {
+    let terms = AccountTerms::of(account)?;
+    let counts = conn.count_users(&account.id).await?;
+    let seats = i64::from(account.seats_purchased);
+    let mut effect = SeatEffect {
+        active_before: counts.active,
+        active_after: counts.active + 1,
+        seats_before: account.seats_purchased,
+        seats_after: account.seats_purchased,
+        charge_minor: 0,
+        currency: account.currency.clone(),
+    };
+    match admit_one(terms.policy, counts.active, seats) {
+        SeatDecision::UseFreeSeat => {}
+        SeatDecision::Refuse => {
+            return Err(Error::precondition(
+                Reason::SeatLimitReached,
+                format!(
+                    "all {} purchased seats are taken and the seat policy is STRICT",
+                    account.seats_purchased
+                ),
+            )
+            .with_precondition(
+                "SEATS",
+                &format!("accounts/{}", account.id),
+                format!("{} of {} seats used", counts.active, account.seats_purchased),
+            ));
+        }
+        SeatDecision::BuySeat => {
+            let monthly = prices.monthly_seat_price(terms.plan, account.enterprise_seat_price_minor);
+            let charge = if terms.plan == Plan::Trial {
+                0
+            } else {
+                prorated_seat_charge(monthly, terms.cycle, account.period_start, account.period_end, now)
+            };
+            effect.seats_after = account.seats_purchased + 1;
+            effect.charge_minor = charge;
+            conn.set_seats_purchased(&account.id, effect.seats_after, now).await?;
+            conn.insert_ledger_entry(&NewLedgerEntry {
+                account_id: account.id.clone(),
+                kind: "SEAT_AUTO_EXPANDED".into(),
+                actor: actor.to_owned(),
+                created_at: now,
+                seats_before: effect.seats_before,
+                seats_after: effect.seats_after,
+                plan_before: account.plan.clone(),
+                plan_after: account.plan.clone(),
+                amount_minor: charge,
+                currency: account.currency.clone(),
+                reason: "an extra active user under AUTO_EXPAND".into(),
+                user_id: Some(user_id.to_owned()),
+                effective_at: Some(now),
+            })
+            .await?;
+            conn.append_event(
+                &account.id,
+                NewEvent {
+                    event_type: "SEATS_CHANGED",
+                    actor: actor.to_owned(),
+                    user_id: Some(user_id.to_owned()),
+                    seats_before: Some(effect.seats_before),
+                    seats_after: Some(effect.seats_after),
+                    amount_minor: Some(charge),
+                    detail: "AUTO_EXPAND".into(),
+                    ..NewEvent::default()
+                },
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(effect)
+}
+
+/// The seat picture of an account.
+#[derive(Debug, Clone)]
+pub struct SeatUsage {
+    pub account: AccountRow,
+    pub counts: UserCounts,
+    pub seat_price_monthly_minor: i64,
+}
+
+impl Roster {
+    pub async fn seat_usage(&self, caller: &Principal, account_id: &str) -> Result<SeatUsage> {
+        let account_id = caller.authorize(account_id, Access::Read)?;
+        let (account, counts) = read!(self.store, |conn| {
+            let account = conn.find_account(&account_id).await?.ok_or_else(Error::account_not_found)?;
+            let counts = conn.count_users(&account_id).await?;
+            Ok::<_, Error>((account, counts))
+        })?;
+        let terms = AccountTerms::of(&account)?;
+        Ok(SeatUsage {
+            seat_price_monthly_minor: self
+                .prices
+                .monthly_seat_price(terms.plan, account.enterprise_seat_price_minor),
+            account,
+            counts,
+        })
+    }
+}

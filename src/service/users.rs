@@ -1,0 +1,279 @@
+//! Adding, reading, listing and updating users.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use super::idempotency::{self, Key};
+use super::paging;
+use super::seats::{SeatEffect, take_seat};
+use super::{Roster, ensure_writable, new_id};
+use crate::auth::Principal;
+use crate::auth::principal::{Access, Scope};
+use crate::domain::user::search_text;
+use crate::domain::{DisplayName, Email, Password, Permissions, RequestId, Role, UserStatus};
+use crate::error::{Error, Reason, Result};
+use crate::store::Repo;
+use crate::store::models::{NewEvent, UserFilter, UserProfileChange, UserRow};
+use crate::{read, write};
+
+/// A validated new user (AddUser, or the first admin of an account).
+pub struct NewUser {
+    pub name: DisplayName,
+    pub email: Email,
+    pub password: Password,
+    pub group_id: Option<String>,
+    pub role: Role,
+    /// None: the role's defaults.
+    pub permissions: Option<Permissions>,
+}
+
+impl NewUser {
+    pub fn into_row(self, account_id: &str, role: Role, password_hash: String, now: NaiveDateTime) -> UserRow {
+        let permissions = self.permissions.unwrap_or_else(|| Permissions::default_for(role));
+        UserRow {
+            id: new_id(),
+            account_id: account_id.to_owned(),
+            search_text: search_text(self.name.as_str(), self.email.as_str()),
+            name: self.name.as_str().to_owned(),
+            email: self.email.as_str().to_owned(),
+            password_hash,
+            group_id: self.group_id,
+            role: role.as_str().to_owned(),
+            permissions: permissions.to_json(),
+            status: UserStatus::Active.as_str().to_owned(),
+            version: 1,
+            tokens_valid_after: None,
+            created_at: now,
+            updated_at: now,
+            disabled_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddedUser {
+    pub user: UserRow,
+    pub seat_effect: SeatEffect,
+}
+
+/// Validated filters of ListUsers.
+#[derive(Debug, Clone, Default)]
+pub struct ListUsers {
+    pub status: Option<UserStatus>,
+    pub group_id: Option<String>,
+    pub role: Option<Role>,
+    pub query: Option<String>,
+    pub page_size: i32,
+    pub page_token: String,
+}
+
+/// Validated UpdateUser: None leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub etag: String,
+    pub name: Option<DisplayName>,
+    /// Some(None) removes the user from its group.
+    pub group_id: Option<Option<String>>,
+    pub role: Option<Role>,
+    pub permissions: Option<Permissions>,
+}
+
+pub fn etag_of(user: &UserRow) -> String {
+    format!("v{}", user.version)
+}
+
+impl Roster {
+    pub async fn add_user(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        user: NewUser,
+        request_id: Option<RequestId>,
+    ) -> Result<AddedUser> {
+        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
+        let actor = caller.actor();
+        let role = user.role;
+        let permissions = user.permissions.unwrap_or_else(|| Permissions::default_for(role));
+        let key = request_id.as_ref().map(|request_id| Key {
+            namespace: &account_id,
+            operation: "AddUser",
+            request_id,
+            fingerprint: idempotency::fingerprint(&[
+                user.name.as_str(),
+                user.email.as_str(),
+                user.group_id.as_deref().unwrap_or(""),
+                role.as_str(),
+                &permissions.to_json(),
+            ]),
+        });
+        // A retry of a finished call skips the costly hash.
+        if let Some(key) = &key {
+            if let Some(done) = read!(self.store, |conn| idempotency::replay(conn, key).await)? {
+                return Ok(done);
+            }
+        }
+        let password_hash = self.hasher.hash(&user.password).await?;
+        let now = self.now();
+        let row = NewUser {
+            permissions: Some(permissions),
+            ..user
+        }
+        .into_row(&account_id, role, password_hash, now);
+        write!(self.store, |conn| {
+            let account = conn.lock_account(&account_id).await?.ok_or_else(Error::account_not_found)?;
+            if let Some(key) = &key {
+                if let Some(done) = idempotency::replay(conn, key).await? {
+                    return Ok(done);
+                }
+            }
+            ensure_writable(&account, now)?;
+            if let Some(group_id) = &row.group_id {
+                if !conn.group_exists(&account_id, group_id).await? {
+                    return Err(Error::invalid("group_id", "no such group in this account"));
+                }
+            }
+            if conn.email_taken(&row.email).await? {
+                return Err(Error::email_taken());
+            }
+            let seat_effect = take_seat(conn, &account, &self.prices, &actor, &row.id, now).await?;
+            conn.insert_user(&row).await?;
+            conn.append_event(
+                &account_id,
+                NewEvent {
+                    event_type: "USER_ADDED",
+                    actor: actor.clone(),
+                    user_id: Some(row.id.clone()),
+                    ..NewEvent::default()
+                },
+                now,
+            )
+            .await?;
+            let added = AddedUser {
+                user: row.clone(),
+                seat_effect,
+            };
+            if let Some(key) = &key {
+                idempotency::remember(conn, key, &added, now).await?;
+            }
+            Ok::<_, Error>(added)
+        })
+    }
+
+    pub async fn get_user(&self, caller: &Principal, account_id: &str, user_id: &str) -> Result<UserRow> {
+        let account_id = caller.authorize(account_id, Access::Read)?;
+        read!(self.store, |conn| conn.find_user(&account_id, user_id).await)?.ok_or_else(Error::user_not_found)
+    }
+
+    /// One page of users and the next page token.
+    pub async fn list_users(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        request: ListUsers,
+    ) -> Result<(Vec<UserRow>, String)> {
+        let account_id = caller.authorize(account_id, Access::Read)?;
+        let limit = paging::page_size(request.page_size, 50)?;
+        let filter = UserFilter {
+            status: request.status.map(UserStatus::as_str),
+            group_id: request.group_id,
+            role: request.role.map(Role::as_str),
+            query: request.query.map(|q| q.to_lowercase()),
+        };
+        let filters = format!(
+            "{account_id}|{:?}|{:?}|{:?}|{:?}",
+            filter.status, filter.group_id, filter.role, filter.query
+        );
+        let after = paging::decode_token(&request.page_token, &filters)?;
+        let mut rows = read!(self.store, |conn| {
+            conn.list_users(&account_id, &filter, after.as_deref(), limit + 1).await
+        })?;
+        let next = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|u| paging::encode_token(&u.id, &filters)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((rows, next))
+    }
+
+    pub async fn update_user(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        user_id: &str,
+        update: UserUpdate,
+    ) -> Result<UserRow> {
+        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
+        let actor = caller.actor();
+        let now = self.now();
+        write!(self.store, |conn| {
+            let account = conn.lock_account(&account_id).await?.ok_or_else(Error::account_not_found)?;
+            let user = conn.find_user(&account_id, user_id).await?.ok_or_else(Error::user_not_found)?;
+            ensure_writable(&account, now)?;
+            if etag_of(&user) != update.etag {
+                return Err(Error::new(
+                    crate::error::Code::Aborted,
+                    Reason::EtagMismatch,
+                    "the user changed since it was read; read it again and retry",
+                ));
+            }
+            let old_role = Role::from_db(&user.role).ok_or_else(Error::internal)?;
+            let role = update.role.unwrap_or(old_role);
+            if old_role == Role::Admin && role != Role::Admin && user.status == "ACTIVE" {
+                if conn.count_active_admins(&account_id).await? <= 1 {
+                    return Err(Error::precondition(
+                        Reason::LastAdmin,
+                        "the account's last active admin cannot stop being an admin",
+                    ));
+                }
+            }
+            let group_id = match update.group_id {
+                Some(Some(group_id)) => {
+                    if !conn.group_exists(&account_id, &group_id).await? {
+                        return Err(Error::invalid("group_id", "no such group in this account"));
+                    }
+                    Some(group_id)
+                }
+                Some(None) => None,
+                None => user.group_id.clone(),
+            };
+            let name = update.name.map(|n| n.as_str().to_owned()).unwrap_or_else(|| user.name.clone());
+            let permissions = match update.permissions {
+                Some(p) => p.to_json(),
+                None if role != old_role => Permissions::default_for(role).to_json(),
+                None => user.permissions.clone(),
+            };
+            let change = UserProfileChange {
+                search_text: search_text(&name, &user.email),
+                name,
+                group_id,
+                role: role.as_str().to_owned(),
+                permissions,
+                version: user.version + 1,
+                updated_at: now,
+            };
+            conn.update_user_profile(user_id, &change).await?;
+            conn.append_event(
+                &account_id,
+                NewEvent {
+                    event_type: "USER_UPDATED",
+                    actor: actor.clone(),
+                    user_id: Some(user_id.to_owned()),
+                    ..NewEvent::default()
+                },
+                now,
+            )
+            .await?;
+            Ok::<_, Error>(UserRow {
+                name: change.name,
+                group_id: change.group_id,
+                role: change.role,
+                permissions: change.permissions,
+                search_text: change.search_text,
+                version: change.version,
+                updated_at: now,
+                ..user
+            })
+        })
+    }
+}
