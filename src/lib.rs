@@ -22,3 +22,6 @@ pub mod store;
 pub mod auth;
 pub mod clock;
 pub mod service;
+pub mod grpc;
+pub mod app;
+pub mod config;

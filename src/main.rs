@@ -1,1 +1,202 @@
-fn main() {}
+//! The `roster` binary: serve, migrate, bootstrap, token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use roster::app::{App, Settings};
+use roster::auth::password::HashParams;
+use roster::auth::{Principal, Scope, TokenIssuer, TokenVerifier};
+use roster::clock::{Clock, SystemClock};
+use roster::config::{BootstrapArgs, Cli, Command, CommonArgs, LogFormat, TokenArgs};
+use roster::domain::{BillingCycle, DisplayName, Email, Password, Plan, Role, SeatPolicy};
+use roster::service::Roster;
+use roster::service::accounts::NewAccount;
+use roster::service::users::NewUser;
+use roster::store::{Store, StoreConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.common.log_format);
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings {
+                database_url: cli.common.database_url.clone(),
+                listen: args.listen,
+                migrate: !args.no_migrate,
+                db_max_connections: cli.common.db_max_connections,
+                db_acquire_timeout: cli.common.acquire_timeout(),
+                verifier: verifier(&cli.common)?,
+                hash_params: cli.common.hash_params(),
+                hash_concurrency: cli.common.hash_concurrency(),
+                prices: cli.common.prices(),
+                clock: Arc::new(SystemClock),
+                health_interval: Duration::from_secs(5),
+            };
+            let app = App::build(settings).await?;
+            tracing::info!(addr = %app.local_addr()?, "roster listening");
+            app.serve(shutdown_signal()).await?;
+            tracing::info!("roster stopped");
+        }
+        Command::Migrate => {
+            let store = open_store(&cli.common)?;
+            let applied = store.migrate(&cli.common.database_url).await?;
+            println!("applied {applied} migration(s)");
+        }
+        Command::Bootstrap(args) => bootstrap(&cli.common, args).await?,
+        Command::Token(args) => println!("{}", mint(&cli.common, args)?),
+    }
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn verifier(common: &CommonArgs) -> anyhow::Result<TokenVerifier> {
+    let mut verifier = TokenVerifier::new(&common.jwt_issuer, &common.jwt_audience);
+    if let Some(secret) = common.jwt_secret()? {
+        verifier = verifier.with_hs256_secret(&secret);
+    }
+    for path in &common.jwt_public_key_files {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        verifier = verifier.with_public_key_pem(&pem)?;
+    }
+    Ok(verifier)
+}
+
+fn issuer(common: &CommonArgs) -> anyhow::Result<TokenIssuer> {
+    let secret = common
+        .jwt_secret()?
+        .context("minting tokens needs an HS256 secret (ROSTER_JWT_SECRET or ROSTER_JWT_SECRET_FILE)")?;
+    Ok(TokenIssuer::hs256(&secret, &common.jwt_issuer, &common.jwt_audience))
+}
+
+fn open_store(common: &CommonArgs) -> anyhow::Result<Store> {
+    Store::open(&StoreConfig {
+        url: common.database_url.clone(),
+        max_connections: 2,
+        acquire_timeout: common.acquire_timeout(),
+    })
+}
+
+fn mint(common: &CommonArgs, args: TokenArgs) -> anyhow::Result<String> {
+    let issuer = issuer(common)?;
+    let now = chrono::Utc::now().timestamp();
+    let claims = match (args.user, args.service) {
+        (Some(user), None) => {
+            let account = args.account.context("--user needs --account")?;
+            issuer.claims_for_user(&user, &account, now, args.ttl_secs)
+        }
+        (None, Some(service)) => {
+            let scopes: Vec<&str> = if args.scope.is_empty() {
+                Scope::ALL.iter().map(|s| s.as_str()).collect()
+            } else {
+                args.scope.iter().map(String::as_str).collect()
+            };
+            issuer.claims_for_service(&service, &scopes, now, args.ttl_secs)
+        }
+        _ => anyhow::bail!("give either --user ID --account ID, or --service NAME"),
+    };
+    issuer.sign(&claims)
+}
+
+async fn bootstrap(common: &CommonArgs, args: BootstrapArgs) -> anyhow::Result<()> {
+    let issuer = issuer(common)?;
+    let store = open_store(common)?;
+    store.migrate(&common.database_url).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let roster = Roster {
+        store,
+        hasher: roster::auth::PasswordHasher::new(
+            HashParams {
+                ..common.hash_params()
+            },
+            1,
+        )?,
+        clock,
+        prices: common.prices(),
+    };
+    let plan = match args.plan.to_ascii_lowercase().as_str() {
+        "trial" => Plan::Trial,
+        "base" => Plan::Base,
+        "advanced" => Plan::Advanced,
+        "pro" => Plan::Pro,
+        other => anyhow::bail!("unknown plan {other:?} (trial, base, advanced, pro)"),
+    };
+    let policy = match args.seat_policy.to_ascii_lowercase().as_str() {
+        "auto-expand" | "auto_expand" => SeatPolicy::AutoExpand,
+        "strict" => SeatPolicy::Strict,
+        other => anyhow::bail!("unknown seat policy {other:?} (auto-expand, strict)"),
+    };
+    let caller = Principal::Service {
+        name: "cli".into(),
+        scopes: vec![Scope::AccountsCreate.as_str().into()],
+    };
+    let created = roster
+        .create_account(
+            &caller,
+            NewAccount {
+                name: DisplayName::parse(&args.account_name).context("--account-name")?,
+                plan,
+                cycle: BillingCycle::Monthly,
+                policy,
+                seats_purchased: args.seats.max(1),
+                currency: "USD".into(),
+                enterprise_seat_price_minor: None,
+                admin: NewUser {
+                    name: DisplayName::parse(&args.admin_name).context("--admin-name")?,
+                    email: Email::parse(&args.admin_email).context("--admin-email")?,
+                    password: Password::parse(&args.admin_password).context("--admin-password")?,
+                    group_id: None,
+                    role: Role::Admin,
+                    permissions: None,
+                },
+                request_id: None,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = chrono::Utc::now().timestamp();
+    let token = issuer.sign(&issuer.claims_for_user(&created.admin.id, &created.account.id, now, args.ttl_secs))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "account_id": created.account.id,
+            "admin_user_id": created.admin.id,
+            "admin_token": token,
+        })
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight calls");
+}

@@ -1,0 +1,146 @@
+//! Composition root: builds the store, the use cases and the gRPC server
+//! (both services, health, reflection v1 and v1alpha), and serves until the
+//! shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+
+use crate::auth::password::HashParams;
+use crate::auth::{PasswordHasher, TokenVerifier};
+use crate::clock::Clock;
+use crate::domain::PriceList;
+use crate::grpc::seats::SeatsApi;
+use crate::grpc::user_management::UserManagementApi;
+use crate::proto::v1::seats_service_server::SeatsServiceServer;
+use crate::proto::v1::user_management_service_server::UserManagementServiceServer;
+use crate::service::Roster;
+use crate::service::auth::Authenticator;
+use crate::store::{Store, StoreConfig};
+
+/// Everything needed to start a server.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub migrate: bool,
+    pub db_max_connections: usize,
+    pub db_acquire_timeout: Duration,
+    pub verifier: TokenVerifier,
+    pub hash_params: HashParams,
+    pub hash_concurrency: usize,
+    pub prices: PriceList,
+    pub clock: Arc<dyn Clock>,
+    /// How often health re-checks the database.
+    pub health_interval: Duration,
+}
+
+const SERVICE_NAMES: [&str; 3] = ["", "roster.v1.UserManagementService", "roster.v1.SeatsService"];
+
+pub struct App {
+    listener: TcpListener,
+    roster: Roster,
+    auth: Authenticator,
+    health_interval: Duration,
+}
+
+impl App {
+    /// Opens the database (migrating it if asked) and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        anyhow::ensure!(settings.verifier.has_keys(), "no token key configured: set ROSTER_JWT_SECRET or ROSTER_JWT_PUBLIC_KEY_FILES");
+        let store = Store::open(&StoreConfig {
+            url: settings.database_url.clone(),
+            max_connections: settings.db_max_connections,
+            acquire_timeout: settings.db_acquire_timeout,
+        })?;
+        if settings.migrate {
+            let applied = store.migrate(&settings.database_url).await?;
+            tracing::info!(applied, "migrations applied");
+        }
+        let roster = Roster {
+            store: store.clone(),
+            hasher: PasswordHasher::new(settings.hash_params, settings.hash_concurrency)?,
+            clock: settings.clock.clone(),
+            prices: settings.prices,
+        };
+        let auth = Authenticator {
+            verifier: settings.verifier.clone(),
+            store,
+        };
+        let listener = TcpListener::bind(settings.listen).await?;
+        Ok(App {
+            listener,
+            roster,
+            auth,
+            health_interval: settings.health_interval,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight calls finish.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        // Health follows the database: NOT_SERVING while it is unreachable.
+        let store = self.roster.store.clone();
+        let interval = self.health_interval;
+        let monitor = tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let status = match store.ping().await {
+                    Ok(()) => ServingStatus::Serving,
+                    Err(_) => ServingStatus::NotServing,
+                };
+                if last != Some(status) {
+                    tracing::info!(?status, "health changed");
+                    for name in SERVICE_NAMES {
+                        reporter.set_service_status(name, status).await;
+                    }
+                    last = Some(status);
+                }
+                tokio::time::sleep(interval).await;
+            }
+        });
+
+        let users = UserManagementApi {
+            roster: self.roster.clone(),
+            auth: self.auth.clone(),
+        };
+        let seats = SeatsApi {
+            roster: self.roster.clone(),
+            auth: self.auth.clone(),
+        };
+        let result = tonic::transport::Server::builder()
+            .timeout(Duration::from_secs(30))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(UserManagementServiceServer::new(users))
+            .add_service(SeatsServiceServer::new(seats))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await;
+        monitor.abort();
+        result?;
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! Typed settings from flags and environment variables (clap). The
+//! database URL's scheme picks the backend: `postgres://…` for PostgreSQL,
+//! anything else is a SQLite file path (optionally `sqlite://path`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::password::HashParams;
+use crate::domain::PriceList;
+
+#[derive(Debug, Parser)]
+#[command(name = "roster", version, about = "User and seat management for CRM workspaces, over gRPC")]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (applies migrations first unless --no-migrate).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an account with its first admin and print a token for it.
+    Bootstrap(BootstrapArgs),
+    /// Mint a bearer token (HS256 with the configured secret).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Database: `postgres://user@host/db` or a SQLite file path.
+    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = "roster-data/roster.db", global = true)]
+    pub database_url: String,
+    /// HS256 secret for bearer tokens (at least 32 bytes). Without it (and
+    /// without --jwt-secret-file or public keys) a SQLite setup generates
+    /// one next to the database file: fine for development only.
+    #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// File holding the HS256 secret.
+    #[arg(long, env = "ROSTER_JWT_SECRET_FILE", global = true)]
+    pub jwt_secret_file: Option<PathBuf>,
+    /// PEM public keys (RSA, EC P-256, Ed25519) accepted for tokens; comma-separated.
+    #[arg(long, env = "ROSTER_JWT_PUBLIC_KEY_FILES", value_delimiter = ',', global = true)]
+    pub jwt_public_key_files: Vec<PathBuf>,
+    /// Expected `iss` claim.
+    #[arg(long, env = "ROSTER_JWT_ISSUER", default_value = "roster", global = true)]
+    pub jwt_issuer: String,
+    /// Expected `aud` claim.
+    #[arg(long, env = "ROSTER_JWT_AUDIENCE", default_value = "roster", global = true)]
+    pub jwt_audience: String,
+    /// Log format.
+    #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Maximum database connections.
+    #[arg(long, env = "ROSTER_DB_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub db_max_connections: usize,
+    /// Seconds a call waits for a database connection before UNAVAILABLE.
+    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, global = true)]
+    pub db_acquire_timeout_secs: u64,
+    /// argon2id memory in KiB (OWASP minimum 19456).
+    #[arg(long, env = "ROSTER_ARGON2_MEMORY_KIB", default_value_t = 19_456, global = true)]
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (OWASP minimum 2).
+    #[arg(long, env = "ROSTER_ARGON2_ITERATIONS", default_value_t = 2, global = true)]
+    pub argon2_iterations: u32,
+    /// Concurrent password hashes (0: one per CPU core).
+    #[arg(long, env = "ROSTER_HASH_CONCURRENCY", default_value_t = 0, global = true)]
+    pub hash_concurrency: usize,
+    /// Seat price per month in minor units, Base plan.
+    #[arg(long, env = "ROSTER_PRICE_BASE_MINOR", default_value_t = 1500, global = true)]
+    pub price_base_minor: i64,
+    /// Seat price per month in minor units, Advanced plan.
+    #[arg(long, env = "ROSTER_PRICE_ADVANCED_MINOR", default_value_t = 2500, global = true)]
+    pub price_advanced_minor: i64,
+    /// Seat price per month in minor units, Pro plan.
+    #[arg(long, env = "ROSTER_PRICE_PRO_MINOR", default_value_t = 4500, global = true)]
+    pub price_pro_minor: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ROSTER_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Do not apply migrations at start.
+    #[arg(long, env = "ROSTER_NO_MIGRATE")]
+    pub no_migrate: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BootstrapArgs {
+    /// Workspace name.
+    #[arg(long, default_value = "My workspace")]
+    pub account_name: String,
+    /// First admin's name.
+    #[arg(long, default_value = "Admin")]
+    pub admin_name: String,
+    /// First admin's email.
+    #[arg(long)]
+    pub admin_email: String,
+    /// First admin's password (12+ characters).
+    #[arg(long, env = "ROSTER_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: String,
+    /// Plan: trial, base, advanced, pro.
+    #[arg(long, default_value = "trial")]
+    pub plan: String,
+    /// Seats purchased.
+    #[arg(long, default_value_t = 5)]
+    pub seats: i32,
+    /// Seat policy: auto-expand or strict.
+    #[arg(long, default_value = "auto-expand")]
+    pub seat_policy: String,
+    /// Lifetime of the printed admin token, in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Mint a user token for this user id (needs --account).
+    #[arg(long, conflicts_with = "service")]
+    pub user: Option<String>,
+    /// The user's account id.
+    #[arg(long, requires = "user")]
+    pub account: Option<String>,
+    /// Mint a service token with this name.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Scopes of the service token (repeat or comma-separate); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub scope: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3_600)]
+    pub ttl_secs: i64,
+}
+
+impl CommonArgs {
+    pub fn hash_params(&self) -> HashParams {
+        HashParams {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: 1,
+        }
+    }
+
+    pub fn hash_concurrency(&self) -> usize {
+        match self.hash_concurrency {
+            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            n => n,
+        }
+    }
+
+    pub fn prices(&self) -> PriceList {
+        PriceList {
+            base: self.price_base_minor,
+            advanced: self.price_advanced_minor,
+            pro: self.price_pro_minor,
+        }
+    }
+
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_acquire_timeout_secs.max(1))
+    }
+
+    /// The HS256 secret: the flag, the file, or (SQLite only, no public
+    /// keys) a development secret generated next to the database.
+    pub fn jwt_secret(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let secret = if let Some(secret) = &self.jwt_secret {
+            Some(secret.as_bytes().to_vec())
+        } else if let Some(path) = &self.jwt_secret_file {
+            Some(std::fs::read_to_string(path)?.trim().as_bytes().to_vec())
+        } else if self.jwt_public_key_files.is_empty() && !crate::store::is_postgres_url(&self.database_url) {
+            Some(dev_secret(&self.database_url)?)
+        } else {
+            None
+        };
+        if let Some(s) = &secret {
+            anyhow::ensure!(s.len() >= 32, "the JWT secret must be at least 32 bytes");
+        }
+        Ok(secret)
+    }
+}
+
+/// Reads or creates `<database dir>/jwt-secret` (mode 0600).
+fn dev_secret(database_url: &str) -> anyhow::Result<Vec<u8>> {
+    let db_path = database_url.strip_prefix("sqlite://").unwrap_or(database_url);
+    let dir = Path::new(db_path).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(existing.trim().as_bytes().to_vec());
+    }
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        file.write_all(secret.as_bytes())?;
+    }
+    #[cfg(not(unix))]
+    std::fs::write(&path, &secret)?;
+    tracing::warn!(path = %path.display(), "generated a development JWT secret; set ROSTER_JWT_SECRET in production");
+    Ok(secret.into_bytes())
+}

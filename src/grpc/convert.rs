@@ -1,0 +1,285 @@
+//! Conversions between proto messages and domain/store types. Parsing of
+//! requests collects every bad field into one INVALID_ARGUMENT.
+
+use chrono::NaiveDateTime;
+
+use crate::domain::permissions::{EntityRights, Level};
+use crate::domain::{BillingCycle, Permissions, Plan, PriceList, Role, SeatPolicy, UserStatus};
+use crate::error::Violations;
+use crate::proto::v1 as pb;
+use crate::service::seats::{SeatEffect, SeatUsage};
+use crate::service::users::etag_of;
+use crate::store::models::{AccountRow, GroupRow, UserRow};
+
+pub fn timestamp(t: NaiveDateTime) -> prost_types::Timestamp {
+    let utc = t.and_utc();
+    prost_types::Timestamp {
+        seconds: utc.timestamp(),
+        nanos: utc.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn plan_to_proto(db: &str) -> i32 {
+    (match Plan::from_db(db) {
+        Some(Plan::Trial) => pb::Plan::Trial,
+        Some(Plan::Base) => pb::Plan::Base,
+        Some(Plan::Advanced) => pb::Plan::Advanced,
+        Some(Plan::Pro) => pb::Plan::Pro,
+        Some(Plan::Enterprise) => pb::Plan::Enterprise,
+        None => pb::Plan::Unspecified,
+    }) as i32
+}
+
+pub fn cycle_to_proto(db: &str) -> i32 {
+    (match BillingCycle::from_db(db) {
+        Some(BillingCycle::Monthly) => pb::BillingCycle::Monthly,
+        Some(BillingCycle::Semiannual) => pb::BillingCycle::Semiannual,
+        Some(BillingCycle::Annual) => pb::BillingCycle::Annual,
+        None => pb::BillingCycle::Unspecified,
+    }) as i32
+}
+
+pub fn policy_to_proto(db: &str) -> i32 {
+    (match SeatPolicy::from_db(db) {
+        Some(SeatPolicy::AutoExpand) => pb::SeatPolicy::AutoExpand,
+        Some(SeatPolicy::Strict) => pb::SeatPolicy::Strict,
+        None => pb::SeatPolicy::Unspecified,
+    }) as i32
+}
+
+/// None for UNSPECIFIED; a violation for unknown numbers.
+pub fn plan_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<Plan> {
+    match pb::Plan::try_from(value) {
+        Ok(pb::Plan::Unspecified) => None,
+        Ok(pb::Plan::Trial) => Some(Plan::Trial),
+        Ok(pb::Plan::Base) => Some(Plan::Base),
+        Ok(pb::Plan::Advanced) => Some(Plan::Advanced),
+        Ok(pb::Plan::Pro) => Some(Plan::Pro),
+        Ok(pb::Plan::Enterprise) => Some(Plan::Enterprise),
+        Err(_) => {
+            v.add(field, "unknown plan");
+            None
+        }
+    }
+}
+
+pub fn cycle_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<BillingCycle> {
+    match pb::BillingCycle::try_from(value) {
+        Ok(pb::BillingCycle::Unspecified) => None,
+        Ok(pb::BillingCycle::Monthly) => Some(BillingCycle::Monthly),
+        Ok(pb::BillingCycle::Semiannual) => Some(BillingCycle::Semiannual),
+        Ok(pb::BillingCycle::Annual) => Some(BillingCycle::Annual),
+        Err(_) => {
+            v.add(field, "unknown billing cycle");
+            None
+        }
+    }
+}
+
+pub fn policy_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<SeatPolicy> {
+    match pb::SeatPolicy::try_from(value) {
+        Ok(pb::SeatPolicy::Unspecified) => None,
+        Ok(pb::SeatPolicy::AutoExpand) => Some(SeatPolicy::AutoExpand),
+        Ok(pb::SeatPolicy::Strict) => Some(SeatPolicy::Strict),
+        Err(_) => {
+            v.add(field, "unknown seat policy");
+            None
+        }
+    }
+}
+
+pub fn role_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<Role> {
+    match pb::Role::try_from(value) {
+        Ok(pb::Role::Unspecified) => None,
+        Ok(pb::Role::Admin) => Some(Role::Admin),
+        Ok(pb::Role::Member) => Some(Role::Member),
+        Err(_) => {
+            v.add(field, "unknown role");
+            None
+        }
+    }
+}
+
+pub fn status_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<UserStatus> {
+    match pb::UserStatus::try_from(value) {
+        Ok(pb::UserStatus::Unspecified) => None,
+        Ok(pb::UserStatus::Active) => Some(UserStatus::Active),
+        Ok(pb::UserStatus::Inactive) => Some(UserStatus::Inactive),
+        Err(_) => {
+            v.add(field, "unknown status");
+            None
+        }
+    }
+}
+
+fn level_from_proto(v: &mut Violations, field: &str, value: i32, default: Level) -> Level {
+    match pb::PermissionLevel::try_from(value) {
+        Ok(pb::PermissionLevel::Unspecified) => default,
+        Ok(pb::PermissionLevel::All) => Level::All,
+        Ok(pb::PermissionLevel::Group) => Level::Group,
+        Ok(pb::PermissionLevel::Own) => Level::Own,
+        Ok(pb::PermissionLevel::Denied) => Level::Denied,
+        Err(_) => {
+            v.add(field, "unknown permission level");
+            default
+        }
+    }
+}
+
+fn level_to_proto(level: Level) -> i32 {
+    (match level {
+        Level::All => pb::PermissionLevel::All,
+        Level::Group => pb::PermissionLevel::Group,
+        Level::Own => pb::PermissionLevel::Own,
+        Level::Denied => pb::PermissionLevel::Denied,
+    }) as i32
+}
+
+fn rights_from_proto(
+    v: &mut Violations,
+    field: &str,
+    rights: Option<&pb::EntityRights>,
+    default: EntityRights,
+) -> EntityRights {
+    let Some(r) = rights else { return default };
+    EntityRights {
+        view: level_from_proto(v, &format!("{field}.view"), r.view, default.view),
+        edit: level_from_proto(v, &format!("{field}.edit"), r.edit, default.edit),
+        add: level_from_proto(v, &format!("{field}.add"), r.add, default.add),
+        delete: level_from_proto(v, &format!("{field}.delete"), r.delete, default.delete),
+        export: level_from_proto(v, &format!("{field}.export"), r.export, default.export),
+    }
+}
+
+/// Resolves requested permissions against the role's defaults; None when
+/// the request carries none.
+pub fn permissions_from_proto(
+    v: &mut Violations,
+    field: &str,
+    permissions: Option<&pb::Permissions>,
+    role: Role,
+) -> Option<Permissions> {
+    let p = permissions?;
+    let d = Permissions::default_for(role);
+    Some(Permissions {
+        leads: rights_from_proto(v, &format!("{field}.leads"), p.leads.as_ref(), d.leads),
+        contacts: rights_from_proto(v, &format!("{field}.contacts"), p.contacts.as_ref(), d.contacts),
+        companies: rights_from_proto(v, &format!("{field}.companies"), p.companies.as_ref(), d.companies),
+        tasks: rights_from_proto(v, &format!("{field}.tasks"), p.tasks.as_ref(), d.tasks),
+        mail_access: p.mail_access,
+        catalog_access: p.catalog_access,
+    })
+}
+
+fn rights_to_proto(r: &EntityRights) -> pb::EntityRights {
+    pb::EntityRights {
+        view: level_to_proto(r.view),
+        edit: level_to_proto(r.edit),
+        add: level_to_proto(r.add),
+        delete: level_to_proto(r.delete),
+        export: level_to_proto(r.export),
+    }
+}
+
+pub fn user(row: &UserRow) -> pb::User {
+    let role = Role::from_db(&row.role).unwrap_or(Role::Member);
+    let permissions = Permissions::from_json(&row.permissions, role);
+    pb::User {
+        id: row.id.clone(),
+        account_id: row.account_id.clone(),
+        name: row.name.clone(),
+        email: row.email.clone(),
+        group_id: row.group_id.clone().unwrap_or_default(),
+        role: (match role {
+            Role::Admin => pb::Role::Admin,
+            Role::Member => pb::Role::Member,
+        }) as i32,
+        permissions: Some(pb::Permissions {
+            leads: Some(rights_to_proto(&permissions.leads)),
+            contacts: Some(rights_to_proto(&permissions.contacts)),
+            companies: Some(rights_to_proto(&permissions.companies)),
+            tasks: Some(rights_to_proto(&permissions.tasks)),
+            mail_access: permissions.mail_access,
+            catalog_access: permissions.catalog_access,
+        }),
+        status: (match UserStatus::from_db(&row.status) {
+            Some(UserStatus::Active) => pb::UserStatus::Active,
+            Some(UserStatus::Inactive) => pb::UserStatus::Inactive,
+            None => pb::UserStatus::Unspecified,
+        }) as i32,
+        create_time: Some(timestamp(row.created_at)),
+        update_time: Some(timestamp(row.updated_at)),
+        disable_time: row.disabled_at.map(timestamp),
+        etag: etag_of(row),
+    }
+}
+
+pub fn account(row: &AccountRow, prices: &PriceList) -> pb::Account {
+    let price = Plan::from_db(&row.plan)
+        .map(|plan| prices.monthly_seat_price(plan, row.enterprise_seat_price_minor))
+        .unwrap_or_default();
+    pb::Account {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        plan: plan_to_proto(&row.plan),
+        billing_cycle: cycle_to_proto(&row.billing_cycle),
+        seat_policy: policy_to_proto(&row.seat_policy),
+        seats_purchased: row.seats_purchased,
+        currency: row.currency.clone(),
+        seat_price_monthly_minor: price,
+        period_start: Some(timestamp(row.period_start)),
+        period_end: Some(timestamp(row.period_end)),
+        trial_ends_at: (row.plan == Plan::Trial.as_str()).then(|| timestamp(row.trial_ends_at)),
+        create_time: Some(timestamp(row.created_at)),
+        update_time: Some(timestamp(row.updated_at)),
+    }
+}
+
+pub fn group(row: &GroupRow) -> pb::Group {
+    pb::Group {
+        id: row.id.clone(),
+        account_id: row.account_id.clone(),
+        name: row.name.clone(),
+        create_time: Some(timestamp(row.created_at)),
+    }
+}
+
+pub fn seat_effect(effect: &SeatEffect) -> pb::SeatEffect {
+    pb::SeatEffect {
+        active_before: effect.active_before as i32,
+        active_after: effect.active_after as i32,
+        seats_purchased_before: effect.seats_before,
+        seats_purchased_after: effect.seats_after,
+        charge_minor: effect.charge_minor,
+        currency: effect.currency.clone(),
+    }
+}
+
+pub fn seat_usage(usage: &SeatUsage) -> pb::SeatUsage {
+    let a = &usage.account;
+    let pending_change = match (a.pending_seats, a.pending_effective_at) {
+        (Some(seats), Some(effective)) => Some(pb::PendingSeatChange {
+            seats_purchased_after: seats,
+            effective_time: Some(timestamp(effective)),
+            requested_by: a.pending_requested_by.clone().unwrap_or_default(),
+            request_time: a.pending_requested_at.map(timestamp),
+        }),
+        _ => None,
+    };
+    pb::SeatUsage {
+        account_id: a.id.clone(),
+        plan: plan_to_proto(&a.plan),
+        billing_cycle: cycle_to_proto(&a.billing_cycle),
+        seat_policy: policy_to_proto(&a.seat_policy),
+        seats_purchased: a.seats_purchased,
+        active_users: usage.counts.active as i32,
+        inactive_users: usage.counts.inactive as i32,
+        available_seats: (i64::from(a.seats_purchased) - usage.counts.active).max(0) as i32,
+        period_start: Some(timestamp(a.period_start)),
+        period_end: Some(timestamp(a.period_end)),
+        pending_change,
+        trial_ends_at: (a.plan == Plan::Trial.as_str()).then(|| timestamp(a.trial_ends_at)),
+        currency: a.currency.clone(),
+        seat_price_monthly_minor: usage.seat_price_monthly_minor,
+    }
+}

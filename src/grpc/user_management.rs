@@ -1,0 +1,461 @@
+//! `roster.v1.UserManagementService`: thin adapters over the use cases.
+
+use std::pin::Pin;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::{convert, principal, unimplemented};
+use crate::domain::{BillingCycle, DisplayName, Email, GroupName, Password, Plan, RequestId, Role, SeatPolicy};
+use crate::error::{Error, Violations};
+use crate::proto::v1 as pb;
+use crate::proto::v1::user_management_service_server::UserManagementService;
+use crate::service::Roster;
+use crate::service::accounts::NewAccount;
+use crate::service::auth::Authenticator;
+use crate::service::users::{ListUsers, NewUser, UserUpdate};
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Largest seats_purchased accepted on input.
+pub const MAX_SEATS: i32 = 100_000;
+
+pub struct UserManagementApi {
+    pub roster: Roster,
+    pub auth: Authenticator,
+}
+
+/// Parses a new user's fields; `prefix` is the path of the message holding
+/// them ("" for AddUserRequest, "admin." for CreateAccountRequest.admin).
+fn parse_new_user(
+    v: &mut Violations,
+    prefix: &str,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> (Option<DisplayName>, Option<Email>, Option<Password>) {
+    (
+        v.check(&format!("{prefix}name"), DisplayName::parse(name)),
+        v.check(&format!("{prefix}email"), Email::parse(email)),
+        v.check(&format!("{prefix}password"), Password::parse(password)),
+    )
+}
+
+fn parse_id(v: &mut Violations, field: &str, value: &str) -> Option<String> {
+    if value.is_empty() {
+        v.add(field, "required");
+        None
+    } else if value.len() > 64 || uuid::Uuid::parse_str(value).is_err() {
+        v.add(field, "must be a UUID");
+        None
+    } else {
+        Some(value.to_owned())
+    }
+}
+
+/// An account id field: empty means "the caller's own".
+fn parse_account_id(v: &mut Violations, value: &str) -> String {
+    if !value.is_empty() && uuid::Uuid::parse_str(value).is_err() {
+        v.add("account_id", "must be a UUID or empty");
+    }
+    value.to_owned()
+}
+
+fn parse_optional_group(v: &mut Violations, value: &str) -> Option<String> {
+    if value.is_empty() {
+        None
+    } else {
+        parse_id(v, "group_id", value)
+    }
+}
+
+#[tonic::async_trait]
+impl UserManagementService for UserManagementApi {
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Result<Response<pb::CreateAccountResponse>, Status> {
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let name = v.check("name", DisplayName::parse(&r.name));
+        let plan = convert::plan_from_proto(&mut v, "plan", r.plan).unwrap_or(Plan::Trial);
+        let cycle = convert::cycle_from_proto(&mut v, "billing_cycle", r.billing_cycle).unwrap_or(BillingCycle::Monthly);
+        let policy = convert::policy_from_proto(&mut v, "seat_policy", r.seat_policy).unwrap_or(SeatPolicy::AutoExpand);
+        let seats = match r.seats_purchased {
+            0 => 1,
+            n if (1..=MAX_SEATS).contains(&n) => n,
+            _ => {
+                v.add("seats_purchased", format!("must be between 0 and {MAX_SEATS}"));
+                1
+            }
+        };
+        let currency = if r.currency.is_empty() { "USD".to_owned() } else { r.currency.clone() };
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+            v.add("currency", "must be an ISO 4217 code of three upper-case letters");
+        }
+        let enterprise_price = match (plan, r.enterprise_seat_price_minor) {
+            (Plan::Enterprise, p) if p > 0 => Some(p),
+            (Plan::Enterprise, _) => {
+                v.add("enterprise_seat_price_minor", "required (> 0) for the ENTERPRISE plan");
+                None
+            }
+            (_, 0) => None,
+            (_, p) if p < 0 => {
+                v.add("enterprise_seat_price_minor", "must not be negative");
+                None
+            }
+            (_, p) => Some(p),
+        };
+        let admin = r.admin.unwrap_or_default();
+        let (admin_name, admin_email, admin_password) =
+            parse_new_user(&mut v, "admin.", &admin.name, &admin.email, &admin.password);
+        let request_id = v.check("request_id", RequestId::parse_optional(&r.request_id)).flatten();
+        v.into_result()?;
+        let (Some(name), Some(admin_name), Some(email), Some(password)) = (name, admin_name, admin_email, admin_password)
+        else {
+            return Err(Error::internal().into());
+        };
+        let created = self
+            .roster
+            .create_account(
+                &caller,
+                NewAccount {
+                    name,
+                    plan,
+                    cycle,
+                    policy,
+                    seats_purchased: seats,
+                    currency,
+                    enterprise_seat_price_minor: enterprise_price,
+                    admin: NewUser {
+                        name: admin_name,
+                        email,
+                        password,
+                        group_id: None,
+                        role: Role::Admin,
+                        permissions: None,
+                    },
+                    request_id,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::CreateAccountResponse {
+            account: Some(convert::account(&created.account, &self.roster.prices)),
+            admin: Some(convert::user(&created.admin)),
+        }))
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        v.into_result()?;
+        let account = self.roster.get_account(&caller, &account_id).await?;
+        Ok(Response::new(pb::GetAccountResponse {
+            account: Some(convert::account(&account, &self.roster.prices)),
+        }))
+    }
+
+    async fn create_group(
+        &self,
+        request: Request<pb::CreateGroupRequest>,
+    ) -> Result<Response<pb::CreateGroupResponse>, Status> {
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let name = v.check("name", GroupName::parse(&r.name));
+        v.into_result()?;
+        let Some(name) = name else { return Err(Error::internal().into()) };
+        let group = self.roster.create_group(&caller, &account_id, name).await?;
+        Ok(Response::new(pb::CreateGroupResponse {
+            group: Some(convert::group(&group)),
+        }))
+    }
+
+    async fn list_groups(
+        &self,
+        request: Request<pb::ListGroupsRequest>,
+    ) -> Result<Response<pb::ListGroupsResponse>, Status> {
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        v.into_result()?;
+        let (groups, next_page_token) = self
+            .roster
+            .list_groups(&caller, &account_id, r.page_size, &r.page_token)
+            .await?;
+        Ok(Response::new(pb::ListGroupsResponse {
+            groups: groups.iter().map(convert::group).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn add_user(&self, request: Request<pb::AddUserRequest>) -> Result<Response<pb::AddUserResponse>, Status> {
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let (name, email, password) = parse_new_user(&mut v, "", &r.name, &r.email, &r.password);
+        let group_id = parse_optional_group(&mut v, &r.group_id);
+        let role = convert::role_from_proto(&mut v, "role", r.role).unwrap_or(Role::Member);
+        let permissions = convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref(), role);
+        let request_id = v.check("request_id", RequestId::parse_optional(&r.request_id)).flatten();
+        v.into_result()?;
+        let (Some(name), Some(email), Some(password)) = (name, email, password) else {
+            return Err(Error::internal().into());
+        };
+        let added = self
+            .roster
+            .add_user(
+                &caller,
+                &account_id,
+                NewUser {
+                    name,
+                    email,
+                    password,
+                    group_id,
+                    role,
+                    permissions,
+                },
+                request_id,
+            )
+            .await?;
+        Ok(Response::new(pb::AddUserResponse {
+            user: Some(convert::user(&added.user)),
+            seat_effect: Some(convert::seat_effect(&added.seat_effect)),
+        }))
+    }
+
+    async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Result<Response<pb::GetUserResponse>, Status> {
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let user_id = parse_id(&mut v, "user_id", &r.user_id);
+        v.into_result()?;
+        let user = self
+            .roster
+            .get_user(&caller, &account_id, &user_id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::GetUserResponse {
+            user: Some(convert::user(&user)),
+        }))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let status = convert::status_from_proto(&mut v, "status", r.status);
+        let role = convert::role_from_proto(&mut v, "role", r.role);
+        let group_id = parse_optional_group(&mut v, &r.group_id);
+        let query = r.query.trim();
+        if query.chars().count() > 200 {
+            v.add("query", "must be at most 200 characters");
+        }
+        v.into_result()?;
+        let (users, next_page_token) = self
+            .roster
+            .list_users(
+                &caller,
+                &account_id,
+                ListUsers {
+                    status,
+                    group_id,
+                    role,
+                    query: (!query.is_empty()).then(|| query.to_owned()),
+                    page_size: r.page_size,
+                    page_token: r.page_token.clone(),
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::ListUsersResponse {
+            users: users.iter().map(convert::user).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_user(
+        &self,
+        request: Request<pb::UpdateUserRequest>,
+    ) -> Result<Response<pb::UpdateUserResponse>, Status> {
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let user_id = parse_id(&mut v, "user_id", &r.user_id);
+        if r.etag.is_empty() {
+            v.add("etag", "required: send the etag of the user as last read");
+        }
+        let name = r.name.as_deref().and_then(|n| v.check("name", DisplayName::parse(n)));
+        let group_id = r.group_id.as_deref().map(|g| parse_optional_group(&mut v, g));
+        let role = r.role.and_then(|role| {
+            let parsed = convert::role_from_proto(&mut v, "role", role);
+            if parsed.is_none() {
+                v.add("role", "must be ROLE_ADMIN or ROLE_MEMBER when set");
+            }
+            parsed
+        });
+        // Unset levels resolve against the new role, or the member defaults
+        // when the role does not change (the service keeps the old role).
+        let permissions =
+            convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref(), role.unwrap_or(Role::Member));
+        v.into_result()?;
+        let user = self
+            .roster
+            .update_user(
+                &caller,
+                &account_id,
+                &user_id.unwrap_or_default(),
+                UserUpdate {
+                    etag: r.etag,
+                    name,
+                    group_id,
+                    role,
+                    permissions,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::UpdateUserResponse {
+            user: Some(convert::user(&user)),
+        }))
+    }
+
+    async fn disable_user(
+        &self,
+        request: Request<pb::DisableUserRequest>,
+    ) -> Result<Response<pb::DisableUserResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("DisableUser"))
+    }
+
+    async fn activate_user(
+        &self,
+        request: Request<pb::ActivateUserRequest>,
+    ) -> Result<Response<pb::ActivateUserResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("ActivateUser"))
+    }
+
+    async fn remove_user(
+        &self,
+        request: Request<pb::RemoveUserRequest>,
+    ) -> Result<Response<pb::RemoveUserResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("RemoveUser"))
+    }
+
+    type BulkDisableUsersStream = ResponseStream<pb::BulkDisableUsersResponse>;
+
+    async fn bulk_disable_users(
+        &self,
+        request: Request<pb::BulkDisableUsersRequest>,
+    ) -> Result<Response<Self::BulkDisableUsersStream>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("BulkDisableUsers"))
+    }
+
+    type BulkRemoveUsersStream = ResponseStream<pb::BulkRemoveUsersResponse>;
+
+    async fn bulk_remove_users(
+        &self,
+        request: Request<pb::BulkRemoveUsersRequest>,
+    ) -> Result<Response<Self::BulkRemoveUsersStream>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("BulkRemoveUsers"))
+    }
+
+    async fn get_job(&self, request: Request<pb::GetJobRequest>) -> Result<Response<pb::GetJobResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("GetJob"))
+    }
+
+    async fn list_jobs(&self, request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("ListJobs"))
+    }
+
+    type WatchJobStream = ResponseStream<pb::WatchJobResponse>;
+
+    async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("WatchJob"))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::CancelJobResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("CancelJob"))
+    }
+
+    async fn register_work_records(
+        &self,
+        request: Request<pb::RegisterWorkRecordsRequest>,
+    ) -> Result<Response<pb::RegisterWorkRecordsResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("RegisterWorkRecords"))
+    }
+
+    async fn list_work_records(
+        &self,
+        request: Request<pb::ListWorkRecordsRequest>,
+    ) -> Result<Response<pb::ListWorkRecordsResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("ListWorkRecords"))
+    }
+
+    async fn count_work_records(
+        &self,
+        request: Request<pb::CountWorkRecordsRequest>,
+    ) -> Result<Response<pb::CountWorkRecordsResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("CountWorkRecords"))
+    }
+
+    type StreamEventsStream = ResponseStream<pb::StreamEventsResponse>;
+
+    async fn stream_events(
+        &self,
+        request: Request<pb::StreamEventsRequest>,
+    ) -> Result<Response<Self::StreamEventsStream>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("StreamEvents"))
+    }
+
+    async fn verify_password(
+        &self,
+        request: Request<pb::VerifyPasswordRequest>,
+    ) -> Result<Response<pb::VerifyPasswordResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("VerifyPassword"))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("ChangePassword"))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
+        principal(&self.auth, &request).await?;
+        Err(unimplemented("ResetPassword"))
+    }
+}
