@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::{convert, principal, unimplemented};
 use crate::domain::{BillingCycle, DisplayName, Email, GroupName, Password, Plan, RequestId, Role, SeatPolicy};
+use crate::auth::principal::{Access, Scope};
 use crate::error::{Error, Violations};
 use crate::proto::v1 as pb;
 use crate::proto::v1::user_management_service_server::UserManagementService;
@@ -76,6 +77,9 @@ impl UserManagementService for UserManagementApi {
         request: Request<pb::CreateAccountRequest>,
     ) -> Result<Response<pb::CreateAccountResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
+        // Authorization comes before validation: an unauthorized caller
+        // learns nothing about what a valid request looks like.
+        caller.require_service_scope(Scope::AccountsCreate)?;
         let r = request.into_inner();
         let mut v = Violations::new();
         let name = v.check("name", DisplayName::parse(&r.name));
@@ -167,6 +171,7 @@ impl UserManagementService for UserManagementApi {
     ) -> Result<Response<pb::CreateGroupResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
+        caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
         let mut v = Violations::new();
         let account_id = parse_account_id(&mut v, &r.account_id);
         let name = v.check("name", GroupName::parse(&r.name));
@@ -200,6 +205,7 @@ impl UserManagementService for UserManagementApi {
     async fn add_user(&self, request: Request<pb::AddUserRequest>) -> Result<Response<pb::AddUserResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
+        caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
         let mut v = Violations::new();
         let account_id = parse_account_id(&mut v, &r.account_id);
         let (name, email, password) = parse_new_user(&mut v, "", &r.name, &r.email, &r.password);
@@ -292,6 +298,7 @@ impl UserManagementService for UserManagementApi {
     ) -> Result<Response<pb::UpdateUserResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
+        caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
         let mut v = Violations::new();
         let account_id = parse_account_id(&mut v, &r.account_id);
         let user_id = parse_id(&mut v, "user_id", &r.user_id);

@@ -1,0 +1,281 @@
+//! Test harness: a real Roster server on 127.0.0.1:0 over a real gRPC
+//! channel, backed by a fresh SQLite file or a fresh PostgreSQL schema.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use tonic_types::StatusExt;
+
+use roster::app::{App, Settings};
+use roster::auth::password::HashParams;
+use roster::auth::{Scope, TokenIssuer, TokenVerifier};
+use roster::clock::ManualClock;
+use roster::domain::PriceList;
+use roster::proto::v1 as pb;
+use roster::proto::v1::seats_service_client::SeatsServiceClient;
+use roster::proto::v1::user_management_service_client::UserManagementServiceClient;
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub const PASSWORD: &str = "correct horse 42";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body against both backends, as two `#[tokio::test]`s.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$name($crate::common::Db::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$name($crate::common::Db::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub channel: Channel,
+    pub issuer: TokenIssuer,
+    pub clock: ManualClock,
+    pub database_url: String,
+    pub db: Db,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// The PostgreSQL server tests use; they fail (never skip) when it is down.
+pub fn pg_base_url() -> String {
+    std::env::var("ROSTER_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+async fn fresh_pg_schema() -> String {
+    let base = pg_base_url();
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = AsyncPgConnection::establish(&base).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL tests need a server at {base} ({e}). Start one (see .ci/run) or set ROSTER_TEST_PG_URL."
+        )
+    });
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> TestApp {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = match db {
+            Db::Sqlite => dir.path().join("roster.db").to_string_lossy().into_owned(),
+            Db::Postgres => fresh_pg_schema().await,
+        };
+        let clock = ManualClock::new(
+            NaiveDate::from_ymd_opt(2026, 11, 1)
+                .and_then(|d| d.and_hms_opt(9, 0, 0))
+                .expect("date"),
+        );
+        let mut settings = Settings {
+            database_url: database_url.clone(),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            migrate: true,
+            db_max_connections: 8,
+            db_acquire_timeout: Duration::from_secs(10),
+            verifier: TokenVerifier::new("roster", "roster").with_hs256_secret(SECRET),
+            hash_params: HashParams::default(),
+            hash_concurrency: 2,
+            prices: PriceList::default(),
+            clock: Arc::new(clock.clone()),
+            health_interval: Duration::from_millis(200),
+        };
+        tweak(&mut settings);
+        let app = App::build(settings).await.expect("build app");
+        let addr = app.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.serve(async move {
+            let _ = rx.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        TestApp {
+            addr,
+            channel,
+            issuer: TokenIssuer::hs256(SECRET, "roster", "roster"),
+            clock,
+            database_url,
+            db,
+            _dir: dir,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn users(&self) -> UserManagementServiceClient<Channel> {
+        UserManagementServiceClient::new(self.channel.clone())
+    }
+
+    pub fn seats(&self) -> SeatsServiceClient<Channel> {
+        SeatsServiceClient::new(self.channel.clone())
+    }
+
+    pub fn now_secs(&self) -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    /// A service token with every scope.
+    pub fn service_token(&self) -> String {
+        let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        self.issuer
+            .sign(&self.issuer.claims_for_service("tests", &scopes, self.now_secs(), 600))
+            .expect("sign")
+    }
+
+    pub fn service_token_with(&self, scopes: &[&str]) -> String {
+        self.issuer
+            .sign(&self.issuer.claims_for_service("tests", scopes, self.now_secs(), 600))
+            .expect("sign")
+    }
+
+    pub fn user_token(&self, user_id: &str, account_id: &str) -> String {
+        self.issuer
+            .sign(&self.issuer.claims_for_user(user_id, account_id, self.now_secs(), 600))
+            .expect("sign")
+    }
+
+    /// Creates an account; returns it, its admin and the admin's token.
+    pub async fn account(&self, plan: pb::Plan, policy: pb::SeatPolicy, seats: i32) -> Workspace {
+        let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+        let response = self
+            .users()
+            .create_account(authed(
+                pb::CreateAccountRequest {
+                    name: "Acme".into(),
+                    plan: plan as i32,
+                    billing_cycle: pb::BillingCycle::Monthly as i32,
+                    seat_policy: policy as i32,
+                    seats_purchased: seats,
+                    currency: "USD".into(),
+                    enterprise_seat_price_minor: 0,
+                    admin: Some(pb::NewAdmin {
+                        name: "Ada Admin".into(),
+                        email,
+                        password: PASSWORD.into(),
+                    }),
+                    request_id: String::new(),
+                },
+                &self.service_token(),
+            ))
+            .await
+            .expect("create account")
+            .into_inner();
+        let account = response.account.expect("account");
+        let admin = response.admin.expect("admin");
+        let admin_token = self.user_token(&admin.id, &account.id);
+        Workspace {
+            account,
+            admin,
+            admin_token,
+        }
+    }
+
+    /// Runs one SQL statement directly (test setup only).
+    pub async fn sql(&self, statement: &str) {
+        match self.db {
+            Db::Postgres => {
+                let mut conn = AsyncPgConnection::establish(&self.database_url).await.expect("pg");
+                conn.batch_execute(statement).await.expect("sql");
+            }
+            Db::Sqlite => {
+                use diesel::Connection;
+                use diesel::connection::SimpleConnection;
+                let url = self.database_url.clone();
+                let statement = statement.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = diesel::SqliteConnection::establish(&url).expect("sqlite");
+                    conn.batch_execute("PRAGMA busy_timeout = 10000").expect("pragma");
+                    conn.batch_execute(&statement).expect("sql");
+                })
+                .await
+                .expect("join");
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub struct Workspace {
+    pub account: pb::Account,
+    pub admin: pb::User,
+    pub admin_token: String,
+}
+
+pub fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+pub fn new_user(email: &str) -> pb::AddUserRequest {
+    pb::AddUserRequest {
+        name: "Nina Newcomer".into(),
+        email: email.into(),
+        password: PASSWORD.into(),
+        ..Default::default()
+    }
+}
+
+pub fn unique_email(prefix: &str) -> String {
+    format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// The `ErrorInfo.reason` of a failed call.
+pub fn reason(status: &Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+/// The fields named by the `BadRequest` of a failed call.
+pub fn bad_fields(status: &Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+#[track_caller]
+pub fn assert_error(status: &Status, code: Code, expected_reason: &str) {
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    assert_eq!(reason(status), expected_reason, "unexpected reason: {status:?}");
+}
