@@ -40,7 +40,11 @@ pub struct Settings {
     pub health_interval: Duration,
 }
 
-const SERVICE_NAMES: [&str; 3] = ["", "roster.v1.UserManagementService", "roster.v1.SeatsService"];
+const SERVICE_NAMES: [&str; 3] = [
+    "",
+    "roster.v1.UserManagementService",
+    "roster.v1.SeatsService",
+];
 
 pub struct App {
     listener: TcpListener,
@@ -52,7 +56,10 @@ pub struct App {
 impl App {
     /// Opens the database (migrating it if asked) and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        anyhow::ensure!(settings.verifier.has_keys(), "no token key configured: set ROSTER_JWT_SECRET or ROSTER_JWT_PUBLIC_KEY_FILES");
+        anyhow::ensure!(
+            settings.verifier.has_keys(),
+            "no token key configured: set ROSTER_JWT_SECRET or ROSTER_JWT_PUBLIC_KEY_FILES"
+        );
         let store = Store::open(&StoreConfig {
             url: settings.database_url.clone(),
             max_connections: settings.db_max_connections,
@@ -90,7 +97,10 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight calls finish.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)

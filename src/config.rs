@@ -12,7 +12,11 @@ use crate::auth::password::HashParams;
 use crate::domain::PriceList;
 
 #[derive(Debug, Parser)]
-#[command(name = "roster", version, about = "User and seat management for CRM workspaces, over gRPC")]
+#[command(
+    name = "roster",
+    version,
+    about = "User and seat management for CRM workspaces, over gRPC"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -35,7 +39,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Database: `postgres://user@host/db` or a SQLite file path.
-    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = "roster-data/roster.db", global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_DATABASE_URL",
+        default_value = "roster-data/roster.db",
+        global = true
+    )]
     pub database_url: String,
     /// HS256 secret for bearer tokens (at least 32 bytes). Without it (and
     /// without --jwt-secret-file or public keys) a SQLite setup generates
@@ -46,40 +55,95 @@ pub struct CommonArgs {
     #[arg(long, env = "ROSTER_JWT_SECRET_FILE", global = true)]
     pub jwt_secret_file: Option<PathBuf>,
     /// PEM public keys (RSA, EC P-256, Ed25519) accepted for tokens; comma-separated.
-    #[arg(long, env = "ROSTER_JWT_PUBLIC_KEY_FILES", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_JWT_PUBLIC_KEY_FILES",
+        value_delimiter = ',',
+        global = true
+    )]
     pub jwt_public_key_files: Vec<PathBuf>,
     /// Expected `iss` claim.
-    #[arg(long, env = "ROSTER_JWT_ISSUER", default_value = "roster", global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_JWT_ISSUER",
+        default_value = "roster",
+        global = true
+    )]
     pub jwt_issuer: String,
     /// Expected `aud` claim.
-    #[arg(long, env = "ROSTER_JWT_AUDIENCE", default_value = "roster", global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_JWT_AUDIENCE",
+        default_value = "roster",
+        global = true
+    )]
     pub jwt_audience: String,
     /// Log format.
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// Maximum database connections.
-    #[arg(long, env = "ROSTER_DB_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
     pub db_max_connections: usize,
     /// Seconds a call waits for a database connection before UNAVAILABLE.
-    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_DB_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 5,
+        global = true
+    )]
     pub db_acquire_timeout_secs: u64,
     /// argon2id memory in KiB (OWASP minimum 19456).
-    #[arg(long, env = "ROSTER_ARGON2_MEMORY_KIB", default_value_t = 19_456, global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_ARGON2_MEMORY_KIB",
+        default_value_t = 19_456,
+        global = true
+    )]
     pub argon2_memory_kib: u32,
     /// argon2id iterations (OWASP minimum 2).
-    #[arg(long, env = "ROSTER_ARGON2_ITERATIONS", default_value_t = 2, global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_ARGON2_ITERATIONS",
+        default_value_t = 2,
+        global = true
+    )]
     pub argon2_iterations: u32,
     /// Concurrent password hashes (0: one per CPU core).
-    #[arg(long, env = "ROSTER_HASH_CONCURRENCY", default_value_t = 0, global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_HASH_CONCURRENCY",
+        default_value_t = 0,
+        global = true
+    )]
     pub hash_concurrency: usize,
     /// Seat price per month in minor units, Base plan.
-    #[arg(long, env = "ROSTER_PRICE_BASE_MINOR", default_value_t = 1500, global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_PRICE_BASE_MINOR",
+        default_value_t = 1500,
+        global = true
+    )]
     pub price_base_minor: i64,
     /// Seat price per month in minor units, Advanced plan.
-    #[arg(long, env = "ROSTER_PRICE_ADVANCED_MINOR", default_value_t = 2500, global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_PRICE_ADVANCED_MINOR",
+        default_value_t = 2500,
+        global = true
+    )]
     pub price_advanced_minor: i64,
     /// Seat price per month in minor units, Pro plan.
-    #[arg(long, env = "ROSTER_PRICE_PRO_MINOR", default_value_t = 4500, global = true)]
+    #[arg(
+        long,
+        env = "ROSTER_PRICE_PRO_MINOR",
+        default_value_t = 4500,
+        global = true
+    )]
     pub price_pro_minor: i64,
 }
 
@@ -157,7 +221,9 @@ impl CommonArgs {
 
     pub fn hash_concurrency(&self) -> usize {
         match self.hash_concurrency {
-            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            0 => std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
             n => n,
         }
     }
@@ -181,7 +247,9 @@ impl CommonArgs {
             Some(secret.as_bytes().to_vec())
         } else if let Some(path) = &self.jwt_secret_file {
             Some(std::fs::read_to_string(path)?.trim().as_bytes().to_vec())
-        } else if self.jwt_public_key_files.is_empty() && !crate::store::is_postgres_url(&self.database_url) {
+        } else if self.jwt_public_key_files.is_empty()
+            && !crate::store::is_postgres_url(&self.database_url)
+        {
             Some(dev_secret(&self.database_url)?)
         } else {
             None
@@ -195,8 +263,13 @@ impl CommonArgs {
 
 /// Reads or creates `<database dir>/jwt-secret` (mode 0600).
 fn dev_secret(database_url: &str) -> anyhow::Result<Vec<u8>> {
-    let db_path = database_url.strip_prefix("sqlite://").unwrap_or(database_url);
-    let dir = Path::new(db_path).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let db_path = database_url
+        .strip_prefix("sqlite://")
+        .unwrap_or(database_url);
+    let dir = Path::new(db_path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let path = dir.join("jwt-secret");
     if let Ok(existing) = std::fs::read_to_string(&path) {
@@ -207,7 +280,11 @@ fn dev_secret(database_url: &str) -> anyhow::Result<Vec<u8>> {
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
         file.write_all(secret.as_bytes())?;
     }
     #[cfg(not(unix))]

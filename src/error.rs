@@ -203,7 +203,13 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}/{}: {}", self.code, self.reason.as_str(), self.message)
+        write!(
+            f,
+            "{:?}/{}: {}",
+            self.code,
+            self.reason.as_str(),
+            self.message
+        )
     }
 }
 

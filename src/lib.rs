@@ -16,12 +16,12 @@ pub mod proto {
         include_bytes!(concat!(env!("OUT_DIR"), "/roster_descriptor.bin"));
 }
 
-pub mod domain;
-pub mod error;
-pub mod store;
+pub mod app;
 pub mod auth;
 pub mod clock;
-pub mod service;
-pub mod grpc;
-pub mod app;
 pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod service;
+pub mod store;

@@ -55,7 +55,9 @@ async fn main() -> anyhow::Result<()> {
 
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -75,10 +77,14 @@ fn verifier(common: &CommonArgs) -> anyhow::Result<TokenVerifier> {
 }
 
 fn issuer(common: &CommonArgs) -> anyhow::Result<TokenIssuer> {
-    let secret = common
-        .jwt_secret()?
-        .context("minting tokens needs an HS256 secret (ROSTER_JWT_SECRET or ROSTER_JWT_SECRET_FILE)")?;
-    Ok(TokenIssuer::hs256(&secret, &common.jwt_issuer, &common.jwt_audience))
+    let secret = common.jwt_secret()?.context(
+        "minting tokens needs an HS256 secret (ROSTER_JWT_SECRET or ROSTER_JWT_SECRET_FILE)",
+    )?;
+    Ok(TokenIssuer::hs256(
+        &secret,
+        &common.jwt_issuer,
+        &common.jwt_audience,
+    ))
 }
 
 fn open_store(common: &CommonArgs) -> anyhow::Result<Store> {
@@ -167,7 +173,12 @@ async fn bootstrap(common: &CommonArgs, args: BootstrapArgs) -> anyhow::Result<(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = chrono::Utc::now().timestamp();
-    let token = issuer.sign(&issuer.claims_for_user(&created.admin.id, &created.account.id, now, args.ttl_secs))?;
+    let token = issuer.sign(&issuer.claims_for_user(
+        &created.admin.id,
+        &created.account.id,
+        now,
+        args.ttl_secs,
+    ))?;
     println!(
         "{}",
         serde_json::json!({

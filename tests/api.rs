@@ -27,7 +27,9 @@ both_backends!(
 
 async fn user_lifecycle(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 3).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 3)
+        .await;
     assert_eq!(ws.admin.status, pb::UserStatus::Active as i32);
     let mut users = app.users();
     let added = users
@@ -101,7 +103,10 @@ async fn user_lifecycle(db: Db) {
         .await
         .expect("search")
         .into_inner();
-    assert_eq!(found.users.iter().map(|u| &u.id).collect::<Vec<_>>(), vec![&user.id]);
+    assert_eq!(
+        found.users.iter().map(|u| &u.id).collect::<Vec<_>>(),
+        vec![&user.id]
+    );
     let by_role = users
         .list_users(authed(
             pb::ListUsersRequest {
@@ -113,7 +118,10 @@ async fn user_lifecycle(db: Db) {
         .await
         .expect("by role")
         .into_inner();
-    assert_eq!(by_role.users.iter().map(|u| &u.id).collect::<Vec<_>>(), vec![&ws.admin.id]);
+    assert_eq!(
+        by_role.users.iter().map(|u| &u.id).collect::<Vec<_>>(),
+        vec![&ws.admin.id]
+    );
 
     let updated = users
         .update_user(authed(
@@ -157,7 +165,15 @@ async fn user_lifecycle(db: Db) {
         .into_inner()
         .usage
         .expect("usage");
-    assert_eq!((usage.seats_purchased, usage.active_users, usage.inactive_users, usage.available_seats), (3, 2, 0, 1));
+    assert_eq!(
+        (
+            usage.seats_purchased,
+            usage.active_users,
+            usage.inactive_users,
+            usage.available_seats
+        ),
+        (3, 2, 0, 1)
+    );
     assert_eq!(usage.seat_price_monthly_minor, 1500);
 }
 
@@ -173,30 +189,99 @@ async fn count_users(app: &TestApp, ws: &Workspace) -> usize {
 
 async fn invalid_input_names_the_field_and_writes_nothing(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
     let mut users = app.users();
     let cases: Vec<(pb::AddUserRequest, &str)> = vec![
         (new_user("not-an-email"), "email"),
         (new_user(""), "email"),
-        (pb::AddUserRequest { name: "   ".into(), ..new_user(&unique_email("a")) }, "name"),
-        (pb::AddUserRequest { name: "n".repeat(201), ..new_user(&unique_email("a")) }, "name"),
-        (pb::AddUserRequest { password: "short1".into(), ..new_user(&unique_email("a")) }, "password"),
-        (pb::AddUserRequest { password: "aaaaaaaaaaaaaaaaaaaa".into(), ..new_user(&unique_email("a")) }, "password"),
-        (pb::AddUserRequest { password: "ab1".repeat(90), ..new_user(&unique_email("a")) }, "password"),
-        (pb::AddUserRequest { group_id: uuid::Uuid::now_v7().to_string(), ..new_user(&unique_email("a")) }, "group_id"),
-        (pb::AddUserRequest { group_id: "not-a-uuid".into(), ..new_user(&unique_email("a")) }, "group_id"),
-        (pb::AddUserRequest { role: 99, ..new_user(&unique_email("a")) }, "role"),
-        (pb::AddUserRequest { request_id: "has space".into(), ..new_user(&unique_email("a")) }, "request_id"),
+        (
+            pb::AddUserRequest {
+                name: "   ".into(),
+                ..new_user(&unique_email("a"))
+            },
+            "name",
+        ),
+        (
+            pb::AddUserRequest {
+                name: "n".repeat(201),
+                ..new_user(&unique_email("a"))
+            },
+            "name",
+        ),
+        (
+            pb::AddUserRequest {
+                password: "short1".into(),
+                ..new_user(&unique_email("a"))
+            },
+            "password",
+        ),
+        (
+            pb::AddUserRequest {
+                password: "aaaaaaaaaaaaaaaaaaaa".into(),
+                ..new_user(&unique_email("a"))
+            },
+            "password",
+        ),
+        (
+            pb::AddUserRequest {
+                password: "ab1".repeat(90),
+                ..new_user(&unique_email("a"))
+            },
+            "password",
+        ),
+        (
+            pb::AddUserRequest {
+                group_id: uuid::Uuid::now_v7().to_string(),
+                ..new_user(&unique_email("a"))
+            },
+            "group_id",
+        ),
+        (
+            pb::AddUserRequest {
+                group_id: "not-a-uuid".into(),
+                ..new_user(&unique_email("a"))
+            },
+            "group_id",
+        ),
+        (
+            pb::AddUserRequest {
+                role: 99,
+                ..new_user(&unique_email("a"))
+            },
+            "role",
+        ),
+        (
+            pb::AddUserRequest {
+                request_id: "has space".into(),
+                ..new_user(&unique_email("a"))
+            },
+            "request_id",
+        ),
     ];
     for (request, field) in cases {
-        let status = users.add_user(authed(request, &ws.admin_token)).await.expect_err("must fail");
+        let status = users
+            .add_user(authed(request, &ws.admin_token))
+            .await
+            .expect_err("must fail");
         assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
         assert_eq!(reason(&status), "INVALID_ARGUMENT");
-        assert!(bad_fields(&status).contains(&field.to_owned()), "{field}: {:?}", bad_fields(&status));
+        assert!(
+            bad_fields(&status).contains(&field.to_owned()),
+            "{field}: {:?}",
+            bad_fields(&status)
+        );
     }
     for page_size in [-1, 1001] {
         let status = users
-            .list_users(authed(pb::ListUsersRequest { page_size, ..Default::default() }, &ws.admin_token))
+            .list_users(authed(
+                pb::ListUsersRequest {
+                    page_size,
+                    ..Default::default()
+                },
+                &ws.admin_token,
+            ))
             .await
             .expect_err("page size");
         assert_eq!(status.code(), Code::InvalidArgument);
@@ -223,8 +308,12 @@ async fn invalid_input_names_the_field_and_writes_nothing(db: Db) {
 
 async fn duplicate_email_is_refused_neutrally_in_any_account(db: Db) {
     let app = TestApp::spawn(db).await;
-    let a = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
-    let b = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
+    let a = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
+    let b = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
     let email = unique_email("dup");
     app.users()
         .add_user(authed(new_user(&email), &a.admin_token))
@@ -237,14 +326,21 @@ async fn duplicate_email_is_refused_neutrally_in_any_account(db: Db) {
         .expect_err("same account");
     let other_account = app
         .users()
-        .add_user(authed(new_user(&format!("  {}  ", email.to_uppercase())), &b.admin_token))
+        .add_user(authed(
+            new_user(&format!("  {}  ", email.to_uppercase())),
+            &b.admin_token,
+        ))
         .await
         .expect_err("other account");
     for status in [&same_account, &other_account] {
         assert_error(status, Code::AlreadyExists, "EMAIL_TAKEN");
         assert!(!status.message().contains(&a.account.id));
     }
-    assert_eq!(same_account.message(), other_account.message(), "the answer does not reveal the account");
+    assert_eq!(
+        same_account.message(),
+        other_account.message(),
+        "the answer does not reveal the account"
+    );
     assert_eq!(count_users(&app, &b).await, 1);
     // The first admin's address is taken too (CreateAccount checks it).
     let status = app
@@ -275,7 +371,12 @@ async fn strict_seat_race_has_exactly_one_winner(db: Db) {
         let mut users = app.users();
         let token = ws.admin_token.clone();
         calls.push(tokio::spawn(async move {
-            users.add_user(authed(new_user(&unique_email(&format!("racer{i}"))), &token)).await
+            users
+                .add_user(authed(
+                    new_user(&unique_email(&format!("racer{i}"))),
+                    &token,
+                ))
+                .await
         }));
     }
     let mut wins = 0;
@@ -284,7 +385,8 @@ async fn strict_seat_race_has_exactly_one_winner(db: Db) {
             Ok(_) => wins += 1,
             Err(status) => {
                 assert_error(&status, Code::FailedPrecondition, "SEAT_LIMIT_REACHED");
-                let failure = tonic_types::StatusExt::get_details_precondition_failure(&status).expect("precondition failure");
+                let failure = tonic_types::StatusExt::get_details_precondition_failure(&status)
+                    .expect("precondition failure");
                 assert_eq!(failure.violations[0].description, "2 of 2 seats used");
             }
         }
@@ -304,7 +406,9 @@ async fn strict_seat_race_has_exactly_one_winner(db: Db) {
 async fn auto_expand_buys_a_prorated_seat(db: Db) {
     let app = TestApp::spawn(db).await;
     // Created 2026-11-01 09:00: the monthly period is Nov 1 .. Dec 1 (30 days).
-    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 1).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 1)
+        .await;
     // On Nov 21, 10 of 30 days remain: 15.00 * 10 / 30 = 5.00.
     app.clock.advance(Duration::days(20));
     let added = app
@@ -314,7 +418,10 @@ async fn auto_expand_buys_a_prorated_seat(db: Db) {
         .expect("add")
         .into_inner();
     let effect = added.seat_effect.expect("effect");
-    assert_eq!((effect.seats_purchased_before, effect.seats_purchased_after), (1, 2));
+    assert_eq!(
+        (effect.seats_purchased_before, effect.seats_purchased_after),
+        (1, 2)
+    );
     assert_eq!(effect.charge_minor, 500);
     assert_eq!(effect.currency, "USD");
     // On Nov 24, 7 days remain: 1500 * 7 / 30 = 350.
@@ -327,10 +434,15 @@ async fn auto_expand_buys_a_prorated_seat(db: Db) {
         .into_inner()
         .seat_effect
         .expect("effect");
-    assert_eq!((effect.seats_purchased_after, effect.charge_minor), (3, 350));
+    assert_eq!(
+        (effect.seats_purchased_after, effect.charge_minor),
+        (3, 350)
+    );
 
     // A trial buys seats for free.
-    let trial = app.account(pb::Plan::Trial, pb::SeatPolicy::AutoExpand, 1).await;
+    let trial = app
+        .account(pb::Plan::Trial, pb::SeatPolicy::AutoExpand, 1)
+        .await;
     let effect = app
         .users()
         .add_user(authed(new_user(&unique_email("trial")), &trial.admin_token))
@@ -344,7 +456,9 @@ async fn auto_expand_buys_a_prorated_seat(db: Db) {
 
 async fn request_id_replays_the_first_answer(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
     let request = pb::AddUserRequest {
         request_id: "add-nina-1".into(),
         ..new_user(&unique_email("nina"))
@@ -354,11 +468,21 @@ async fn request_id_replays_the_first_answer(db: Db) {
         let mut users = app.users();
         let token = ws.admin_token.clone();
         let request = request.clone();
-        calls.push(tokio::spawn(async move { users.add_user(authed(request, &token)).await }));
+        calls.push(tokio::spawn(async move {
+            users.add_user(authed(request, &token)).await
+        }));
     }
     let mut ids = Vec::new();
     for call in calls {
-        ids.push(call.await.expect("join").expect("add").into_inner().user.expect("user").id);
+        ids.push(
+            call.await
+                .expect("join")
+                .expect("add")
+                .into_inner()
+                .user
+                .expect("user")
+                .id,
+        );
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "every retry returns the same user");
@@ -379,7 +503,9 @@ async fn request_id_replays_the_first_answer(db: Db) {
 
 async fn members_read_but_cannot_write(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
     let member = app
         .users()
         .add_user(authed(new_user(&unique_email("member")), &ws.admin_token))
@@ -418,7 +544,13 @@ async fn members_read_but_cannot_write(db: Db) {
     assert_error(&status, Code::PermissionDenied, "PERMISSION_DENIED");
     let status = app
         .users()
-        .create_group(authed(pb::CreateGroupRequest { name: "Sales".into(), ..Default::default() }, &token))
+        .create_group(authed(
+            pb::CreateGroupRequest {
+                name: "Sales".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
         .await
         .expect_err("member creates group");
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -448,8 +580,12 @@ async fn members_read_but_cannot_write(db: Db) {
 
 async fn accounts_are_isolated(db: Db) {
     let app = TestApp::spawn(db).await;
-    let a = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
-    let b = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
+    let a = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
+    let b = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
     let b_user = app
         .users()
         .add_user(authed(new_user(&unique_email("b")), &b.admin_token))
@@ -460,7 +596,13 @@ async fn accounts_are_isolated(db: Db) {
         .expect("user");
     let foreign = app
         .users()
-        .get_user(authed(pb::GetUserRequest { user_id: b_user.id.clone(), ..Default::default() }, &a.admin_token))
+        .get_user(authed(
+            pb::GetUserRequest {
+                user_id: b_user.id.clone(),
+                ..Default::default()
+            },
+            &a.admin_token,
+        ))
         .await
         .expect_err("foreign user");
     let missing = app
@@ -475,10 +617,20 @@ async fn accounts_are_isolated(db: Db) {
         .await
         .expect_err("missing user");
     assert_error(&foreign, Code::NotFound, "USER_NOT_FOUND");
-    assert_eq!(foreign.message(), missing.message(), "foreign looks exactly like missing");
+    assert_eq!(
+        foreign.message(),
+        missing.message(),
+        "foreign looks exactly like missing"
+    );
     let status = app
         .users()
-        .list_users(authed(pb::ListUsersRequest { account_id: b.account.id.clone(), ..Default::default() }, &a.admin_token))
+        .list_users(authed(
+            pb::ListUsersRequest {
+                account_id: b.account.id.clone(),
+                ..Default::default()
+            },
+            &a.admin_token,
+        ))
         .await
         .expect_err("foreign list");
     assert_error(&status, Code::NotFound, "ACCOUNT_NOT_FOUND");
@@ -498,7 +650,12 @@ async fn accounts_are_isolated(db: Db) {
     assert_error(&status, Code::NotFound, "USER_NOT_FOUND");
     let status = app
         .seats()
-        .get_seat_usage(authed(pb::GetSeatUsageRequest { account_id: b.account.id.clone() }, &a.admin_token))
+        .get_seat_usage(authed(
+            pb::GetSeatUsageRequest {
+                account_id: b.account.id.clone(),
+            },
+            &a.admin_token,
+        ))
         .await
         .expect_err("foreign seats");
     assert_eq!(status.code(), Code::NotFound);
@@ -512,7 +669,13 @@ async fn accounts_are_isolated(db: Db) {
     assert!(listed.users.iter().all(|u| u.account_id == a.account.id));
     assert_eq!(
         app.users()
-            .get_user(authed(pb::GetUserRequest { user_id: b_user.id.clone(), ..Default::default() }, &b.admin_token))
+            .get_user(authed(
+                pb::GetUserRequest {
+                    user_id: b_user.id.clone(),
+                    ..Default::default()
+                },
+                &b.admin_token
+            ))
             .await
             .expect("own")
             .into_inner()
@@ -526,19 +689,24 @@ async fn accounts_are_isolated(db: Db) {
 
 async fn bad_tokens_are_refused(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
     let list = |token: Option<String>| {
         let mut users = app.users();
         async move {
             let mut request = tonic::Request::new(pb::ListUsersRequest::default());
             if let Some(token) = token {
-                request.metadata_mut().insert("authorization", token.parse().expect("header"));
+                request
+                    .metadata_mut()
+                    .insert("authorization", token.parse().expect("header"));
             }
             users.list_users(request).await
         }
     };
     let now = app.now_secs();
-    let forged = roster::auth::TokenIssuer::hs256(b"someone-else-s-secret-0123456789ab", "roster", "roster");
+    let forged =
+        roster::auth::TokenIssuer::hs256(b"someone-else-s-secret-0123456789ab", "roster", "roster");
     let wrong_audience = roster::auth::TokenIssuer::hs256(SECRET, "roster", "billing");
     let wrong_issuer = roster::auth::TokenIssuer::hs256(SECRET, "evil", "roster");
     let bad: Vec<(&str, Option<String>)> = vec![
@@ -547,34 +715,69 @@ async fn bad_tokens_are_refused(db: Db) {
         ("garbage", Some("Bearer not.a.jwt".into())),
         (
             "forged",
-            Some(format!("Bearer {}", forged.sign(&forged.claims_for_user(&ws.admin.id, &ws.account.id, now, 600)).expect("sign"))),
+            Some(format!(
+                "Bearer {}",
+                forged
+                    .sign(&forged.claims_for_user(&ws.admin.id, &ws.account.id, now, 600))
+                    .expect("sign")
+            )),
         ),
         (
             "expired",
-            Some(format!("Bearer {}", app.issuer.sign(&app.issuer.claims_for_user(&ws.admin.id, &ws.account.id, now - 7200, 600)).expect("sign"))),
+            Some(format!(
+                "Bearer {}",
+                app.issuer
+                    .sign(&app.issuer.claims_for_user(
+                        &ws.admin.id,
+                        &ws.account.id,
+                        now - 7200,
+                        600
+                    ))
+                    .expect("sign")
+            )),
         ),
         (
             "wrong audience",
-            Some(format!("Bearer {}", wrong_audience.sign(&wrong_audience.claims_for_user(&ws.admin.id, &ws.account.id, now, 600)).expect("sign"))),
+            Some(format!(
+                "Bearer {}",
+                wrong_audience
+                    .sign(&wrong_audience.claims_for_user(&ws.admin.id, &ws.account.id, now, 600))
+                    .expect("sign")
+            )),
         ),
         (
             "wrong issuer",
-            Some(format!("Bearer {}", wrong_issuer.sign(&wrong_issuer.claims_for_user(&ws.admin.id, &ws.account.id, now, 600)).expect("sign"))),
+            Some(format!(
+                "Bearer {}",
+                wrong_issuer
+                    .sign(&wrong_issuer.claims_for_user(&ws.admin.id, &ws.account.id, now, 600))
+                    .expect("sign")
+            )),
         ),
         (
             "unknown user",
-            Some(format!("Bearer {}", app.user_token(&uuid::Uuid::now_v7().to_string(), &ws.account.id))),
+            Some(format!(
+                "Bearer {}",
+                app.user_token(&uuid::Uuid::now_v7().to_string(), &ws.account.id)
+            )),
         ),
         (
             "user of another account claim",
-            Some(format!("Bearer {}", app.user_token(&ws.admin.id, &uuid::Uuid::now_v7().to_string()))),
+            Some(format!(
+                "Bearer {}",
+                app.user_token(&ws.admin.id, &uuid::Uuid::now_v7().to_string())
+            )),
         ),
     ];
     for (what, header) in bad {
         let status = list(header).await.expect_err(what);
         assert_error(&status, Code::Unauthenticated, "TOKEN_INVALID");
     }
-    assert!(list(Some(format!("Bearer {}", ws.admin_token))).await.is_ok());
+    assert!(
+        list(Some(format!("Bearer {}", ws.admin_token)))
+            .await
+            .is_ok()
+    );
 
     // A user who is not active (or no longer exists) is refused at once.
     let member = app
@@ -592,16 +795,23 @@ async fn bad_tokens_are_refused(db: Db) {
         member.id
     ))
     .await;
-    let status = list(Some(format!("Bearer {token}"))).await.expect_err("inactive");
+    let status = list(Some(format!("Bearer {token}")))
+        .await
+        .expect_err("inactive");
     assert_error(&status, Code::Unauthenticated, "TOKEN_INVALID");
-    app.sql(&format!("DELETE FROM users WHERE id = '{}'", member.id)).await;
-    let status = list(Some(format!("Bearer {token}"))).await.expect_err("deleted");
+    app.sql(&format!("DELETE FROM users WHERE id = '{}'", member.id))
+        .await;
+    let status = list(Some(format!("Bearer {token}")))
+        .await
+        .expect_err("deleted");
     assert_error(&status, Code::Unauthenticated, "TOKEN_INVALID");
 }
 
 async fn stale_etag_and_last_admin(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
     let mut users = app.users();
     let update = |etag: &str, name: &str| pb::UpdateUserRequest {
         user_id: ws.admin.id.clone(),
@@ -641,18 +851,29 @@ async fn stale_etag_and_last_admin(db: Db) {
         .expect_err("last admin");
     assert_error(&status, Code::FailedPrecondition, "LAST_ADMIN");
     let current = users
-        .get_user(authed(pb::GetUserRequest { user_id: ws.admin.id.clone(), ..Default::default() }, &ws.admin_token))
+        .get_user(authed(
+            pb::GetUserRequest {
+                user_id: ws.admin.id.clone(),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
         .await
         .expect("get")
         .into_inner()
         .user
         .expect("user");
-    assert_eq!((current.name.as_str(), current.role), ("Ada One", pb::Role::Admin as i32));
+    assert_eq!(
+        (current.name.as_str(), current.role),
+        ("Ada One", pb::Role::Admin as i32)
+    );
 }
 
 async fn expired_trial_refuses_writes_but_reads_work(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app.account(pb::Plan::Trial, pb::SeatPolicy::AutoExpand, 5).await;
+    let ws = app
+        .account(pb::Plan::Trial, pb::SeatPolicy::AutoExpand, 5)
+        .await;
     app.clock.advance(Duration::days(13));
     app.users()
         .add_user(authed(new_user(&unique_email("day13")), &ws.admin_token))
@@ -667,7 +888,13 @@ async fn expired_trial_refuses_writes_but_reads_work(db: Db) {
     assert_error(&status, Code::FailedPrecondition, "TRIAL_EXPIRED");
     let status = app
         .users()
-        .create_group(authed(pb::CreateGroupRequest { name: "Late".into(), ..Default::default() }, &ws.admin_token))
+        .create_group(authed(
+            pb::CreateGroupRequest {
+                name: "Late".into(),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
         .await
         .expect_err("trial over");
     assert_error(&status, Code::FailedPrecondition, "TRIAL_EXPIRED");
@@ -676,26 +903,52 @@ async fn expired_trial_refuses_writes_but_reads_work(db: Db) {
 
 async fn groups_and_paging(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 10).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 10)
+        .await;
     let mut users = app.users();
     let sales = users
-        .create_group(authed(pb::CreateGroupRequest { name: "Sales".into(), ..Default::default() }, &ws.admin_token))
+        .create_group(authed(
+            pb::CreateGroupRequest {
+                name: "Sales".into(),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
         .await
         .expect("group")
         .into_inner()
         .group
         .expect("group");
     let status = users
-        .create_group(authed(pb::CreateGroupRequest { name: " sales ".into(), ..Default::default() }, &ws.admin_token))
+        .create_group(authed(
+            pb::CreateGroupRequest {
+                name: " sales ".into(),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
         .await
         .expect_err("duplicate name");
     assert_error(&status, Code::AlreadyExists, "GROUP_NAME_TAKEN");
     users
-        .create_group(authed(pb::CreateGroupRequest { name: "Support".into(), ..Default::default() }, &ws.admin_token))
+        .create_group(authed(
+            pb::CreateGroupRequest {
+                name: "Support".into(),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
         .await
         .expect("group");
     let groups = users
-        .list_groups(authed(pb::ListGroupsRequest { page_size: 1, ..Default::default() }, &ws.admin_token))
+        .list_groups(authed(
+            pb::ListGroupsRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
         .await
         .expect("groups")
         .into_inner();
@@ -756,7 +1009,14 @@ async fn groups_and_paging(db: Db) {
     assert_eq!((seen.len(), unique.len()), (5, 5));
     // A token is bound to its filters.
     let first = users
-        .list_users(authed(pb::ListUsersRequest { group_id: sales.id.clone(), page_size: 2, ..Default::default() }, &ws.admin_token))
+        .list_users(authed(
+            pb::ListUsersRequest {
+                group_id: sales.id.clone(),
+                page_size: 2,
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
         .await
         .expect("page")
         .into_inner();
@@ -784,17 +1044,24 @@ async fn health_and_unimplemented(db: Db) {
                 service: "roster.v1.UserManagementService".into(),
             })
             .await;
-        if answer.map(|r| r.into_inner().status).ok() == Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32) {
+        if answer.map(|r| r.into_inner().status).ok()
+            == Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+        {
             serving = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(serving, "health reports SERVING");
-    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
     let status = app
         .seats()
-        .list_ledger_entries(authed(pb::ListLedgerEntriesRequest::default(), &ws.admin_token))
+        .list_ledger_entries(authed(
+            pb::ListLedgerEntriesRequest::default(),
+            &ws.admin_token,
+        ))
         .await
         .expect_err("not built yet");
     assert_error(&status, Code::Unimplemented, "NOT_IMPLEMENTED");

@@ -6,8 +6,10 @@
 
 use std::sync::Arc;
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
 use argon2::password_hash::SaltString;
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
+};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -42,8 +44,13 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(params: HashParams, concurrency: usize) -> anyhow::Result<Self> {
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        let params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let concurrency = concurrency.max(1);
         Ok(PasswordHasher {
             params,
@@ -88,7 +95,9 @@ impl PasswordHasher {
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return Ok(false);
             };
-            Ok(argon2.verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
+            Ok(argon2
+                .verify_password(password.expose_secret().as_bytes(), &parsed)
+                .is_ok())
         })
         .await
     }
@@ -97,7 +106,11 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let _permit = self.permits.acquire().await.map_err(|_| Error::internal())?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::internal())?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(work))
             .instrument(tracing::Span::current())
@@ -121,6 +134,11 @@ mod tests {
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(hasher.verify("correct horse 42", &phc).await.unwrap());
         assert!(!hasher.verify("wrong horse 42", &phc).await.unwrap());
-        assert!(!hasher.verify("correct horse 42", "not-a-hash").await.unwrap());
+        assert!(
+            !hasher
+                .verify("correct horse 42", "not-a-hash")
+                .await
+                .unwrap()
+        );
     }
 }

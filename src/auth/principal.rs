@@ -99,10 +99,14 @@ impl Principal {
                     Access::Read => {}
                     Access::Write(_) if *is_admin => {}
                     Access::Write(_) => {
-                        return Err(Error::permission_denied("only an admin of the account may do this"));
+                        return Err(Error::permission_denied(
+                            "only an admin of the account may do this",
+                        ));
                     }
                     Access::ServiceOnly(_) => {
-                        return Err(Error::permission_denied("only a trusted service may do this"));
+                        return Err(Error::permission_denied(
+                            "only a trusted service may do this",
+                        ));
                     }
                 }
                 Ok(account_id.clone())
@@ -157,9 +161,15 @@ mod tests {
     fn users_stay_in_their_account() {
         assert_eq!(member().authorize("", Access::Read).unwrap(), "a1");
         assert_eq!(member().authorize("a1", Access::Read).unwrap(), "a1");
-        assert_eq!(member().authorize("a2", Access::Read).unwrap_err().code, Code::NotFound);
         assert_eq!(
-            member().authorize("a1", Access::Write(Scope::UsersWrite)).unwrap_err().code,
+            member().authorize("a2", Access::Read).unwrap_err().code,
+            Code::NotFound
+        );
+        assert_eq!(
+            member()
+                .authorize("a1", Access::Write(Scope::UsersWrite))
+                .unwrap_err()
+                .code,
             Code::PermissionDenied
         );
     }
@@ -171,9 +181,14 @@ mod tests {
             scopes: vec!["users:read".into()],
         };
         assert_eq!(svc.authorize("a9", Access::Read).unwrap(), "a9");
-        assert_eq!(svc.authorize("", Access::Read).unwrap_err().code, Code::InvalidArgument);
         assert_eq!(
-            svc.authorize("a9", Access::Write(Scope::UsersWrite)).unwrap_err().code,
+            svc.authorize("", Access::Read).unwrap_err().code,
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            svc.authorize("a9", Access::Write(Scope::UsersWrite))
+                .unwrap_err()
+                .code,
             Code::PermissionDenied
         );
     }

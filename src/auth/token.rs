@@ -4,7 +4,9 @@
 //! the shared secret; RS256/ES256/EdDSA with PEM public keys), so a token
 //! can never pick its own verification method.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -44,7 +46,8 @@ impl TokenVerifier {
     }
 
     pub fn with_hs256_secret(mut self, secret: &[u8]) -> Self {
-        self.keys.push((Algorithm::HS256, DecodingKey::from_secret(secret)));
+        self.keys
+            .push((Algorithm::HS256, DecodingKey::from_secret(secret)));
         self
     }
 
@@ -70,7 +73,8 @@ impl TokenVerifier {
     /// Checks signature, expiry, issuer and audience. Never says which
     /// check failed beyond "expired" (which the holder can see anyway).
     pub fn verify(&self, token: &str) -> Result<Claims> {
-        let header = decode_header(token).map_err(|_| Error::unauthenticated("malformed bearer token"))?;
+        let header =
+            decode_header(token).map_err(|_| Error::unauthenticated("malformed bearer token"))?;
         let mut last_error = Error::unauthenticated("invalid bearer token");
         for (algorithm, key) in self.keys.iter().filter(|(a, _)| *a == header.alg) {
             let mut validation = Validation::new(*algorithm);
@@ -107,7 +111,13 @@ impl TokenIssuer {
         }
     }
 
-    pub fn claims_for_user(&self, user_id: &str, account_id: &str, iat: i64, ttl_secs: i64) -> Claims {
+    pub fn claims_for_user(
+        &self,
+        user_id: &str,
+        account_id: &str,
+        iat: i64,
+        ttl_secs: i64,
+    ) -> Claims {
         Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -121,7 +131,13 @@ impl TokenIssuer {
         }
     }
 
-    pub fn claims_for_service(&self, name: &str, scopes: &[&str], iat: i64, ttl_secs: i64) -> Claims {
+    pub fn claims_for_service(
+        &self,
+        name: &str,
+        scopes: &[&str],
+        iat: i64,
+        ttl_secs: i64,
+    ) -> Claims {
         Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -151,7 +167,8 @@ mod tests {
     #[test]
     fn round_trip_and_rejections() {
         let issuer = TokenIssuer::hs256(b"0123456789abcdef0123456789abcdef", "roster", "roster");
-        let verifier = TokenVerifier::new("roster", "roster").with_hs256_secret(b"0123456789abcdef0123456789abcdef");
+        let verifier = TokenVerifier::new("roster", "roster")
+            .with_hs256_secret(b"0123456789abcdef0123456789abcdef");
         let claims = issuer.claims_for_service("billing", &["billing:write"], now(), 60);
         let token = issuer.sign(&claims).unwrap();
         assert_eq!(verifier.verify(&token).unwrap(), claims);
@@ -160,11 +177,22 @@ mod tests {
         assert!(verifier.verify(&forged.sign(&claims).unwrap()).is_err());
 
         let expired = issuer.claims_for_service("billing", &[], now() - 3600, 60);
-        let err = verifier.verify(&issuer.sign(&expired).unwrap()).unwrap_err();
+        let err = verifier
+            .verify(&issuer.sign(&expired).unwrap())
+            .unwrap_err();
         assert!(err.message.contains("expired"));
 
-        let other_aud = TokenIssuer::hs256(b"0123456789abcdef0123456789abcdef", "roster", "elsewhere");
-        assert!(verifier.verify(&other_aud.sign(&other_aud.claims_for_service("x", &[], now(), 60)).unwrap()).is_err());
+        let other_aud =
+            TokenIssuer::hs256(b"0123456789abcdef0123456789abcdef", "roster", "elsewhere");
+        assert!(
+            verifier
+                .verify(
+                    &other_aud
+                        .sign(&other_aud.claims_for_service("x", &[], now(), 60))
+                        .unwrap()
+                )
+                .is_err()
+        );
         assert!(verifier.verify("not.a.token").is_err());
     }
 }

@@ -143,46 +143,106 @@ mod tests {
     use chrono::NaiveDate;
 
     fn at(y: i32, m: u32, d: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(12, 0, 0).unwrap()
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
     }
 
     #[test]
     fn monthly_proration_by_hand() {
         // November has 30 days; from the 21st, 10 days remain: 1500 * 10 / 30.
-        let charge = prorated_seat_charge(1500, BillingCycle::Monthly, at(2026, 11, 1), at(2026, 12, 1), at(2026, 11, 21));
+        let charge = prorated_seat_charge(
+            1500,
+            BillingCycle::Monthly,
+            at(2026, 11, 1),
+            at(2026, 12, 1),
+            at(2026, 11, 21),
+        );
         assert_eq!(charge, 500);
         // 7 of 30 days of 25.00: 583.33 -> 583.
-        let charge = prorated_seat_charge(2500, BillingCycle::Monthly, at(2026, 11, 1), at(2026, 12, 1), at(2026, 11, 24));
+        let charge = prorated_seat_charge(
+            2500,
+            BillingCycle::Monthly,
+            at(2026, 11, 1),
+            at(2026, 12, 1),
+            at(2026, 11, 24),
+        );
         assert_eq!(charge, 583);
         // First day: whole month.
-        let charge = prorated_seat_charge(1500, BillingCycle::Monthly, at(2026, 11, 1), at(2026, 12, 1), at(2026, 11, 1));
+        let charge = prorated_seat_charge(
+            1500,
+            BillingCycle::Monthly,
+            at(2026, 11, 1),
+            at(2026, 12, 1),
+            at(2026, 11, 1),
+        );
         assert_eq!(charge, 1500);
     }
 
     #[test]
     fn annual_proration_by_hand() {
         // 12 * 15.00 = 180.00 for 365 days; 34 days remain: 18000*34/365 = 1676.71 -> 1677.
-        let charge = prorated_seat_charge(1500, BillingCycle::Annual, at(2026, 1, 1), at(2027, 1, 1), at(2026, 11, 28));
+        let charge = prorated_seat_charge(
+            1500,
+            BillingCycle::Annual,
+            at(2026, 1, 1),
+            at(2027, 1, 1),
+            at(2026, 11, 28),
+        );
         assert_eq!(charge, 1677);
     }
 
     #[test]
     fn half_up_rounding() {
         // 45.00 * 1 / 30 * ... pick 3 of 8 days of 100: 37.5 -> 38.
-        let charge = prorated_seat_charge(100, BillingCycle::Monthly, at(2026, 1, 1), at(2026, 1, 9), at(2026, 1, 6));
+        let charge = prorated_seat_charge(
+            100,
+            BillingCycle::Monthly,
+            at(2026, 1, 1),
+            at(2026, 1, 9),
+            at(2026, 1, 6),
+        );
         assert_eq!(charge, 38);
     }
 
     #[test]
     fn free_and_degenerate() {
-        assert_eq!(prorated_seat_charge(0, BillingCycle::Monthly, at(2026, 1, 1), at(2026, 2, 1), at(2026, 1, 5)), 0);
-        assert_eq!(prorated_seat_charge(1500, BillingCycle::Monthly, at(2026, 1, 1), at(2026, 2, 1), at(2026, 3, 5)), 0);
+        assert_eq!(
+            prorated_seat_charge(
+                0,
+                BillingCycle::Monthly,
+                at(2026, 1, 1),
+                at(2026, 2, 1),
+                at(2026, 1, 5)
+            ),
+            0
+        );
+        assert_eq!(
+            prorated_seat_charge(
+                1500,
+                BillingCycle::Monthly,
+                at(2026, 1, 1),
+                at(2026, 2, 1),
+                at(2026, 3, 5)
+            ),
+            0
+        );
     }
 
     #[test]
     fn period_end_uses_calendar_months() {
-        assert_eq!(BillingCycle::Monthly.period_end(at(2026, 1, 31)), at(2026, 2, 28));
-        assert_eq!(BillingCycle::Semiannual.period_end(at(2026, 1, 15)), at(2026, 7, 15));
-        assert_eq!(BillingCycle::Annual.period_end(at(2026, 1, 15)), at(2027, 1, 15));
+        assert_eq!(
+            BillingCycle::Monthly.period_end(at(2026, 1, 31)),
+            at(2026, 2, 28)
+        );
+        assert_eq!(
+            BillingCycle::Semiannual.period_end(at(2026, 1, 15)),
+            at(2026, 7, 15)
+        );
+        assert_eq!(
+            BillingCycle::Annual.period_end(at(2026, 1, 15)),
+            at(2027, 1, 15)
+        );
     }
 }

@@ -45,9 +45,14 @@ impl Email {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
-        let no_bad_chars = !normalized
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | ':' | '\\' | '"' | '[' | ']'));
+        let no_bad_chars = !normalized.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '<' | '>' | '(' | ')' | ',' | ';' | ':' | '\\' | '"' | '[' | ']'
+                )
+        });
         if local_ok && domain_ok && no_bad_chars {
             Ok(Email(normalized))
         } else {
@@ -80,7 +85,19 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "   ", "plain", "@example.com", "a@", "a@b", "a b@c.com", "a@@b.com", "a@-x.com", "a..b@c.com", ".a@c.com"] {
+        for bad in [
+            "",
+            "   ",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a b@c.com",
+            "a@@b.com",
+            "a@-x.com",
+            "a..b@c.com",
+            ".a@c.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         let long = format!("{}@example.com", "a".repeat(250));

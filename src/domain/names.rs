@@ -104,8 +104,14 @@ mod tests {
         assert_eq!(DisplayName::parse("  Ann  ").unwrap().as_str(), "Ann");
         assert_eq!(DisplayName::parse("   "), Err(TextError::Empty));
         assert!(DisplayName::parse(&"x".repeat(200)).is_ok());
-        assert_eq!(DisplayName::parse(&"x".repeat(201)), Err(TextError::TooLong(200)));
-        assert_eq!(DisplayName::parse("a\u{0}b"), Err(TextError::ControlCharacters));
+        assert_eq!(
+            DisplayName::parse(&"x".repeat(201)),
+            Err(TextError::TooLong(200))
+        );
+        assert_eq!(
+            DisplayName::parse("a\u{0}b"),
+            Err(TextError::ControlCharacters)
+        );
     }
 
     #[test]

@@ -55,10 +55,22 @@ mod tests {
     #[test]
     fn policy() {
         assert!(Password::parse("correct horse 42").is_ok());
-        assert_eq!(Password::parse("short1").unwrap_err(), PasswordError::TooShort(12));
-        assert_eq!(Password::parse("aaaaaaaaaaaaaaa1").unwrap_err(), PasswordError::Weak);
-        assert_eq!(Password::parse("onlylettersinhere").unwrap_err(), PasswordError::Weak);
-        assert_eq!(Password::parse(&"ab1".repeat(90)).unwrap_err(), PasswordError::TooLong(256));
+        assert_eq!(
+            Password::parse("short1").unwrap_err(),
+            PasswordError::TooShort(12)
+        );
+        assert_eq!(
+            Password::parse("aaaaaaaaaaaaaaa1").unwrap_err(),
+            PasswordError::Weak
+        );
+        assert_eq!(
+            Password::parse("onlylettersinhere").unwrap_err(),
+            PasswordError::Weak
+        );
+        assert_eq!(
+            Password::parse(&"ab1".repeat(90)).unwrap_err(),
+            PasswordError::TooLong(256)
+        );
     }
 
     #[test]

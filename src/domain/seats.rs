@@ -52,9 +52,18 @@ mod tests {
 
     #[test]
     fn admission() {
-        assert_eq!(admit_one(SeatPolicy::Strict, 2, 3), SeatDecision::UseFreeSeat);
+        assert_eq!(
+            admit_one(SeatPolicy::Strict, 2, 3),
+            SeatDecision::UseFreeSeat
+        );
         assert_eq!(admit_one(SeatPolicy::Strict, 3, 3), SeatDecision::Refuse);
-        assert_eq!(admit_one(SeatPolicy::AutoExpand, 3, 3), SeatDecision::BuySeat);
-        assert_eq!(admit_one(SeatPolicy::AutoExpand, 1, 3), SeatDecision::UseFreeSeat);
+        assert_eq!(
+            admit_one(SeatPolicy::AutoExpand, 3, 3),
+            SeatDecision::BuySeat
+        );
+        assert_eq!(
+            admit_one(SeatPolicy::AutoExpand, 1, 3),
+            SeatDecision::UseFreeSeat
+        );
     }
 }

@@ -163,8 +163,18 @@ pub fn permissions_from_proto(
     let d = Permissions::default_for(role);
     Some(Permissions {
         leads: rights_from_proto(v, &format!("{field}.leads"), p.leads.as_ref(), d.leads),
-        contacts: rights_from_proto(v, &format!("{field}.contacts"), p.contacts.as_ref(), d.contacts),
-        companies: rights_from_proto(v, &format!("{field}.companies"), p.companies.as_ref(), d.companies),
+        contacts: rights_from_proto(
+            v,
+            &format!("{field}.contacts"),
+            p.contacts.as_ref(),
+            d.contacts,
+        ),
+        companies: rights_from_proto(
+            v,
+            &format!("{field}.companies"),
+            p.companies.as_ref(),
+            d.companies,
+        ),
         tasks: rights_from_proto(v, &format!("{field}.tasks"), p.tasks.as_ref(), d.tasks),
         mail_access: p.mail_access,
         catalog_access: p.catalog_access,

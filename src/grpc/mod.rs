@@ -31,12 +31,17 @@ pub fn status(error: Error) -> Status {
         Code::Unimplemented => TonicCode::Unimplemented,
         Code::Internal => TonicCode::Internal,
     };
-    let mut details = ErrorDetails::with_error_info(error.reason.as_str(), ERROR_DOMAIN, HashMap::new());
+    let mut details =
+        ErrorDetails::with_error_info(error.reason.as_str(), ERROR_DOMAIN, HashMap::new());
     for v in &error.field_violations {
         details.add_bad_request_violation(v.field.clone(), v.description.clone());
     }
     for p in &error.precondition_violations {
-        details.add_precondition_failure_violation(p.kind.clone(), p.subject.clone(), p.description.clone());
+        details.add_precondition_failure_violation(
+            p.kind.clone(),
+            p.subject.clone(),
+            p.description.clone(),
+        );
     }
     Status::with_error_details(code, error.message, details)
 }
@@ -57,11 +62,17 @@ pub fn unimplemented(rpc: &str) -> Status {
 }
 
 /// Authenticates the request's bearer token.
-pub async fn principal<T>(auth: &Authenticator, request: &tonic::Request<T>) -> Result<Principal, Status> {
+pub async fn principal<T>(
+    auth: &Authenticator,
+    request: &tonic::Request<T>,
+) -> Result<Principal, Status> {
     let header = request
         .metadata()
         .get("authorization")
-        .map(|v| v.to_str().map_err(|_| Error::unauthenticated("malformed authorization header")))
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| Error::unauthenticated("malformed authorization header"))
+        })
         .transpose()?;
     Ok(auth.authenticate(header).await?)
 }

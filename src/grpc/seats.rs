@@ -65,7 +65,10 @@ impl SeatsService for SeatsApi {
         Err(unimplemented("RollOverBillingPeriods"))
     }
 
-    async fn change_plan(&self, request: Request<pb::ChangePlanRequest>) -> Result<Response<pb::ChangePlanResponse>, Status> {
+    async fn change_plan(
+        &self,
+        request: Request<pb::ChangePlanRequest>,
+    ) -> Result<Response<pb::ChangePlanResponse>, Status> {
         principal(&self.auth, &request).await?;
         Err(unimplemented("ChangePlan"))
     }

@@ -6,8 +6,10 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::{convert, principal, unimplemented};
-use crate::domain::{BillingCycle, DisplayName, Email, GroupName, Password, Plan, RequestId, Role, SeatPolicy};
 use crate::auth::principal::{Access, Scope};
+use crate::domain::{
+    BillingCycle, DisplayName, Email, GroupName, Password, Plan, RequestId, Role, SeatPolicy,
+};
 use crate::error::{Error, Violations};
 use crate::proto::v1 as pb;
 use crate::proto::v1::user_management_service_server::UserManagementService;
@@ -84,24 +86,39 @@ impl UserManagementService for UserManagementApi {
         let mut v = Violations::new();
         let name = v.check("name", DisplayName::parse(&r.name));
         let plan = convert::plan_from_proto(&mut v, "plan", r.plan).unwrap_or(Plan::Trial);
-        let cycle = convert::cycle_from_proto(&mut v, "billing_cycle", r.billing_cycle).unwrap_or(BillingCycle::Monthly);
-        let policy = convert::policy_from_proto(&mut v, "seat_policy", r.seat_policy).unwrap_or(SeatPolicy::AutoExpand);
+        let cycle = convert::cycle_from_proto(&mut v, "billing_cycle", r.billing_cycle)
+            .unwrap_or(BillingCycle::Monthly);
+        let policy = convert::policy_from_proto(&mut v, "seat_policy", r.seat_policy)
+            .unwrap_or(SeatPolicy::AutoExpand);
         let seats = match r.seats_purchased {
             0 => 1,
             n if (1..=MAX_SEATS).contains(&n) => n,
             _ => {
-                v.add("seats_purchased", format!("must be between 0 and {MAX_SEATS}"));
+                v.add(
+                    "seats_purchased",
+                    format!("must be between 0 and {MAX_SEATS}"),
+                );
                 1
             }
         };
-        let currency = if r.currency.is_empty() { "USD".to_owned() } else { r.currency.clone() };
+        let currency = if r.currency.is_empty() {
+            "USD".to_owned()
+        } else {
+            r.currency.clone()
+        };
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-            v.add("currency", "must be an ISO 4217 code of three upper-case letters");
+            v.add(
+                "currency",
+                "must be an ISO 4217 code of three upper-case letters",
+            );
         }
         let enterprise_price = match (plan, r.enterprise_seat_price_minor) {
             (Plan::Enterprise, p) if p > 0 => Some(p),
             (Plan::Enterprise, _) => {
-                v.add("enterprise_seat_price_minor", "required (> 0) for the ENTERPRISE plan");
+                v.add(
+                    "enterprise_seat_price_minor",
+                    "required (> 0) for the ENTERPRISE plan",
+                );
                 None
             }
             (_, 0) => None,
@@ -114,9 +131,12 @@ impl UserManagementService for UserManagementApi {
         let admin = r.admin.unwrap_or_default();
         let (admin_name, admin_email, admin_password) =
             parse_new_user(&mut v, "admin.", &admin.name, &admin.email, &admin.password);
-        let request_id = v.check("request_id", RequestId::parse_optional(&r.request_id)).flatten();
+        let request_id = v
+            .check("request_id", RequestId::parse_optional(&r.request_id))
+            .flatten();
         v.into_result()?;
-        let (Some(name), Some(admin_name), Some(email), Some(password)) = (name, admin_name, admin_email, admin_password)
+        let (Some(name), Some(admin_name), Some(email), Some(password)) =
+            (name, admin_name, admin_email, admin_password)
         else {
             return Err(Error::internal().into());
         };
@@ -176,7 +196,9 @@ impl UserManagementService for UserManagementApi {
         let account_id = parse_account_id(&mut v, &r.account_id);
         let name = v.check("name", GroupName::parse(&r.name));
         v.into_result()?;
-        let Some(name) = name else { return Err(Error::internal().into()) };
+        let Some(name) = name else {
+            return Err(Error::internal().into());
+        };
         let group = self.roster.create_group(&caller, &account_id, name).await?;
         Ok(Response::new(pb::CreateGroupResponse {
             group: Some(convert::group(&group)),
@@ -202,7 +224,10 @@ impl UserManagementService for UserManagementApi {
         }))
     }
 
-    async fn add_user(&self, request: Request<pb::AddUserRequest>) -> Result<Response<pb::AddUserResponse>, Status> {
+    async fn add_user(
+        &self,
+        request: Request<pb::AddUserRequest>,
+    ) -> Result<Response<pb::AddUserResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
         caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
@@ -211,8 +236,11 @@ impl UserManagementService for UserManagementApi {
         let (name, email, password) = parse_new_user(&mut v, "", &r.name, &r.email, &r.password);
         let group_id = parse_optional_group(&mut v, &r.group_id);
         let role = convert::role_from_proto(&mut v, "role", r.role).unwrap_or(Role::Member);
-        let permissions = convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref(), role);
-        let request_id = v.check("request_id", RequestId::parse_optional(&r.request_id)).flatten();
+        let permissions =
+            convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref(), role);
+        let request_id = v
+            .check("request_id", RequestId::parse_optional(&r.request_id))
+            .flatten();
         v.into_result()?;
         let (Some(name), Some(email), Some(password)) = (name, email, password) else {
             return Err(Error::internal().into());
@@ -239,7 +267,10 @@ impl UserManagementService for UserManagementApi {
         }))
     }
 
-    async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Result<Response<pb::GetUserResponse>, Status> {
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::GetUserResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
         let mut v = Violations::new();
@@ -305,8 +336,14 @@ impl UserManagementService for UserManagementApi {
         if r.etag.is_empty() {
             v.add("etag", "required: send the etag of the user as last read");
         }
-        let name = r.name.as_deref().and_then(|n| v.check("name", DisplayName::parse(n)));
-        let group_id = r.group_id.as_deref().map(|g| parse_optional_group(&mut v, g));
+        let name = r
+            .name
+            .as_deref()
+            .and_then(|n| v.check("name", DisplayName::parse(n)));
+        let group_id = r
+            .group_id
+            .as_deref()
+            .map(|g| parse_optional_group(&mut v, g));
         let role = r.role.and_then(|role| {
             let parsed = convert::role_from_proto(&mut v, "role", role);
             if parsed.is_none() {
@@ -316,8 +353,12 @@ impl UserManagementService for UserManagementApi {
         });
         // Unset levels resolve against the new role, or the member defaults
         // when the role does not change (the service keeps the old role).
-        let permissions =
-            convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref(), role.unwrap_or(Role::Member));
+        let permissions = convert::permissions_from_proto(
+            &mut v,
+            "permissions",
+            r.permissions.as_ref(),
+            role.unwrap_or(Role::Member),
+        );
         v.into_result()?;
         let user = self
             .roster
@@ -383,19 +424,28 @@ impl UserManagementService for UserManagementApi {
         Err(unimplemented("BulkRemoveUsers"))
     }
 
-    async fn get_job(&self, request: Request<pb::GetJobRequest>) -> Result<Response<pb::GetJobResponse>, Status> {
+    async fn get_job(
+        &self,
+        request: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::GetJobResponse>, Status> {
         principal(&self.auth, &request).await?;
         Err(unimplemented("GetJob"))
     }
 
-    async fn list_jobs(&self, request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
         principal(&self.auth, &request).await?;
         Err(unimplemented("ListJobs"))
     }
 
     type WatchJobStream = ResponseStream<pb::WatchJobResponse>;
 
-    async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
+    async fn watch_job(
+        &self,
+        request: Request<pb::WatchJobRequest>,
+    ) -> Result<Response<Self::WatchJobStream>, Status> {
         principal(&self.auth, &request).await?;
         Err(unimplemented("WatchJob"))
     }

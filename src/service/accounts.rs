@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::idempotency::{self, Key};
 use super::users::NewUser;
 use super::{Roster, new_id};
-use crate::auth::principal::{Access, Scope};
 use crate::auth::Principal;
+use crate::auth::principal::{Access, Scope};
 use crate::domain::billing::TRIAL_DAYS;
 use crate::domain::{BillingCycle, DisplayName, Plan, RequestId, Role, SeatPolicy};
 use crate::error::{Error, Result};
@@ -35,7 +35,11 @@ pub struct CreatedAccount {
 }
 
 impl Roster {
-    pub async fn create_account(&self, caller: &Principal, input: NewAccount) -> Result<CreatedAccount> {
+    pub async fn create_account(
+        &self,
+        caller: &Principal,
+        input: NewAccount,
+    ) -> Result<CreatedAccount> {
         caller.require_service_scope(Scope::AccountsCreate)?;
         let actor = caller.actor();
         let fingerprint = idempotency::fingerprint(&[
@@ -55,10 +59,10 @@ impl Roster {
             request_id,
             fingerprint: fingerprint.clone(),
         });
-        if let Some(key) = &key {
-            if let Some(done) = read!(self.store, |conn| idempotency::replay(conn, key).await)? {
-                return Ok(done);
-            }
+        if let Some(key) = &key
+            && let Some(done) = read!(self.store, |conn| idempotency::replay(conn, key).await)?
+        {
+            return Ok(done);
         }
         let password_hash = self.hasher.hash(&input.admin.password).await?;
         let now = self.now();
@@ -88,12 +92,14 @@ impl Roster {
             created_at: now,
             updated_at: now,
         };
-        let admin = input.admin.into_row(&account.id, Role::Admin, password_hash, now);
+        let admin = input
+            .admin
+            .into_row(&account.id, Role::Admin, password_hash, now);
         let result = write!(self.store, |conn| {
-            if let Some(key) = &key {
-                if let Some(done) = idempotency::replay(conn, key).await? {
-                    return Ok(done);
-                }
+            if let Some(key) = &key
+                && let Some(done) = idempotency::replay(conn, key).await?
+            {
+                return Ok(done);
             }
             if conn.email_taken(&admin.email).await? {
                 return Err(Error::email_taken());
@@ -159,6 +165,7 @@ impl Roster {
 
     pub async fn get_account(&self, caller: &Principal, account_id: &str) -> Result<AccountRow> {
         let account_id = caller.authorize(account_id, Access::Read)?;
-        read!(self.store, |conn| conn.find_account(&account_id).await)?.ok_or_else(Error::account_not_found)
+        read!(self.store, |conn| conn.find_account(&account_id).await)?
+            .ok_or_else(Error::account_not_found)
     }
 }

@@ -18,7 +18,8 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal> {
-        let header = authorization.ok_or_else(|| Error::unauthenticated("missing authorization: Bearer <token>"))?;
+        let header = authorization
+            .ok_or_else(|| Error::unauthenticated("missing authorization: Bearer <token>"))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
@@ -37,7 +38,9 @@ impl Authenticator {
                     .collect(),
             }),
             "user" => {
-                let account_id = claims.acc.ok_or_else(|| Error::unauthenticated("invalid bearer token"))?;
+                let account_id = claims
+                    .acc
+                    .ok_or_else(|| Error::unauthenticated("invalid bearer token"))?;
                 let user = read!(self.store, |conn| conn.find_user_by_id(&claims.sub).await)?;
                 let revoked = || Error::unauthenticated("bearer token revoked or user not active");
                 let user = user.ok_or_else(revoked)?;

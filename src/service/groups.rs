@@ -10,7 +10,12 @@ use crate::store::models::{GroupRow, NewEvent};
 use crate::{read, write};
 
 impl Roster {
-    pub async fn create_group(&self, caller: &Principal, account_id: &str, name: GroupName) -> Result<GroupRow> {
+    pub async fn create_group(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        name: GroupName,
+    ) -> Result<GroupRow> {
         let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
         let actor = caller.actor();
         let now = self.now();
@@ -22,7 +27,10 @@ impl Roster {
             created_at: now,
         };
         write!(self.store, |conn| {
-            let account = conn.lock_account(&account_id).await?.ok_or_else(Error::account_not_found)?;
+            let account = conn
+                .lock_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
             ensure_writable(&account, now)?;
             if conn.group_name_taken(&account_id, &row.name_key).await? {
                 return Err(Error::group_name_taken());
@@ -54,11 +62,14 @@ impl Roster {
         let limit = paging::page_size(page_size, 100)?;
         let after = paging::decode_token(page_token, &account_id)?;
         let mut rows = read!(self.store, |conn| {
-            conn.list_groups(&account_id, after.as_deref(), limit + 1).await
+            conn.list_groups(&account_id, after.as_deref(), limit + 1)
+                .await
         })?;
         let next = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
-            rows.last().map(|g| paging::encode_token(&g.name_key, &account_id)).unwrap_or_default()
+            rows.last()
+                .map(|g| paging::encode_token(&g.name_key, &account_id))
+                .unwrap_or_default()
         } else {
             String::new()
         };

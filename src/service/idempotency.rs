@@ -32,7 +32,10 @@ pub fn fingerprint(parts: &[&str]) -> String {
 
 /// The stored result of an earlier call with the same key, if any. The same
 /// id with different arguments is refused.
-pub async fn replay<R: Repo, T: DeserializeOwned>(conn: &mut R, key: &Key<'_>) -> Result<Option<T>> {
+pub async fn replay<R: Repo, T: DeserializeOwned>(
+    conn: &mut R,
+    key: &Key<'_>,
+) -> Result<Option<T>> {
     let Some(row) = conn
         .find_idempotency_key(key.namespace, key.operation, key.request_id.as_str())
         .await?
@@ -45,10 +48,12 @@ pub async fn replay<R: Repo, T: DeserializeOwned>(conn: &mut R, key: &Key<'_>) -
             "request_id was already used for a different request",
         ));
     }
-    serde_json::from_slice(&row.response).map(Some).map_err(|e| {
-        tracing::error!(error = %e, "unreadable idempotent response");
-        Error::internal()
-    })
+    serde_json::from_slice(&row.response)
+        .map(Some)
+        .map_err(|e| {
+            tracing::error!(error = %e, "unreadable idempotent response");
+            Error::internal()
+        })
 }
 
 /// Stores the result of a call (in its transaction).

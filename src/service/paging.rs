@@ -34,7 +34,12 @@ pub fn decode_token(token: &str, filters: &str) -> Result<Option<String>> {
     if token.is_empty() {
         return Ok(None);
     }
-    let bad = || Error::invalid("page_token", "not a page token of this listing (filters must stay the same)");
+    let bad = || {
+        Error::invalid(
+            "page_token",
+            "not a page token of this listing (filters must stay the same)",
+        )
+    };
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (print, key) = text.split_once(':').ok_or_else(bad)?;
@@ -51,7 +56,10 @@ mod tests {
     #[test]
     fn tokens_are_bound_to_filters() {
         let t = encode_token("k42", "status=ACTIVE");
-        assert_eq!(decode_token(&t, "status=ACTIVE").unwrap().as_deref(), Some("k42"));
+        assert_eq!(
+            decode_token(&t, "status=ACTIVE").unwrap().as_deref(),
+            Some("k42")
+        );
         assert!(decode_token(&t, "status=INACTIVE").is_err());
         assert!(decode_token("%%%", "").is_err());
         assert_eq!(decode_token("", "x").unwrap(), None);

@@ -61,19 +61,30 @@ pub async fn take_seat<R: Repo>(
             .with_precondition(
                 "SEATS",
                 &format!("accounts/{}", account.id),
-                format!("{} of {} seats used", counts.active, account.seats_purchased),
+                format!(
+                    "{} of {} seats used",
+                    counts.active, account.seats_purchased
+                ),
             ));
         }
         SeatDecision::BuySeat => {
-            let monthly = prices.monthly_seat_price(terms.plan, account.enterprise_seat_price_minor);
+            let monthly =
+                prices.monthly_seat_price(terms.plan, account.enterprise_seat_price_minor);
             let charge = if terms.plan == Plan::Trial {
                 0
             } else {
-                prorated_seat_charge(monthly, terms.cycle, account.period_start, account.period_end, now)
+                prorated_seat_charge(
+                    monthly,
+                    terms.cycle,
+                    account.period_start,
+                    account.period_end,
+                    now,
+                )
             };
             effect.seats_after = account.seats_purchased + 1;
             effect.charge_minor = charge;
-            conn.set_seats_purchased(&account.id, effect.seats_after, now).await?;
+            conn.set_seats_purchased(&account.id, effect.seats_after, now)
+                .await?;
             conn.insert_ledger_entry(&NewLedgerEntry {
                 account_id: account.id.clone(),
                 kind: "SEAT_AUTO_EXPANDED".into(),
@@ -122,7 +133,10 @@ impl Roster {
     pub async fn seat_usage(&self, caller: &Principal, account_id: &str) -> Result<SeatUsage> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         let (account, counts) = read!(self.store, |conn| {
-            let account = conn.find_account(&account_id).await?.ok_or_else(Error::account_not_found)?;
+            let account = conn
+                .find_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
             let counts = conn.count_users(&account_id).await?;
             Ok::<_, Error>((account, counts))
         })?;

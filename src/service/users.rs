@@ -28,8 +28,16 @@ pub struct NewUser {
 }
 
 impl NewUser {
-    pub fn into_row(self, account_id: &str, role: Role, password_hash: String, now: NaiveDateTime) -> UserRow {
-        let permissions = self.permissions.unwrap_or_else(|| Permissions::default_for(role));
+    pub fn into_row(
+        self,
+        account_id: &str,
+        role: Role,
+        password_hash: String,
+        now: NaiveDateTime,
+    ) -> UserRow {
+        let permissions = self
+            .permissions
+            .unwrap_or_else(|| Permissions::default_for(role));
         UserRow {
             id: new_id(),
             account_id: account_id.to_owned(),
@@ -93,7 +101,9 @@ impl Roster {
         let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
         let actor = caller.actor();
         let role = user.role;
-        let permissions = user.permissions.unwrap_or_else(|| Permissions::default_for(role));
+        let permissions = user
+            .permissions
+            .unwrap_or_else(|| Permissions::default_for(role));
         let key = request_id.as_ref().map(|request_id| Key {
             namespace: &account_id,
             operation: "AddUser",
@@ -107,10 +117,10 @@ impl Roster {
             ]),
         });
         // A retry of a finished call skips the costly hash.
-        if let Some(key) = &key {
-            if let Some(done) = read!(self.store, |conn| idempotency::replay(conn, key).await)? {
-                return Ok(done);
-            }
+        if let Some(key) = &key
+            && let Some(done) = read!(self.store, |conn| idempotency::replay(conn, key).await)?
+        {
+            return Ok(done);
         }
         let password_hash = self.hasher.hash(&user.password).await?;
         let now = self.now();
@@ -120,17 +130,20 @@ impl Roster {
         }
         .into_row(&account_id, role, password_hash, now);
         write!(self.store, |conn| {
-            let account = conn.lock_account(&account_id).await?.ok_or_else(Error::account_not_found)?;
-            if let Some(key) = &key {
-                if let Some(done) = idempotency::replay(conn, key).await? {
-                    return Ok(done);
-                }
+            let account = conn
+                .lock_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
+            if let Some(key) = &key
+                && let Some(done) = idempotency::replay(conn, key).await?
+            {
+                return Ok(done);
             }
             ensure_writable(&account, now)?;
-            if let Some(group_id) = &row.group_id {
-                if !conn.group_exists(&account_id, group_id).await? {
-                    return Err(Error::invalid("group_id", "no such group in this account"));
-                }
+            if let Some(group_id) = &row.group_id
+                && !conn.group_exists(&account_id, group_id).await?
+            {
+                return Err(Error::invalid("group_id", "no such group in this account"));
             }
             if conn.email_taken(&row.email).await? {
                 return Err(Error::email_taken());
@@ -159,9 +172,17 @@ impl Roster {
         })
     }
 
-    pub async fn get_user(&self, caller: &Principal, account_id: &str, user_id: &str) -> Result<UserRow> {
+    pub async fn get_user(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<UserRow> {
         let account_id = caller.authorize(account_id, Access::Read)?;
-        read!(self.store, |conn| conn.find_user(&account_id, user_id).await)?.ok_or_else(Error::user_not_found)
+        read!(self.store, |conn| conn
+            .find_user(&account_id, user_id)
+            .await)?
+        .ok_or_else(Error::user_not_found)
     }
 
     /// One page of users and the next page token.
@@ -185,11 +206,14 @@ impl Roster {
         );
         let after = paging::decode_token(&request.page_token, &filters)?;
         let mut rows = read!(self.store, |conn| {
-            conn.list_users(&account_id, &filter, after.as_deref(), limit + 1).await
+            conn.list_users(&account_id, &filter, after.as_deref(), limit + 1)
+                .await
         })?;
         let next = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
-            rows.last().map(|u| paging::encode_token(&u.id, &filters)).unwrap_or_default()
+            rows.last()
+                .map(|u| paging::encode_token(&u.id, &filters))
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -207,8 +231,14 @@ impl Roster {
         let actor = caller.actor();
         let now = self.now();
         write!(self.store, |conn| {
-            let account = conn.lock_account(&account_id).await?.ok_or_else(Error::account_not_found)?;
-            let user = conn.find_user(&account_id, user_id).await?.ok_or_else(Error::user_not_found)?;
+            let account = conn
+                .lock_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
+            let user = conn
+                .find_user(&account_id, user_id)
+                .await?
+                .ok_or_else(Error::user_not_found)?;
             ensure_writable(&account, now)?;
             if etag_of(&user) != update.etag {
                 return Err(Error::new(
@@ -219,13 +249,15 @@ impl Roster {
             }
             let old_role = Role::from_db(&user.role).ok_or_else(Error::internal)?;
             let role = update.role.unwrap_or(old_role);
-            if old_role == Role::Admin && role != Role::Admin && user.status == "ACTIVE" {
-                if conn.count_active_admins(&account_id).await? <= 1 {
-                    return Err(Error::precondition(
-                        Reason::LastAdmin,
-                        "the account's last active admin cannot stop being an admin",
-                    ));
-                }
+            if old_role == Role::Admin
+                && role != Role::Admin
+                && user.status == "ACTIVE"
+                && conn.count_active_admins(&account_id).await? <= 1
+            {
+                return Err(Error::precondition(
+                    Reason::LastAdmin,
+                    "the account's last active admin cannot stop being an admin",
+                ));
             }
             let group_id = match update.group_id {
                 Some(Some(group_id)) => {
@@ -237,7 +269,10 @@ impl Roster {
                 Some(None) => None,
                 None => user.group_id.clone(),
             };
-            let name = update.name.map(|n| n.as_str().to_owned()).unwrap_or_else(|| user.name.clone());
+            let name = update
+                .name
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_else(|| user.name.clone());
             let permissions = match update.permissions {
                 Some(p) => p.to_json(),
                 None if role != old_role => Permissions::default_for(role).to_json(),

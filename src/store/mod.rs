@@ -41,8 +41,10 @@ const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("src/store/migration
 /// `queries.rs`; the use cases in `service/` are generic over it.
 pub trait Repo: Send {
     /// Locks the account for the rest of the transaction and returns it.
-    fn lock_account(&mut self, id: &str) -> impl Future<Output = Result<Option<AccountRow>>> + Send;
-    fn find_account(&mut self, id: &str) -> impl Future<Output = Result<Option<AccountRow>>> + Send;
+    fn lock_account(&mut self, id: &str)
+    -> impl Future<Output = Result<Option<AccountRow>>> + Send;
+    fn find_account(&mut self, id: &str)
+    -> impl Future<Output = Result<Option<AccountRow>>> + Send;
     fn insert_account(&mut self, row: &AccountRow) -> impl Future<Output = Result<()>> + Send;
     fn set_seats_purchased(
         &mut self,
@@ -59,7 +61,10 @@ pub trait Repo: Send {
         event: NewEvent,
         now: NaiveDateTime,
     ) -> impl Future<Output = Result<i64>> + Send;
-    fn insert_ledger_entry(&mut self, entry: &NewLedgerEntry) -> impl Future<Output = Result<LedgerRow>> + Send;
+    fn insert_ledger_entry(
+        &mut self,
+        entry: &NewLedgerEntry,
+    ) -> impl Future<Output = Result<LedgerRow>> + Send;
 
     fn find_idempotency_key(
         &mut self,
@@ -67,20 +72,31 @@ pub trait Repo: Send {
         operation: &str,
         request_id: &str,
     ) -> impl Future<Output = Result<Option<IdempotencyRow>>> + Send;
-    fn insert_idempotency_key(&mut self, row: &IdempotencyRow) -> impl Future<Output = Result<()>> + Send;
+    fn insert_idempotency_key(
+        &mut self,
+        row: &IdempotencyRow,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     fn email_taken(&mut self, email: &str) -> impl Future<Output = Result<bool>> + Send;
     fn insert_user(&mut self, row: &UserRow) -> impl Future<Output = Result<()>> + Send;
-    fn find_user(&mut self, account_id: &str, user_id: &str) -> impl Future<Output = Result<Option<UserRow>>> + Send;
+    fn find_user(
+        &mut self,
+        account_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
     /// A user by id in any account (authentication of user tokens).
-    fn find_user_by_id(&mut self, user_id: &str) -> impl Future<Output = Result<Option<UserRow>>> + Send;
+    fn find_user_by_id(
+        &mut self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
     fn update_user_profile(
         &mut self,
         user_id: &str,
         change: &UserProfileChange,
     ) -> impl Future<Output = Result<()>> + Send;
     fn count_users(&mut self, account_id: &str) -> impl Future<Output = Result<UserCounts>> + Send;
-    fn count_active_admins(&mut self, account_id: &str) -> impl Future<Output = Result<i64>> + Send;
+    fn count_active_admins(&mut self, account_id: &str)
+    -> impl Future<Output = Result<i64>> + Send;
     /// Users in id (creation) order after `after_id`, at most `limit`.
     fn list_users(
         &mut self,
@@ -91,8 +107,16 @@ pub trait Repo: Send {
     ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
 
     fn insert_group(&mut self, row: &GroupRow) -> impl Future<Output = Result<()>> + Send;
-    fn group_exists(&mut self, account_id: &str, group_id: &str) -> impl Future<Output = Result<bool>> + Send;
-    fn group_name_taken(&mut self, account_id: &str, name_key: &str) -> impl Future<Output = Result<bool>> + Send;
+    fn group_exists(
+        &mut self,
+        account_id: &str,
+        group_id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn group_name_taken(
+        &mut self,
+        account_id: &str,
+        name_key: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Groups by name key after `after_key`, at most `limit`.
     fn list_groups(
         &mut self,
@@ -155,7 +179,10 @@ impl Store {
             )
         } else {
             let path = sqlite_path(&config.url);
-            if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = Path::new(&path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(dir)?;
             }
             let mut manager_config = ManagerConfig::<SqliteConn>::default();
@@ -175,7 +202,8 @@ impl Store {
                 }
                 .boxed()
             });
-            let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, manager_config);
+            let manager =
+                AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, manager_config);
             Backend::Sqlite(
                 Pool::builder(manager)
                     .max_size(config.max_connections)
@@ -189,11 +217,17 @@ impl Store {
 
     /// Applies pending migrations of the backend (idempotent).
     pub async fn migrate(&self, url: &str) -> anyhow::Result<usize> {
-        let url = if is_postgres_url(url) { url.to_owned() } else { sqlite_path(url) };
+        let url = if is_postgres_url(url) {
+            url.to_owned()
+        } else {
+            sqlite_path(url)
+        };
         let postgres = self.is_postgres();
         tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
             let applied = if postgres {
-                let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<PgConn>::establish(&url)?;
+                let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<
+                    PgConn,
+                >::establish(&url)?;
                 conn.run_pending_migrations(PG_MIGRATIONS)
                     .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
                     .len()

@@ -16,5 +16,7 @@ pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option
         .optional()?)
 }
 
+// The same file is compiled once per backend, on purpose.
+#[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]
 mod queries;

@@ -27,19 +27,35 @@ impl Repo for Conn {
     }
 
     async fn insert_account(&mut self, row: &AccountRow) -> Result<()> {
-        diesel::insert_into(accounts::table).values(row).execute(self).await?;
-        Ok(())
-    }
-
-    async fn set_seats_purchased(&mut self, account_id: &str, seats: i32, now: NaiveDateTime) -> Result<()> {
-        diesel::update(accounts::table.find(account_id))
-            .set((accounts::seats_purchased.eq(seats), accounts::updated_at.eq(now)))
+        diesel::insert_into(accounts::table)
+            .values(row)
             .execute(self)
             .await?;
         Ok(())
     }
 
-    async fn append_event(&mut self, account_id: &str, event: NewEvent, now: NaiveDateTime) -> Result<i64> {
+    async fn set_seats_purchased(
+        &mut self,
+        account_id: &str,
+        seats: i32,
+        now: NaiveDateTime,
+    ) -> Result<()> {
+        diesel::update(accounts::table.find(account_id))
+            .set((
+                accounts::seats_purchased.eq(seats),
+                accounts::updated_at.eq(now),
+            ))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn append_event(
+        &mut self,
+        account_id: &str,
+        event: NewEvent,
+        now: NaiveDateTime,
+    ) -> Result<i64> {
         let sequence: i64 = diesel::update(accounts::table.find(account_id))
             .set(accounts::event_seq.eq(accounts::event_seq + 1))
             .returning(accounts::event_seq)
@@ -60,7 +76,10 @@ impl Repo for Conn {
             moved: event.moved,
             detail: event.detail,
         };
-        diesel::insert_into(events::table).values(&row).execute(self).await?;
+        diesel::insert_into(events::table)
+            .values(&row)
+            .execute(self)
+            .await?;
         Ok(sequence)
     }
 
@@ -93,7 +112,10 @@ impl Repo for Conn {
             .await
             .map_err(|e| {
                 on_unique_violation(e, || {
-                    Error::precondition(Reason::RequestIdReused, "request_id is being used by a concurrent request")
+                    Error::precondition(
+                        Reason::RequestIdReused,
+                        "request_id is being used by a concurrent request",
+                    )
                 })
             })?;
         Ok(())
@@ -138,7 +160,11 @@ impl Repo for Conn {
             .optional()?)
     }
 
-    async fn update_user_profile(&mut self, user_id: &str, change: &UserProfileChange) -> Result<()> {
+    async fn update_user_profile(
+        &mut self,
+        user_id: &str,
+        change: &UserProfileChange,
+    ) -> Result<()> {
         diesel::update(users::table.find(user_id))
             .set(change)
             .execute(self)
@@ -235,7 +261,12 @@ impl Repo for Conn {
         Ok(found.is_some())
     }
 
-    async fn list_groups(&mut self, account_id: &str, after_key: Option<&str>, limit: i64) -> Result<Vec<GroupRow>> {
+    async fn list_groups(
+        &mut self,
+        account_id: &str,
+        after_key: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<GroupRow>> {
         let mut query = groups::table
             .filter(groups::account_id.eq(account_id))
             .select(GroupRow::as_select())
@@ -266,7 +297,10 @@ fn like_pattern(text: &str) -> String {
 /// Maps a unique-key violation to the caller-facing error `conflict`.
 fn on_unique_violation(e: diesel::result::Error, conflict: impl FnOnce() -> Error) -> Error {
     match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => conflict(),
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => conflict(),
         other => Error::from(other),
     }
 }

@@ -104,4 +104,11 @@ diesel::table! {
 
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(groups -> accounts (account_id));
-diesel::allow_tables_to_appear_in_same_query!(accounts, groups, users, ledger_entries, events, idempotency_keys);
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    groups,
+    users,
+    ledger_entries,
+    events,
+    idempotency_keys
+);

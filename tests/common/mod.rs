@@ -61,7 +61,8 @@ pub struct TestApp {
 
 /// The PostgreSQL server tests use; they fail (never skip) when it is down.
 pub fn pg_base_url() -> String {
-    std::env::var("ROSTER_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("ROSTER_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 async fn fresh_pg_schema() -> String {
@@ -72,7 +73,9 @@ async fn fresh_pg_schema() -> String {
             "PostgreSQL tests need a server at {base} ({e}). Start one (see .ci/run) or set ROSTER_TEST_PG_URL."
         )
     });
-    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create schema");
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
@@ -146,19 +149,31 @@ impl TestApp {
     pub fn service_token(&self) -> String {
         let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
         self.issuer
-            .sign(&self.issuer.claims_for_service("tests", &scopes, self.now_secs(), 600))
+            .sign(
+                &self
+                    .issuer
+                    .claims_for_service("tests", &scopes, self.now_secs(), 600),
+            )
             .expect("sign")
     }
 
     pub fn service_token_with(&self, scopes: &[&str]) -> String {
         self.issuer
-            .sign(&self.issuer.claims_for_service("tests", scopes, self.now_secs(), 600))
+            .sign(
+                &self
+                    .issuer
+                    .claims_for_service("tests", scopes, self.now_secs(), 600),
+            )
             .expect("sign")
     }
 
     pub fn user_token(&self, user_id: &str, account_id: &str) -> String {
         self.issuer
-            .sign(&self.issuer.claims_for_user(user_id, account_id, self.now_secs(), 600))
+            .sign(
+                &self
+                    .issuer
+                    .claims_for_user(user_id, account_id, self.now_secs(), 600),
+            )
             .expect("sign")
     }
 
@@ -202,7 +217,9 @@ impl TestApp {
     pub async fn sql(&self, statement: &str) {
         match self.db {
             Db::Postgres => {
-                let mut conn = AsyncPgConnection::establish(&self.database_url).await.expect("pg");
+                let mut conn = AsyncPgConnection::establish(&self.database_url)
+                    .await
+                    .expect("pg");
                 conn.batch_execute(statement).await.expect("sql");
             }
             Db::Sqlite => {
@@ -212,7 +229,8 @@ impl TestApp {
                 let statement = statement.to_owned();
                 tokio::task::spawn_blocking(move || {
                     let mut conn = diesel::SqliteConnection::establish(&url).expect("sqlite");
-                    conn.batch_execute("PRAGMA busy_timeout = 10000").expect("pragma");
+                    conn.batch_execute("PRAGMA busy_timeout = 10000")
+                        .expect("pragma");
                     conn.batch_execute(&statement).expect("sql");
                 })
                 .await
@@ -277,5 +295,9 @@ pub fn bad_fields(status: &Status) -> Vec<String> {
 #[track_caller]
 pub fn assert_error(status: &Status, code: Code, expected_reason: &str) {
     assert_eq!(status.code(), code, "unexpected status: {status:?}");
-    assert_eq!(reason(status), expected_reason, "unexpected reason: {status:?}");
+    assert_eq!(
+        reason(status),
+        expected_reason,
+        "unexpected reason: {status:?}"
+    );
 }
