@@ -142,6 +142,7 @@ impl App {
         };
         let result = tonic::transport::Server::builder()
             .timeout(Duration::from_secs(30))
+            .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
