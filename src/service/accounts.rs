@@ -150,7 +150,7 @@ impl Roster {
             };
             created.account.event_seq = 2;
             if let Some(key) = &key {
-                idempotency::remember(conn, key, &created, now).await?;
+                idempotency::remember(conn, key, &created, Some(&created.admin.id), now).await?;
             }
             Ok::<_, Error>(created)
         });

@@ -56,11 +56,13 @@ pub async fn replay<R: Repo, T: DeserializeOwned>(
         })
 }
 
-/// Stores the result of a call (in its transaction).
+/// Stores the result of a call (in its transaction). `subject_user_id` names
+/// the user whose personal data the result holds, so removal can delete it.
 pub async fn remember<R: Repo, T: Serialize>(
     conn: &mut R,
     key: &Key<'_>,
     value: &T,
+    subject_user_id: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<()> {
     let response = serde_json::to_vec(value).map_err(|_| Error::internal())?;
@@ -71,6 +73,7 @@ pub async fn remember<R: Repo, T: Serialize>(
         fingerprint: key.fingerprint.clone(),
         response,
         created_at: now,
+        subject_user_id: subject_user_id.map(str::to_owned),
     })
     .await
 }

@@ -166,7 +166,7 @@ impl Roster {
                 seat_effect,
             };
             if let Some(key) = &key {
-                idempotency::remember(conn, key, &added, now).await?;
+                idempotency::remember(conn, key, &added, Some(&added.user.id), now).await?;
             }
             Ok::<_, Error>(added)
         })

@@ -106,6 +106,82 @@ pub trait Repo: Send {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
 
+    /// Sets status, disable time, token revocation time and version.
+    fn set_user_status(&mut self, user_id: &str, change: &UserStatusChange) -> impl Future<Output = Result<()>> + Send;
+    fn delete_user(&mut self, user_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes stored idempotent replies holding the user's personal data.
+    fn forget_replies_about(&mut self, user_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Ids among `user_ids` that are users of the account.
+    fn existing_user_ids(
+        &mut self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// (external_id, id) of the account's records of `kind` among `external_ids`.
+    fn find_record_ids(
+        &mut self,
+        account_id: &str,
+        kind: &str,
+        external_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    fn insert_records(&mut self, rows: &[NewWorkRecord]) -> impl Future<Output = Result<usize>> + Send;
+    fn set_records_owner(
+        &mut self,
+        ids: &[i64],
+        owner_user_id: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// A user's records of one kind in id order after `after_id`.
+    fn list_records(
+        &mut self,
+        owner_user_id: &str,
+        kind: &str,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<WorkRecordRow>>> + Send;
+    /// (kind, count) of the records a user holds.
+    fn count_records(&mut self, owner_user_id: &str) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// (parent kind, count) of the conversations a user holds.
+    fn count_conversations_by_parent(
+        &mut self,
+        owner_user_id: &str,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// Journals and moves every record of `mv.kind` from one user to another.
+    fn move_records(&mut self, mv: &Move<'_>) -> impl Future<Output = Result<i64>> + Send;
+    /// Journals and moves the conversations whose parent kind is `mv.kind`.
+    fn move_conversations(&mut self, mv: &Move<'_>) -> impl Future<Output = Result<i64>> + Send;
+    /// Users who received records from `from_user_id` (per the journal).
+    fn journal_receivers(&mut self, from_user_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Moves back to `mv.to_user_id` the records of `mv.kind` that the
+    /// journal says went from it to `mv.from_user_id`, where that user still
+    /// holds them; journals the move.
+    fn restore_records(&mut self, mv: &Move<'_>) -> impl Future<Output = Result<i64>> + Send;
+    /// Marks the user's notes as written by a former user.
+    fn orphan_notes(&mut self, user_id: &str, now: NaiveDateTime) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Ledger entries, newest first, with id below `before_id`.
+    fn list_ledger(
+        &mut self,
+        account_id: &str,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<LedgerRow>>> + Send;
+    fn save_account_terms(&mut self, account_id: &str, change: &AccountTermsChange) -> impl Future<Output = Result<()>> + Send;
+    /// Accounts (not on trial) whose period ended at `now`.
+    fn accounts_due_for_rollover(
+        &mut self,
+        now: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Events with sequence greater than `after`, in order.
+    fn list_events(
+        &mut self,
+        account_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<EventRow>>> + Send;
+
     fn insert_group(&mut self, row: &GroupRow) -> impl Future<Output = Result<()>> + Send;
     fn group_exists(
         &mut self,

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{accounts, events, groups, idempotency_keys, ledger_entries, users};
+use super::schema::{accounts, events, groups, idempotency_keys, ledger_entries, users, work_records};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = accounts)]
@@ -154,6 +154,50 @@ pub struct IdempotencyRow {
     pub fingerprint: String,
     pub response: Vec<u8>,
     pub created_at: NaiveDateTime,
+    /// The user whose personal data the reply holds (deleted with it).
+    pub subject_user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = work_records)]
+pub struct WorkRecordRow {
+    pub id: i64,
+    pub account_id: String,
+    pub kind: String,
+    pub external_id: String,
+    pub owner_user_id: Option<String>,
+    pub owner_is_former: bool,
+    pub parent_kind: Option<String>,
+    pub parent_external_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// `None` is written as NULL (not DEFAULT), which lets SQLite batch-insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = work_records, treat_none_as_default_value = false)]
+pub struct NewWorkRecord {
+    pub account_id: String,
+    pub kind: String,
+    pub external_id: String,
+    pub owner_user_id: Option<String>,
+    pub owner_is_former: bool,
+    pub parent_kind: Option<String>,
+    pub parent_external_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Records of one kind moving from one user to another. `kind` is the kind
+/// of the records, or for conversations the kind of their parent.
+#[derive(Debug, Clone)]
+pub struct Move<'a> {
+    pub account_id: &'a str,
+    pub from_user_id: &'a str,
+    pub to_user_id: &'a str,
+    pub kind: &'a str,
+    pub job_id: Option<&'a str>,
+    pub now: NaiveDateTime,
 }
 
 /// Filters of ListUsers, already validated.
@@ -171,4 +215,55 @@ pub struct UserFilter {
 pub struct UserCounts {
     pub active: i64,
     pub inactive: i64,
+}
+
+/// A status change of a user (disable or reactivate).
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+pub struct UserStatusChange {
+    pub status: String,
+    pub disabled_at: Option<NaiveDateTime>,
+    /// Tokens issued before this stop working (None keeps the old value).
+    #[diesel(treat_none_as_null = false)]
+    pub tokens_valid_after: Option<NaiveDateTime>,
+    pub version: i64,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Plan, period, seats, policy and pending change of an account, written
+/// together.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = accounts, treat_none_as_null = true)]
+pub struct AccountTermsChange {
+    pub plan: String,
+    pub billing_cycle: String,
+    pub seat_policy: String,
+    pub seats_purchased: i32,
+    pub enterprise_seat_price_minor: Option<i64>,
+    pub period_start: NaiveDateTime,
+    pub period_end: NaiveDateTime,
+    pub pending_seats: Option<i32>,
+    pub pending_effective_at: Option<NaiveDateTime>,
+    pub pending_requested_by: Option<String>,
+    pub pending_requested_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+impl AccountTermsChange {
+    pub fn of(a: &AccountRow, now: NaiveDateTime) -> Self {
+        AccountTermsChange {
+            plan: a.plan.clone(),
+            billing_cycle: a.billing_cycle.clone(),
+            seat_policy: a.seat_policy.clone(),
+            seats_purchased: a.seats_purchased,
+            enterprise_seat_price_minor: a.enterprise_seat_price_minor,
+            period_start: a.period_start,
+            period_end: a.period_end,
+            pending_seats: a.pending_seats,
+            pending_effective_at: a.pending_effective_at,
+            pending_requested_by: a.pending_requested_by.clone(),
+            pending_requested_at: a.pending_requested_at,
+            updated_at: now,
+        }
+    }
 }

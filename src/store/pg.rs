@@ -16,6 +16,19 @@ pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option
         .optional()?)
 }
 
+/// One multi-row INSERT per 1000 rows (under PostgreSQL's bind limit).
+pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
+    use diesel_async::RunQueryDsl;
+    let mut inserted = 0;
+    for chunk in rows.chunks(1000) {
+        inserted += diesel::insert_into(super::schema::work_records::table)
+            .values(chunk)
+            .execute(conn)
+            .await?;
+    }
+    Ok(inserted)
+}
+
 // The same file is compiled once per backend, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]

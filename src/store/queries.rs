@@ -10,7 +10,40 @@ use super::Conn;
 use crate::error::{Error, Reason, Result};
 use crate::store::Repo;
 use crate::store::models::*;
-use crate::store::schema::{accounts, events, groups, idempotency_keys, ledger_entries, users};
+use crate::store::schema::{accounts, events, groups, idempotency_keys, ledger_entries, reassignments, users, work_records};
+
+/// Writes one journal row per record of `$selection`: it moves from
+/// `$mv.from_user_id` to `$mv.to_user_id` (INSERT .. SELECT, no round trip
+/// per record). A macro because diesel's query types make a generic helper
+/// unreadable.
+macro_rules! journal {
+    ($conn:expr, $selection:expr, $mv:expr) => {{
+        use diesel::IntoSql;
+        use diesel::sql_types::{Nullable, Text, Timestamp};
+        let rows = $selection.select((
+            work_records::account_id,
+            work_records::id,
+            work_records::kind,
+            $mv.from_user_id.to_owned().into_sql::<Text>(),
+            $mv.to_user_id.to_owned().into_sql::<Text>(),
+            $mv.job_id.map(str::to_owned).into_sql::<Nullable<Text>>(),
+            $mv.now.into_sql::<Timestamp>(),
+        ));
+        diesel::insert_into(reassignments::table)
+            .values(rows)
+            .into_columns((
+                reassignments::account_id,
+                reassignments::record_id,
+                reassignments::kind,
+                reassignments::from_user_id,
+                reassignments::to_user_id,
+                reassignments::job_id,
+                reassignments::moved_at,
+            ))
+            .execute($conn)
+            .await?;
+    }};
+}
 
 impl Repo for Conn {
     async fn lock_account(&mut self, id: &str) -> Result<Option<AccountRow>> {
@@ -228,6 +261,220 @@ impl Repo for Conn {
             query = query.filter(users::id.gt(after));
         }
         Ok(query.load(self).await?)
+    }
+
+    async fn set_user_status(&mut self, user_id: &str, change: &UserStatusChange) -> Result<()> {
+        diesel::update(users::table.find(user_id)).set(change).execute(self).await?;
+        Ok(())
+    }
+
+    async fn delete_user(&mut self, user_id: &str) -> Result<()> {
+        diesel::delete(users::table.find(user_id)).execute(self).await?;
+        Ok(())
+    }
+
+    async fn forget_replies_about(&mut self, user_id: &str) -> Result<()> {
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::subject_user_id.eq(user_id)))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn existing_user_ids(&mut self, account_id: &str, user_ids: &[String]) -> Result<Vec<String>> {
+        Ok(users::table
+            .filter(users::account_id.eq(account_id))
+            .filter(users::id.eq_any(user_ids))
+            .select(users::id)
+            .load(self)
+            .await?)
+    }
+
+    async fn find_record_ids(&mut self, account_id: &str, kind: &str, external_ids: &[String]) -> Result<Vec<(String, i64)>> {
+        Ok(work_records::table
+            .filter(work_records::account_id.eq(account_id))
+            .filter(work_records::kind.eq(kind))
+            .filter(work_records::external_id.eq_any(external_ids))
+            .select((work_records::external_id, work_records::id))
+            .load(self)
+            .await?)
+    }
+
+    async fn insert_records(&mut self, rows: &[NewWorkRecord]) -> Result<usize> {
+        super::insert_record_rows(self, rows).await
+    }
+
+    async fn set_records_owner(&mut self, ids: &[i64], owner_user_id: &str, now: NaiveDateTime) -> Result<usize> {
+        let mut updated = 0;
+        for chunk in ids.chunks(5000) {
+            updated += diesel::update(work_records::table.filter(work_records::id.eq_any(chunk)))
+                .set((
+                    work_records::owner_user_id.eq(owner_user_id),
+                    work_records::owner_is_former.eq(false),
+                    work_records::updated_at.eq(now),
+                ))
+                .execute(self)
+                .await?;
+        }
+        Ok(updated)
+    }
+
+    async fn list_records(
+        &mut self,
+        owner_user_id: &str,
+        kind: &str,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<WorkRecordRow>> {
+        Ok(work_records::table
+            .filter(work_records::owner_user_id.eq(owner_user_id))
+            .filter(work_records::kind.eq(kind))
+            .filter(work_records::id.gt(after_id.unwrap_or(0)))
+            .order(work_records::id.asc())
+            .limit(limit)
+            .select(WorkRecordRow::as_select())
+            .load(self)
+            .await?)
+    }
+
+    async fn count_records(&mut self, owner_user_id: &str) -> Result<Vec<(String, i64)>> {
+        Ok(work_records::table
+            .filter(work_records::owner_user_id.eq(owner_user_id))
+            .group_by(work_records::kind)
+            .select((work_records::kind, diesel::dsl::count_star()))
+            .load(self)
+            .await?)
+    }
+
+    async fn count_conversations_by_parent(&mut self, owner_user_id: &str) -> Result<Vec<(String, i64)>> {
+        let rows: Vec<(Option<String>, i64)> = work_records::table
+            .filter(work_records::owner_user_id.eq(owner_user_id))
+            .filter(work_records::kind.eq("CONVERSATION"))
+            .group_by(work_records::parent_kind)
+            .select((work_records::parent_kind, diesel::dsl::count_star()))
+            .load(self)
+            .await?;
+        Ok(rows.into_iter().filter_map(|(k, n)| k.map(|k| (k, n))).collect())
+    }
+
+    async fn move_records(&mut self, mv: &Move<'_>) -> Result<i64> {
+        let selection = || {
+            work_records::table
+                .filter(work_records::owner_user_id.eq(mv.from_user_id))
+                .filter(work_records::kind.eq(mv.kind))
+        };
+        journal!(self, selection(), mv);
+        let moved = diesel::update(selection())
+            .set((work_records::owner_user_id.eq(mv.to_user_id), work_records::updated_at.eq(mv.now)))
+            .execute(self)
+            .await?;
+        Ok(moved as i64)
+    }
+
+    async fn move_conversations(&mut self, mv: &Move<'_>) -> Result<i64> {
+        let selection = || {
+            work_records::table
+                .filter(work_records::owner_user_id.eq(mv.from_user_id))
+                .filter(work_records::kind.eq("CONVERSATION"))
+                .filter(work_records::parent_kind.eq(mv.kind))
+        };
+        journal!(self, selection(), mv);
+        let moved = diesel::update(selection())
+            .set((work_records::owner_user_id.eq(mv.to_user_id), work_records::updated_at.eq(mv.now)))
+            .execute(self)
+            .await?;
+        Ok(moved as i64)
+    }
+
+    async fn journal_receivers(&mut self, from_user_id: &str) -> Result<Vec<String>> {
+        Ok(reassignments::table
+            .filter(reassignments::from_user_id.eq(from_user_id))
+            .select(reassignments::to_user_id)
+            .distinct()
+            .load(self)
+            .await?)
+    }
+
+    async fn restore_records(&mut self, mv: &Move<'_>) -> Result<i64> {
+        // Records the journal says went from the restored user (mv.to) to
+        // the holder (mv.from), and that the holder still has. Restores are
+        // rare and bounded by what was taken, so the ids are loaded.
+        let taken: Vec<i64> = reassignments::table
+            .filter(reassignments::from_user_id.eq(mv.to_user_id))
+            .filter(reassignments::to_user_id.eq(mv.from_user_id))
+            .filter(reassignments::kind.eq(mv.kind))
+            .select(reassignments::record_id)
+            .distinct()
+            .load(self)
+            .await?;
+        let ids = taken;
+        let mut moved = 0;
+        for chunk in ids.chunks(5000) {
+            let selection = || {
+                work_records::table
+                    .filter(work_records::id.eq_any(chunk))
+                    .filter(work_records::owner_user_id.eq(mv.from_user_id))
+            };
+            journal!(self, selection(), mv);
+            moved += diesel::update(selection())
+                .set((work_records::owner_user_id.eq(mv.to_user_id), work_records::updated_at.eq(mv.now)))
+                .execute(self)
+                .await? as i64;
+        }
+        Ok(moved)
+    }
+
+    async fn orphan_notes(&mut self, user_id: &str, now: NaiveDateTime) -> Result<i64> {
+        let orphaned = diesel::update(
+            work_records::table
+                .filter(work_records::owner_user_id.eq(user_id))
+                .filter(work_records::kind.eq("NOTE")),
+        )
+        .set((
+            work_records::owner_user_id.eq(None::<String>),
+            work_records::owner_is_former.eq(true),
+            work_records::updated_at.eq(now),
+        ))
+        .execute(self)
+        .await?;
+        Ok(orphaned as i64)
+    }
+
+    async fn list_ledger(&mut self, account_id: &str, before_id: Option<i64>, limit: i64) -> Result<Vec<LedgerRow>> {
+        Ok(ledger_entries::table
+            .filter(ledger_entries::account_id.eq(account_id))
+            .filter(ledger_entries::id.lt(before_id.unwrap_or(i64::MAX)))
+            .order(ledger_entries::id.desc())
+            .limit(limit)
+            .select(LedgerRow::as_select())
+            .load(self)
+            .await?)
+    }
+
+    async fn save_account_terms(&mut self, account_id: &str, change: &AccountTermsChange) -> Result<()> {
+        diesel::update(accounts::table.find(account_id)).set(change).execute(self).await?;
+        Ok(())
+    }
+
+    async fn accounts_due_for_rollover(&mut self, now: NaiveDateTime, limit: i64) -> Result<Vec<String>> {
+        Ok(accounts::table
+            .filter(accounts::period_end.le(now))
+            .filter(accounts::plan.ne("TRIAL"))
+            .select(accounts::id)
+            .order(accounts::id.asc())
+            .limit(limit)
+            .load(self)
+            .await?)
+    }
+
+    async fn list_events(&mut self, account_id: &str, after: i64, limit: i64) -> Result<Vec<EventRow>> {
+        Ok(events::table
+            .filter(events::account_id.eq(account_id))
+            .filter(events::sequence.gt(after))
+            .order(events::sequence.asc())
+            .limit(limit)
+            .select(EventRow::as_select())
+            .load(self)
+            .await?)
     }
 
     async fn insert_group(&mut self, row: &GroupRow) -> Result<()> {

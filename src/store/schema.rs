@@ -99,6 +99,35 @@ diesel::table! {
         fingerprint -> Text,
         response -> Binary,
         created_at -> Timestamp,
+        subject_user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    work_records (id) {
+        id -> BigInt,
+        account_id -> Text,
+        kind -> Text,
+        external_id -> Text,
+        owner_user_id -> Nullable<Text>,
+        owner_is_former -> Bool,
+        parent_kind -> Nullable<Text>,
+        parent_external_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reassignments (id) {
+        id -> BigInt,
+        account_id -> Text,
+        record_id -> BigInt,
+        kind -> Text,
+        from_user_id -> Text,
+        to_user_id -> Text,
+        job_id -> Nullable<Text>,
+        moved_at -> Timestamp,
     }
 }
 

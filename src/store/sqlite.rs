@@ -16,6 +16,20 @@ pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option
         .optional()?)
 }
 
+/// SQLite has no multi-row insert with NULLs in diesel; rows go one by one
+/// inside the caller's transaction (microseconds each, no round trip).
+pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
+    use diesel_async::RunQueryDsl;
+    let mut inserted = 0;
+    for row in rows {
+        inserted += diesel::insert_into(super::schema::work_records::table)
+            .values(row)
+            .execute(conn)
+            .await?;
+    }
+    Ok(inserted)
+}
+
 // The same file is compiled once per backend, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]
