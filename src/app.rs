@@ -12,7 +12,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 use crate::auth::password::HashParams;
-use crate::auth::{PasswordHasher, TokenVerifier};
+use crate::auth::{PasswordHasher, Principal, Scope, TokenVerifier};
 use crate::clock::Clock;
 use crate::domain::PriceList;
 use crate::grpc::seats::SeatsApi;
@@ -38,6 +38,9 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// How often health re-checks the database.
     pub health_interval: Duration,
+    /// How often the server rolls over ended billing periods by itself
+    /// (None: only through RollOverBillingPeriods).
+    pub rollover_interval: Option<Duration>,
 }
 
 const SERVICE_NAMES: [&str; 3] = [
@@ -51,6 +54,7 @@ pub struct App {
     roster: Roster,
     auth: Authenticator,
     health_interval: Duration,
+    rollover_interval: Option<Duration>,
 }
 
 impl App {
@@ -85,6 +89,7 @@ impl App {
             roster,
             auth,
             health_interval: settings.health_interval,
+            rollover_interval: settings.rollover_interval,
         })
     }
 
@@ -132,6 +137,28 @@ impl App {
             }
         });
 
+        // The clock-driven side of period rollover (idempotent across
+        // replicas: each account is re-checked under its lock).
+        let rollover = self.rollover_interval.map(|every| {
+            let roster = self.roster.clone();
+            tokio::spawn(async move {
+                let clock = Principal::Service {
+                    name: "roster-clock".into(),
+                    scopes: vec![Scope::BillingWrite.as_str().into()],
+                };
+                loop {
+                    tokio::time::sleep(every).await;
+                    match roster.roll_over_periods(&clock, "").await {
+                        Ok((0, _)) => {}
+                        Ok((rolled, applied)) => {
+                            tracing::info!(rolled, applied, "billing periods rolled over")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "period rollover failed"),
+                    }
+                }
+            })
+        });
+
         let users = UserManagementApi {
             roster: self.roster.clone(),
             auth: self.auth.clone(),
@@ -151,6 +178,9 @@ impl App {
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await;
         monitor.abort();
+        if let Some(task) = rollover {
+            task.abort();
+        }
         result?;
         Ok(())
     }

@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
                 prices: cli.common.prices(),
                 clock: Arc::new(SystemClock),
                 health_interval: Duration::from_secs(5),
+                rollover_interval: Some(Duration::from_secs(60)),
             };
             let app = App::build(settings).await?;
             tracing::info!(addr = %app.local_addr()?, "roster listening");

@@ -1057,17 +1057,14 @@ async fn health_and_unimplemented(db: Db) {
         .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
         .await;
     let status = app
-        .seats()
-        .list_ledger_entries(authed(
-            pb::ListLedgerEntriesRequest::default(),
-            &ws.admin_token,
-        ))
+        .users()
+        .get_job(authed(pb::GetJobRequest::default(), &ws.admin_token))
         .await
         .expect_err("not built yet");
     assert_error(&status, Code::Unimplemented, "NOT_IMPLEMENTED");
     let status = app
-        .seats()
-        .list_ledger_entries(tonic::Request::new(pb::ListLedgerEntriesRequest::default()))
+        .users()
+        .get_job(tonic::Request::new(pb::GetJobRequest::default()))
         .await
         .expect_err("no token");
     assert_eq!(status.code(), Code::Unauthenticated);

@@ -6,6 +6,7 @@ pub mod email;
 pub mod names;
 pub mod password;
 pub mod permissions;
+pub mod records;
 pub mod seats;
 pub mod user;
 

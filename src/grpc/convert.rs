@@ -4,12 +4,15 @@
 use chrono::NaiveDateTime;
 
 use crate::domain::permissions::{EntityRights, Level};
+use crate::domain::records::{RecordCounts, RecordKind, Targets};
 use crate::domain::{BillingCycle, Permissions, Plan, PriceList, Role, SeatPolicy, UserStatus};
 use crate::error::Violations;
 use crate::proto::v1 as pb;
+use crate::service::lifecycle::Refusal;
 use crate::service::seats::{SeatEffect, SeatUsage};
 use crate::service::users::etag_of;
 use crate::store::models::{AccountRow, GroupRow, UserRow};
+use crate::store::models::{EventRow, LedgerRow, WorkRecordRow};
 
 pub fn timestamp(t: NaiveDateTime) -> prost_types::Timestamp {
     let utc = t.and_utc();
@@ -291,5 +294,160 @@ pub fn seat_usage(usage: &SeatUsage) -> pb::SeatUsage {
         trial_ends_at: (a.plan == Plan::Trial.as_str()).then(|| timestamp(a.trial_ends_at)),
         currency: a.currency.clone(),
         seat_price_monthly_minor: usage.seat_price_monthly_minor,
+    }
+}
+
+pub fn record_kind_from_proto(value: i32) -> Option<RecordKind> {
+    match pb::RecordKind::try_from(value).ok()? {
+        pb::RecordKind::Unspecified => None,
+        pb::RecordKind::Lead => Some(RecordKind::Lead),
+        pb::RecordKind::Contact => Some(RecordKind::Contact),
+        pb::RecordKind::Customer => Some(RecordKind::Customer),
+        pb::RecordKind::Task => Some(RecordKind::Task),
+        pb::RecordKind::Conversation => Some(RecordKind::Conversation),
+        pb::RecordKind::Note => Some(RecordKind::Note),
+    }
+}
+
+pub fn record_kind_to_proto(kind: Option<RecordKind>) -> i32 {
+    (match kind {
+        None => pb::RecordKind::Unspecified,
+        Some(RecordKind::Lead) => pb::RecordKind::Lead,
+        Some(RecordKind::Contact) => pb::RecordKind::Contact,
+        Some(RecordKind::Customer) => pb::RecordKind::Customer,
+        Some(RecordKind::Task) => pb::RecordKind::Task,
+        Some(RecordKind::Conversation) => pb::RecordKind::Conversation,
+        Some(RecordKind::Note) => pb::RecordKind::Note,
+    }) as i32
+}
+
+/// An id field that must hold a UUID.
+pub fn uuid_field(v: &mut Violations, field: &str, value: &str) -> Option<String> {
+    if value.is_empty() {
+        v.add(field, "required");
+        None
+    } else if value.len() > 64 || uuid::Uuid::parse_str(value).is_err() {
+        v.add(field, "must be a UUID");
+        None
+    } else {
+        Some(value.to_owned())
+    }
+}
+
+/// A Reassignment message; an absent one means "no targets".
+pub fn targets_from_proto(v: &mut Violations, reassignment: Option<&pb::Reassignment>) -> Targets {
+    let Some(r) = reassignment else {
+        return Targets::default();
+    };
+    let default = if r.target_user_id.is_empty() {
+        None
+    } else {
+        uuid_field(v, "reassignment.target_user_id", &r.target_user_id)
+    };
+    let mut by_kind = Vec::new();
+    for (i, entry) in r.by_kind.iter().enumerate() {
+        let kind = record_kind_from_proto(entry.kind);
+        if kind.is_none() {
+            v.add(
+                &format!("reassignment.by_kind[{i}].kind"),
+                "required: a record kind",
+            );
+        }
+        let target = uuid_field(
+            v,
+            &format!("reassignment.by_kind[{i}].target_user_id"),
+            &entry.target_user_id,
+        );
+        if let (Some(kind), Some(target)) = (kind, target) {
+            by_kind.push((kind, target));
+        }
+    }
+    match Targets::new(default, by_kind) {
+        Ok(targets) => targets,
+        Err((i, e)) => {
+            v.add(&format!("reassignment.by_kind[{i}].kind"), e.to_string());
+            Targets::default()
+        }
+    }
+}
+
+pub fn counts(c: &RecordCounts) -> pb::RecordCounts {
+    pb::RecordCounts {
+        leads: c.leads,
+        contacts: c.contacts,
+        customers: c.customers,
+        tasks: c.tasks,
+        conversations: c.conversations,
+        notes: c.notes,
+    }
+}
+
+pub fn refusals(list: &[Refusal]) -> Vec<pb::Refusal> {
+    list.iter()
+        .map(|r| pb::Refusal {
+            user_id: r.user_id.clone(),
+            reason: pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{}", r.reason))
+                .unwrap_or(pb::ErrorReason::Unspecified) as i32,
+            message: r.message.clone(),
+        })
+        .collect()
+}
+
+pub fn work_record(row: &WorkRecordRow) -> pb::WorkRecord {
+    pb::WorkRecord {
+        kind: record_kind_to_proto(RecordKind::from_db(&row.kind)),
+        external_id: row.external_id.clone(),
+        owner_user_id: row.owner_user_id.clone().unwrap_or_default(),
+        owner_is_former_user: row.owner_is_former,
+        parent_kind: record_kind_to_proto(row.parent_kind.as_deref().and_then(RecordKind::from_db)),
+        parent_external_id: row.parent_external_id.clone().unwrap_or_default(),
+        create_time: Some(timestamp(row.created_at)),
+        update_time: Some(timestamp(row.updated_at)),
+    }
+}
+
+pub fn ledger_entry(row: &LedgerRow) -> pb::LedgerEntry {
+    let kind = pb::LedgerEntryKind::from_str_name(&format!("LEDGER_ENTRY_KIND_{}", row.kind))
+        .unwrap_or(pb::LedgerEntryKind::Unspecified);
+    pb::LedgerEntry {
+        id: row.id,
+        account_id: row.account_id.clone(),
+        kind: kind as i32,
+        actor: row.actor.clone(),
+        create_time: Some(timestamp(row.created_at)),
+        seats_before: row.seats_before,
+        seats_after: row.seats_after,
+        plan_before: plan_to_proto(&row.plan_before),
+        plan_after: plan_to_proto(&row.plan_after),
+        amount_minor: row.amount_minor,
+        currency: row.currency.clone(),
+        reason: row.reason.clone(),
+        user_id: row.user_id.clone().unwrap_or_default(),
+        effective_time: row.effective_at.map(timestamp),
+    }
+}
+
+pub fn event(row: &EventRow) -> pb::Event {
+    let kind = pb::EventType::from_str_name(&format!("EVENT_TYPE_{}", row.event_type))
+        .unwrap_or(pb::EventType::Unspecified);
+    let moved = row
+        .moved
+        .as_deref()
+        .and_then(|json| serde_json::from_str::<RecordCounts>(json).ok())
+        .map(|c| counts(&c));
+    pb::Event {
+        sequence: row.sequence,
+        account_id: row.account_id.clone(),
+        r#type: kind as i32,
+        create_time: Some(timestamp(row.created_at)),
+        actor: row.actor.clone(),
+        user_id: row.user_id.clone().unwrap_or_default(),
+        target_user_id: row.target_user_id.clone().unwrap_or_default(),
+        moved,
+        job_id: row.job_id.clone().unwrap_or_default(),
+        seats_before: row.seats_before.unwrap_or_default(),
+        seats_after: row.seats_after.unwrap_or_default(),
+        amount_minor: row.amount_minor.unwrap_or_default(),
+        detail: row.detail.clone(),
     }
 }

@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::{convert, principal, unimplemented};
 use crate::auth::principal::{Access, Scope};
+use crate::domain::records::RecordKind;
 use crate::domain::{
     BillingCycle, DisplayName, Email, GroupName, Password, Plan, RequestId, Role, SeatPolicy,
 };
@@ -16,7 +17,10 @@ use crate::proto::v1::user_management_service_server::UserManagementService;
 use crate::service::Roster;
 use crate::service::accounts::NewAccount;
 use crate::service::auth::Authenticator;
+use crate::service::lifecycle::LifecycleChange;
+use crate::service::records::{MAX_RECORDS_PER_CALL, RecordInput};
 use crate::service::users::{ListUsers, NewUser, UserUpdate};
+use tokio_stream::StreamExt as _;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -384,24 +388,107 @@ impl UserManagementService for UserManagementApi {
         &self,
         request: Request<pb::DisableUserRequest>,
     ) -> Result<Response<pb::DisableUserResponse>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("DisableUser"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let user_id = parse_id(&mut v, "user_id", &r.user_id);
+        let targets = convert::targets_from_proto(&mut v, r.reassignment.as_ref());
+        let request_id = v
+            .check("request_id", RequestId::parse_optional(&r.request_id))
+            .flatten();
+        v.into_result()?;
+        let outcome = self
+            .roster
+            .disable_user(
+                &caller,
+                &account_id,
+                LifecycleChange {
+                    user_id: user_id.unwrap_or_default(),
+                    targets,
+                    validate_only: r.validate_only,
+                    request_id,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::DisableUserResponse {
+            user: Some(convert::user(&outcome.user)),
+            moved: Some(convert::counts(&outcome.moved)),
+            seat_effect: Some(convert::seat_effect(&outcome.seat_effect)),
+            job_id: String::new(),
+            refusals: convert::refusals(&outcome.refusals),
+        }))
     }
 
     async fn activate_user(
         &self,
         request: Request<pb::ActivateUserRequest>,
     ) -> Result<Response<pb::ActivateUserResponse>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("ActivateUser"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let user_id = parse_id(&mut v, "user_id", &r.user_id);
+        let request_id = v
+            .check("request_id", RequestId::parse_optional(&r.request_id))
+            .flatten();
+        v.into_result()?;
+        let outcome = self
+            .roster
+            .activate_user(
+                &caller,
+                &account_id,
+                &user_id.unwrap_or_default(),
+                r.restore_records,
+                r.validate_only,
+                request_id,
+            )
+            .await?;
+        Ok(Response::new(pb::ActivateUserResponse {
+            user: Some(convert::user(&outcome.user)),
+            seat_effect: Some(convert::seat_effect(&outcome.seat_effect)),
+            restored: Some(convert::counts(&outcome.restored)),
+            refusals: convert::refusals(&outcome.refusals),
+        }))
     }
 
     async fn remove_user(
         &self,
         request: Request<pb::RemoveUserRequest>,
     ) -> Result<Response<pb::RemoveUserResponse>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("RemoveUser"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let user_id = parse_id(&mut v, "user_id", &r.user_id);
+        let targets = convert::targets_from_proto(&mut v, r.reassignment.as_ref());
+        let request_id = v
+            .check("request_id", RequestId::parse_optional(&r.request_id))
+            .flatten();
+        v.into_result()?;
+        let outcome = self
+            .roster
+            .remove_user(
+                &caller,
+                &account_id,
+                LifecycleChange {
+                    user_id: user_id.unwrap_or_default(),
+                    targets,
+                    validate_only: r.validate_only,
+                    request_id,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::RemoveUserResponse {
+            user_id: outcome.user.id.clone(),
+            moved: Some(convert::counts(&outcome.moved)),
+            seat_effect: Some(convert::seat_effect(&outcome.seat_effect)),
+            job_id: String::new(),
+            refusals: convert::refusals(&outcome.refusals),
+        }))
     }
 
     type BulkDisableUsersStream = ResponseStream<pb::BulkDisableUsersResponse>;
@@ -462,24 +549,125 @@ impl UserManagementService for UserManagementApi {
         &self,
         request: Request<pb::RegisterWorkRecordsRequest>,
     ) -> Result<Response<pb::RegisterWorkRecordsResponse>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("RegisterWorkRecords"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        caller.authorize(&r.account_id, Access::Write(Scope::RecordsWrite))?;
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        if r.records.is_empty() || r.records.len() > MAX_RECORDS_PER_CALL {
+            v.add(
+                "records",
+                format!("1 to {MAX_RECORDS_PER_CALL} records per call"),
+            );
+        }
+        let mut records = Vec::with_capacity(r.records.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, record) in r.records.iter().enumerate().take(MAX_RECORDS_PER_CALL) {
+            let field = |name: &str| format!("records[{i}].{name}");
+            let kind = convert::record_kind_from_proto(record.kind);
+            if kind.is_none() {
+                v.add(&field("kind"), "required: a record kind");
+            }
+            let external_id = record.external_id.trim();
+            if external_id.is_empty() || external_id.chars().count() > 128 {
+                v.add(&field("external_id"), "1 to 128 characters");
+            }
+            let owner = convert::uuid_field(&mut v, &field("owner_user_id"), &record.owner_user_id);
+            let parent_kind = convert::record_kind_from_proto(record.parent_kind);
+            let parent = match (kind, parent_kind) {
+                (Some(RecordKind::Conversation), Some(p)) if RecordKind::PARENTS.contains(&p) => {
+                    if record.parent_external_id.trim().is_empty() {
+                        v.add(&field("parent_external_id"), "required for conversations");
+                    }
+                    Some((p, record.parent_external_id.trim().to_owned()))
+                }
+                (Some(RecordKind::Conversation), _) => {
+                    v.add(
+                        &field("parent_kind"),
+                        "conversations attach to a LEAD or CONTACT",
+                    );
+                    None
+                }
+                (_, None) if record.parent_external_id.is_empty() => None,
+                _ => {
+                    v.add(&field("parent_kind"), "only conversations have a parent");
+                    None
+                }
+            };
+            if let (Some(kind), Some(owner)) = (kind, owner) {
+                if !seen.insert((kind, external_id.to_owned())) {
+                    v.add(&field("external_id"), "listed twice in this call");
+                }
+                records.push(RecordInput {
+                    kind,
+                    external_id: external_id.to_owned(),
+                    owner_user_id: owner,
+                    parent,
+                });
+            }
+        }
+        v.into_result()?;
+        let registered = self
+            .roster
+            .register_records(&caller, &account_id, records)
+            .await?;
+        Ok(Response::new(pb::RegisterWorkRecordsResponse {
+            created: registered.created,
+            updated: registered.updated,
+        }))
     }
 
     async fn list_work_records(
         &self,
         request: Request<pb::ListWorkRecordsRequest>,
     ) -> Result<Response<pb::ListWorkRecordsResponse>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("ListWorkRecords"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let user_id = parse_id(&mut v, "user_id", &r.user_id);
+        let kind = convert::record_kind_from_proto(r.kind);
+        if kind.is_none() {
+            v.add("kind", "required: a record kind");
+        }
+        v.into_result()?;
+        let (Some(user_id), Some(kind)) = (user_id, kind) else {
+            return Err(Error::internal().into());
+        };
+        let (rows, next_page_token) = self
+            .roster
+            .list_records(
+                &caller,
+                &account_id,
+                &user_id,
+                kind,
+                r.page_size,
+                &r.page_token,
+            )
+            .await?;
+        Ok(Response::new(pb::ListWorkRecordsResponse {
+            records: rows.iter().map(convert::work_record).collect(),
+            next_page_token,
+        }))
     }
 
     async fn count_work_records(
         &self,
         request: Request<pb::CountWorkRecordsRequest>,
     ) -> Result<Response<pb::CountWorkRecordsResponse>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("CountWorkRecords"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let user_id = parse_id(&mut v, "user_id", &r.user_id);
+        v.into_result()?;
+        let counts = self
+            .roster
+            .count_records(&caller, &account_id, &user_id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::CountWorkRecordsResponse {
+            counts: Some(convert::counts(&counts)),
+        }))
     }
 
     type StreamEventsStream = ResponseStream<pb::StreamEventsResponse>;
@@ -488,8 +676,22 @@ impl UserManagementService for UserManagementApi {
         &self,
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<Self::StreamEventsStream>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("StreamEvents"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        v.into_result()?;
+        let events = self
+            .roster
+            .stream_events(&caller, &account_id, r.after_sequence, r.follow)
+            .await?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(events).map(|item| {
+            item.map(|row| pb::StreamEventsResponse {
+                event: Some(convert::event(&row)),
+            })
+            .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn verify_password(

@@ -3,9 +3,13 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod billing;
+pub mod events;
 pub mod groups;
 pub mod idempotency;
+pub mod lifecycle;
 pub mod paging;
+pub mod records;
 pub mod seats;
 pub mod users;
 

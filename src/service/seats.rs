@@ -25,21 +25,16 @@ pub struct SeatEffect {
     pub currency: String,
 }
 
-/// SPEC rule 2 for one more active user, inside a transaction holding the
-/// account lock: takes a free seat, or (AUTO_EXPAND) buys one with a
-/// prorated charge recorded in the ledger and the event log, or (STRICT)
-/// refuses with SEAT_LIMIT_REACHED.
-pub async fn take_seat<R: Repo>(
+/// SPEC rule 2 for one more active user, without changing anything: the
+/// decision and its effect (a STRICT refusal is an `Err`).
+pub async fn seat_preview<R: Repo>(
     conn: &mut R,
     account: &AccountRow,
     prices: &PriceList,
-    actor: &str,
-    user_id: &str,
     now: NaiveDateTime,
-) -> Result<SeatEffect> {
+) -> Result<(SeatDecision, SeatEffect)> {
     let terms = AccountTerms::of(account)?;
     let counts = conn.count_users(&account.id).await?;
-    let seats = i64::from(account.seats_purchased);
     let mut effect = SeatEffect {
         active_before: counts.active,
         active_after: counts.active + 1,
@@ -48,7 +43,12 @@ pub async fn take_seat<R: Repo>(
         charge_minor: 0,
         currency: account.currency.clone(),
     };
-    match admit_one(terms.policy, counts.active, seats) {
+    let decision = admit_one(
+        terms.policy,
+        counts.active,
+        i64::from(account.seats_purchased),
+    );
+    match decision {
         SeatDecision::UseFreeSeat => {}
         SeatDecision::Refuse => {
             return Err(Error::precondition(
@@ -70,7 +70,8 @@ pub async fn take_seat<R: Repo>(
         SeatDecision::BuySeat => {
             let monthly =
                 prices.monthly_seat_price(terms.plan, account.enterprise_seat_price_minor);
-            let charge = if terms.plan == Plan::Trial {
+            effect.seats_after = account.seats_purchased + 1;
+            effect.charge_minor = if terms.plan == Plan::Trial {
                 0
             } else {
                 prorated_seat_charge(
@@ -81,42 +82,58 @@ pub async fn take_seat<R: Repo>(
                     now,
                 )
             };
-            effect.seats_after = account.seats_purchased + 1;
-            effect.charge_minor = charge;
-            conn.set_seats_purchased(&account.id, effect.seats_after, now)
-                .await?;
-            conn.insert_ledger_entry(&NewLedgerEntry {
-                account_id: account.id.clone(),
-                kind: "SEAT_AUTO_EXPANDED".into(),
-                actor: actor.to_owned(),
-                created_at: now,
-                seats_before: effect.seats_before,
-                seats_after: effect.seats_after,
-                plan_before: account.plan.clone(),
-                plan_after: account.plan.clone(),
-                amount_minor: charge,
-                currency: account.currency.clone(),
-                reason: "an extra active user under AUTO_EXPAND".into(),
-                user_id: Some(user_id.to_owned()),
-                effective_at: Some(now),
-            })
-            .await?;
-            conn.append_event(
-                &account.id,
-                NewEvent {
-                    event_type: "SEATS_CHANGED",
-                    actor: actor.to_owned(),
-                    user_id: Some(user_id.to_owned()),
-                    seats_before: Some(effect.seats_before),
-                    seats_after: Some(effect.seats_after),
-                    amount_minor: Some(charge),
-                    detail: "AUTO_EXPAND".into(),
-                    ..NewEvent::default()
-                },
-                now,
-            )
-            .await?;
         }
+    }
+    Ok((decision, effect))
+}
+
+/// SPEC rule 2 for one more active user, inside a transaction holding the
+/// account lock: takes a free seat, or (AUTO_EXPAND) buys one with a
+/// prorated charge recorded in the ledger and the event log, or (STRICT)
+/// refuses with SEAT_LIMIT_REACHED.
+pub async fn take_seat<R: Repo>(
+    conn: &mut R,
+    account: &AccountRow,
+    prices: &PriceList,
+    actor: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<SeatEffect> {
+    let (decision, effect) = seat_preview(conn, account, prices, now).await?;
+    if decision == SeatDecision::BuySeat {
+        conn.set_seats_purchased(&account.id, effect.seats_after, now)
+            .await?;
+        conn.insert_ledger_entry(&NewLedgerEntry {
+            account_id: account.id.clone(),
+            kind: "SEAT_AUTO_EXPANDED".into(),
+            actor: actor.to_owned(),
+            created_at: now,
+            seats_before: effect.seats_before,
+            seats_after: effect.seats_after,
+            plan_before: account.plan.clone(),
+            plan_after: account.plan.clone(),
+            amount_minor: effect.charge_minor,
+            currency: account.currency.clone(),
+            reason: "an extra active user under AUTO_EXPAND".into(),
+            user_id: Some(user_id.to_owned()),
+            effective_at: Some(now),
+        })
+        .await?;
+        conn.append_event(
+            &account.id,
+            NewEvent {
+                event_type: "SEATS_CHANGED",
+                actor: actor.to_owned(),
+                user_id: Some(user_id.to_owned()),
+                seats_before: Some(effect.seats_before),
+                seats_after: Some(effect.seats_after),
+                amount_minor: Some(effect.charge_minor),
+                detail: "AUTO_EXPAND".into(),
+                ..NewEvent::default()
+            },
+            now,
+        )
+        .await?;
     }
     Ok(effect)
 }

@@ -107,7 +107,11 @@ pub trait Repo: Send {
     ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
 
     /// Sets status, disable time, token revocation time and version.
-    fn set_user_status(&mut self, user_id: &str, change: &UserStatusChange) -> impl Future<Output = Result<()>> + Send;
+    fn set_user_status(
+        &mut self,
+        user_id: &str,
+        change: &UserStatusChange,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn delete_user(&mut self, user_id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Deletes stored idempotent replies holding the user's personal data.
     fn forget_replies_about(&mut self, user_id: &str) -> impl Future<Output = Result<()>> + Send;
@@ -125,7 +129,10 @@ pub trait Repo: Send {
         kind: &str,
         external_ids: &[String],
     ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
-    fn insert_records(&mut self, rows: &[NewWorkRecord]) -> impl Future<Output = Result<usize>> + Send;
+    fn insert_records(
+        &mut self,
+        rows: &[NewWorkRecord],
+    ) -> impl Future<Output = Result<usize>> + Send;
     fn set_records_owner(
         &mut self,
         ids: &[i64],
@@ -141,7 +148,10 @@ pub trait Repo: Send {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<WorkRecordRow>>> + Send;
     /// (kind, count) of the records a user holds.
-    fn count_records(&mut self, owner_user_id: &str) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    fn count_records(
+        &mut self,
+        owner_user_id: &str,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
     /// (parent kind, count) of the conversations a user holds.
     fn count_conversations_by_parent(
         &mut self,
@@ -152,13 +162,20 @@ pub trait Repo: Send {
     /// Journals and moves the conversations whose parent kind is `mv.kind`.
     fn move_conversations(&mut self, mv: &Move<'_>) -> impl Future<Output = Result<i64>> + Send;
     /// Users who received records from `from_user_id` (per the journal).
-    fn journal_receivers(&mut self, from_user_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    fn journal_receivers(
+        &mut self,
+        from_user_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Moves back to `mv.to_user_id` the records of `mv.kind` that the
     /// journal says went from it to `mv.from_user_id`, where that user still
     /// holds them; journals the move.
     fn restore_records(&mut self, mv: &Move<'_>) -> impl Future<Output = Result<i64>> + Send;
     /// Marks the user's notes as written by a former user.
-    fn orphan_notes(&mut self, user_id: &str, now: NaiveDateTime) -> impl Future<Output = Result<i64>> + Send;
+    fn orphan_notes(
+        &mut self,
+        user_id: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<i64>> + Send;
 
     /// Ledger entries, newest first, with id below `before_id`.
     fn list_ledger(
@@ -167,7 +184,11 @@ pub trait Repo: Send {
         before_id: Option<i64>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<LedgerRow>>> + Send;
-    fn save_account_terms(&mut self, account_id: &str, change: &AccountTermsChange) -> impl Future<Output = Result<()>> + Send;
+    fn save_account_terms(
+        &mut self,
+        account_id: &str,
+        change: &AccountTermsChange,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Accounts (not on trial) whose period ended at `now`.
     fn accounts_due_for_rollover(
         &mut self,

@@ -4,7 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{accounts, events, groups, idempotency_keys, ledger_entries, users, work_records};
+use super::schema::{
+    accounts, events, groups, idempotency_keys, ledger_entries, users, work_records,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = accounts)]

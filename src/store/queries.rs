@@ -10,7 +10,9 @@ use super::Conn;
 use crate::error::{Error, Reason, Result};
 use crate::store::Repo;
 use crate::store::models::*;
-use crate::store::schema::{accounts, events, groups, idempotency_keys, ledger_entries, reassignments, users, work_records};
+use crate::store::schema::{
+    accounts, events, groups, idempotency_keys, ledger_entries, reassignments, users, work_records,
+};
 
 /// Writes one journal row per record of `$selection`: it moves from
 /// `$mv.from_user_id` to `$mv.to_user_id` (INSERT .. SELECT, no round trip
@@ -264,23 +266,34 @@ impl Repo for Conn {
     }
 
     async fn set_user_status(&mut self, user_id: &str, change: &UserStatusChange) -> Result<()> {
-        diesel::update(users::table.find(user_id)).set(change).execute(self).await?;
-        Ok(())
-    }
-
-    async fn delete_user(&mut self, user_id: &str) -> Result<()> {
-        diesel::delete(users::table.find(user_id)).execute(self).await?;
-        Ok(())
-    }
-
-    async fn forget_replies_about(&mut self, user_id: &str) -> Result<()> {
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::subject_user_id.eq(user_id)))
+        diesel::update(users::table.find(user_id))
+            .set(change)
             .execute(self)
             .await?;
         Ok(())
     }
 
-    async fn existing_user_ids(&mut self, account_id: &str, user_ids: &[String]) -> Result<Vec<String>> {
+    async fn delete_user(&mut self, user_id: &str) -> Result<()> {
+        diesel::delete(users::table.find(user_id))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn forget_replies_about(&mut self, user_id: &str) -> Result<()> {
+        diesel::delete(
+            idempotency_keys::table.filter(idempotency_keys::subject_user_id.eq(user_id)),
+        )
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn existing_user_ids(
+        &mut self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> Result<Vec<String>> {
         Ok(users::table
             .filter(users::account_id.eq(account_id))
             .filter(users::id.eq_any(user_ids))
@@ -289,7 +302,12 @@ impl Repo for Conn {
             .await?)
     }
 
-    async fn find_record_ids(&mut self, account_id: &str, kind: &str, external_ids: &[String]) -> Result<Vec<(String, i64)>> {
+    async fn find_record_ids(
+        &mut self,
+        account_id: &str,
+        kind: &str,
+        external_ids: &[String],
+    ) -> Result<Vec<(String, i64)>> {
         Ok(work_records::table
             .filter(work_records::account_id.eq(account_id))
             .filter(work_records::kind.eq(kind))
@@ -303,7 +321,12 @@ impl Repo for Conn {
         super::insert_record_rows(self, rows).await
     }
 
-    async fn set_records_owner(&mut self, ids: &[i64], owner_user_id: &str, now: NaiveDateTime) -> Result<usize> {
+    async fn set_records_owner(
+        &mut self,
+        ids: &[i64],
+        owner_user_id: &str,
+        now: NaiveDateTime,
+    ) -> Result<usize> {
         let mut updated = 0;
         for chunk in ids.chunks(5000) {
             updated += diesel::update(work_records::table.filter(work_records::id.eq_any(chunk)))
@@ -345,7 +368,10 @@ impl Repo for Conn {
             .await?)
     }
 
-    async fn count_conversations_by_parent(&mut self, owner_user_id: &str) -> Result<Vec<(String, i64)>> {
+    async fn count_conversations_by_parent(
+        &mut self,
+        owner_user_id: &str,
+    ) -> Result<Vec<(String, i64)>> {
         let rows: Vec<(Option<String>, i64)> = work_records::table
             .filter(work_records::owner_user_id.eq(owner_user_id))
             .filter(work_records::kind.eq("CONVERSATION"))
@@ -353,7 +379,10 @@ impl Repo for Conn {
             .select((work_records::parent_kind, diesel::dsl::count_star()))
             .load(self)
             .await?;
-        Ok(rows.into_iter().filter_map(|(k, n)| k.map(|k| (k, n))).collect())
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, n)| k.map(|k| (k, n)))
+            .collect())
     }
 
     async fn move_records(&mut self, mv: &Move<'_>) -> Result<i64> {
@@ -364,7 +393,10 @@ impl Repo for Conn {
         };
         journal!(self, selection(), mv);
         let moved = diesel::update(selection())
-            .set((work_records::owner_user_id.eq(mv.to_user_id), work_records::updated_at.eq(mv.now)))
+            .set((
+                work_records::owner_user_id.eq(mv.to_user_id),
+                work_records::updated_at.eq(mv.now),
+            ))
             .execute(self)
             .await?;
         Ok(moved as i64)
@@ -379,7 +411,10 @@ impl Repo for Conn {
         };
         journal!(self, selection(), mv);
         let moved = diesel::update(selection())
-            .set((work_records::owner_user_id.eq(mv.to_user_id), work_records::updated_at.eq(mv.now)))
+            .set((
+                work_records::owner_user_id.eq(mv.to_user_id),
+                work_records::updated_at.eq(mv.now),
+            ))
             .execute(self)
             .await?;
         Ok(moved as i64)
@@ -416,7 +451,10 @@ impl Repo for Conn {
             };
             journal!(self, selection(), mv);
             moved += diesel::update(selection())
-                .set((work_records::owner_user_id.eq(mv.to_user_id), work_records::updated_at.eq(mv.now)))
+                .set((
+                    work_records::owner_user_id.eq(mv.to_user_id),
+                    work_records::updated_at.eq(mv.now),
+                ))
                 .execute(self)
                 .await? as i64;
         }
@@ -439,7 +477,12 @@ impl Repo for Conn {
         Ok(orphaned as i64)
     }
 
-    async fn list_ledger(&mut self, account_id: &str, before_id: Option<i64>, limit: i64) -> Result<Vec<LedgerRow>> {
+    async fn list_ledger(
+        &mut self,
+        account_id: &str,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<LedgerRow>> {
         Ok(ledger_entries::table
             .filter(ledger_entries::account_id.eq(account_id))
             .filter(ledger_entries::id.lt(before_id.unwrap_or(i64::MAX)))
@@ -450,12 +493,23 @@ impl Repo for Conn {
             .await?)
     }
 
-    async fn save_account_terms(&mut self, account_id: &str, change: &AccountTermsChange) -> Result<()> {
-        diesel::update(accounts::table.find(account_id)).set(change).execute(self).await?;
+    async fn save_account_terms(
+        &mut self,
+        account_id: &str,
+        change: &AccountTermsChange,
+    ) -> Result<()> {
+        diesel::update(accounts::table.find(account_id))
+            .set(change)
+            .execute(self)
+            .await?;
         Ok(())
     }
 
-    async fn accounts_due_for_rollover(&mut self, now: NaiveDateTime, limit: i64) -> Result<Vec<String>> {
+    async fn accounts_due_for_rollover(
+        &mut self,
+        now: NaiveDateTime,
+        limit: i64,
+    ) -> Result<Vec<String>> {
         Ok(accounts::table
             .filter(accounts::period_end.le(now))
             .filter(accounts::plan.ne("TRIAL"))
@@ -466,7 +520,12 @@ impl Repo for Conn {
             .await?)
     }
 
-    async fn list_events(&mut self, account_id: &str, after: i64, limit: i64) -> Result<Vec<EventRow>> {
+    async fn list_events(
+        &mut self,
+        account_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>> {
         Ok(events::table
             .filter(events::account_id.eq(account_id))
             .filter(events::sequence.gt(after))

@@ -108,6 +108,7 @@ impl TestApp {
             prices: PriceList::default(),
             clock: Arc::new(clock.clone()),
             health_interval: Duration::from_millis(200),
+            rollover_interval: None,
         };
         tweak(&mut settings);
         let app = App::build(settings).await.expect("build app");
@@ -177,6 +178,20 @@ impl TestApp {
             .expect("sign")
     }
 
+    /// A user token issued at the server's (manual) clock time, for tests
+    /// of revocation by time; valid for 90 days of real time from then.
+    pub fn user_token_at_server_time(&self, user_id: &str, account_id: &str) -> String {
+        use roster::clock::Clock;
+        let iat = self.clock.now().and_utc().timestamp();
+        self.issuer
+            .sign(
+                &self
+                    .issuer
+                    .claims_for_user(user_id, account_id, iat, 90 * 86_400),
+            )
+            .expect("sign")
+    }
+
     /// Creates an account; returns it, its admin and the admin's token.
     pub async fn account(&self, plan: pb::Plan, policy: pb::SeatPolicy, seats: i32) -> Workspace {
         let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -235,6 +250,45 @@ impl TestApp {
                 })
                 .await
                 .expect("join");
+            }
+        }
+    }
+}
+
+impl TestApp {
+    /// One number from the database (test assertions on storage invariants).
+    pub async fn sql_count(&self, query: &str) -> i64 {
+        use diesel::sql_types::BigInt;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        match self.db {
+            Db::Postgres => {
+                use diesel_async::RunQueryDsl;
+                let mut conn = AsyncPgConnection::establish(&self.database_url)
+                    .await
+                    .expect("pg");
+                diesel::sql_query(query)
+                    .get_result::<Count>(&mut conn)
+                    .await
+                    .expect("count")
+                    .n
+            }
+            Db::Sqlite => {
+                use diesel::{Connection, RunQueryDsl};
+                let url = self.database_url.clone();
+                let query = query.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = diesel::SqliteConnection::establish(&url).expect("sqlite");
+                    diesel::sql_query(query)
+                        .get_result::<Count>(&mut conn)
+                        .expect("count")
+                        .n
+                })
+                .await
+                .expect("join")
             }
         }
     }

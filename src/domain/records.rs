@@ -1,0 +1,260 @@
+//! Work-record kinds, per-kind counts and reassignment targets.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RecordKind {
+    Lead,
+    Contact,
+    Customer,
+    Task,
+    Conversation,
+    Note,
+}
+
+impl RecordKind {
+    /// Kinds a reassignment targets. Conversations follow their lead or
+    /// contact; notes never move.
+    pub const MOVABLE: [RecordKind; 4] = [
+        RecordKind::Lead,
+        RecordKind::Contact,
+        RecordKind::Customer,
+        RecordKind::Task,
+    ];
+    /// Kinds a conversation can be attached to.
+    pub const PARENTS: [RecordKind; 2] = [RecordKind::Lead, RecordKind::Contact];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Lead => "LEAD",
+            RecordKind::Contact => "CONTACT",
+            RecordKind::Customer => "CUSTOMER",
+            RecordKind::Task => "TASK",
+            RecordKind::Conversation => "CONVERSATION",
+            RecordKind::Note => "NOTE",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<RecordKind> {
+        Some(match s {
+            "LEAD" => RecordKind::Lead,
+            "CONTACT" => RecordKind::Contact,
+            "CUSTOMER" => RecordKind::Customer,
+            "TASK" => RecordKind::Task,
+            "CONVERSATION" => RecordKind::Conversation,
+            "NOTE" => RecordKind::Note,
+            _ => return None,
+        })
+    }
+
+    pub fn is_movable(self) -> bool {
+        Self::MOVABLE.contains(&self)
+    }
+}
+
+/// A number per record kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCounts {
+    pub leads: i64,
+    pub contacts: i64,
+    pub customers: i64,
+    pub tasks: i64,
+    pub conversations: i64,
+    pub notes: i64,
+}
+
+impl RecordCounts {
+    pub fn get(&self, kind: RecordKind) -> i64 {
+        match kind {
+            RecordKind::Lead => self.leads,
+            RecordKind::Contact => self.contacts,
+            RecordKind::Customer => self.customers,
+            RecordKind::Task => self.tasks,
+            RecordKind::Conversation => self.conversations,
+            RecordKind::Note => self.notes,
+        }
+    }
+
+    pub fn add(&mut self, kind: RecordKind, n: i64) {
+        match kind {
+            RecordKind::Lead => self.leads += n,
+            RecordKind::Contact => self.contacts += n,
+            RecordKind::Customer => self.customers += n,
+            RecordKind::Task => self.tasks += n,
+            RecordKind::Conversation => self.conversations += n,
+            RecordKind::Note => self.notes += n,
+        }
+    }
+
+    pub fn merge(&mut self, other: &RecordCounts) {
+        for kind in [
+            RecordKind::Lead,
+            RecordKind::Contact,
+            RecordKind::Customer,
+            RecordKind::Task,
+            RecordKind::Conversation,
+            RecordKind::Note,
+        ] {
+            self.add(kind, other.get(kind));
+        }
+    }
+
+    pub fn total(&self) -> i64 {
+        self.leads + self.contacts + self.customers + self.tasks + self.conversations + self.notes
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Who receives each movable kind. Built from a default target plus
+/// per-kind overrides; kinds without a target stay with their owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Targets(BTreeMap<RecordKind, String>);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error(
+        "only LEAD, CONTACT, CUSTOMER and TASK can be targeted (conversations follow their lead or contact; notes never move)"
+    )]
+    NotMovable,
+    #[error("this kind is listed twice")]
+    Duplicate,
+}
+
+impl Targets {
+    /// `by_kind` entries win over `default`. Errors carry the index of the
+    /// offending `by_kind` entry.
+    pub fn new(
+        default: Option<String>,
+        by_kind: Vec<(RecordKind, String)>,
+    ) -> Result<Targets, (usize, TargetError)> {
+        let mut map = BTreeMap::new();
+        for (i, (kind, target)) in by_kind.into_iter().enumerate() {
+            if !kind.is_movable() {
+                return Err((i, TargetError::NotMovable));
+            }
+            if map.insert(kind, target).is_some() {
+                return Err((i, TargetError::Duplicate));
+            }
+        }
+        if let Some(default) = default {
+            for kind in RecordKind::MOVABLE {
+                map.entry(kind).or_insert_with(|| default.clone());
+            }
+        }
+        Ok(Targets(map))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn target(&self, kind: RecordKind) -> Option<&str> {
+        self.0.get(&kind).map(String::as_str)
+    }
+
+    /// Distinct receiving users.
+    pub fn users(&self) -> Vec<&str> {
+        let mut users: Vec<&str> = self.0.values().map(String::as_str).collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// What moves, given the subject's records per kind and its
+    /// conversations per parent kind.
+    pub fn moved(
+        &self,
+        held: &RecordCounts,
+        conversations_by_parent: &[(RecordKind, i64)],
+    ) -> RecordCounts {
+        let mut moved = RecordCounts::default();
+        for kind in RecordKind::MOVABLE {
+            if self.target(kind).is_some() {
+                moved.add(kind, held.get(kind));
+            }
+        }
+        for (parent, n) in conversations_by_parent {
+            if self.target(*parent).is_some() {
+                moved.add(RecordKind::Conversation, *n);
+            }
+        }
+        moved
+    }
+
+    /// Kinds the subject holds that have no target (removal needs none).
+    pub fn uncovered(
+        &self,
+        held: &RecordCounts,
+        conversations_by_parent: &[(RecordKind, i64)],
+    ) -> Vec<RecordKind> {
+        let mut missing: Vec<RecordKind> = RecordKind::MOVABLE
+            .into_iter()
+            .filter(|k| held.get(*k) > 0 && self.target(*k).is_none())
+            .collect();
+        if conversations_by_parent
+            .iter()
+            .any(|(p, n)| *n > 0 && self.target(*p).is_none())
+        {
+            missing.push(RecordKind::Conversation);
+        }
+        missing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_kind_targets_win_over_the_default() {
+        let t = Targets::new(Some("a".into()), vec![(RecordKind::Task, "b".into())]).unwrap();
+        assert_eq!(t.target(RecordKind::Lead), Some("a"));
+        assert_eq!(t.target(RecordKind::Task), Some("b"));
+        assert_eq!(t.users(), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn conversations_and_notes_cannot_be_targeted() {
+        assert_eq!(
+            Targets::new(None, vec![(RecordKind::Note, "a".into())]),
+            Err((0, TargetError::NotMovable))
+        );
+        assert_eq!(
+            Targets::new(
+                None,
+                vec![
+                    (RecordKind::Lead, "a".into()),
+                    (RecordKind::Lead, "b".into())
+                ]
+            ),
+            Err((1, TargetError::Duplicate))
+        );
+    }
+
+    #[test]
+    fn moved_and_uncovered() {
+        let t = Targets::new(None, vec![(RecordKind::Lead, "a".into())]).unwrap();
+        let held = RecordCounts {
+            leads: 3,
+            tasks: 2,
+            conversations: 4,
+            notes: 9,
+            ..Default::default()
+        };
+        let by_parent = [(RecordKind::Lead, 3), (RecordKind::Contact, 1)];
+        let moved = t.moved(&held, &by_parent);
+        assert_eq!(
+            (moved.leads, moved.tasks, moved.conversations, moved.notes),
+            (3, 0, 3, 0)
+        );
+        assert_eq!(
+            t.uncovered(&held, &by_parent),
+            vec![RecordKind::Task, RecordKind::Conversation]
+        );
+    }
+}

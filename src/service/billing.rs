@@ -1,0 +1,456 @@
+//! Seat and plan changes: the ledger, recalculation requests, period
+//! rollover, plan, seat and policy changes (SPEC rule 7).
+
+use chrono::NaiveDateTime;
+
+use super::seats::SeatUsage;
+use super::{AccountTerms, Roster, ensure_writable, paging};
+use crate::auth::Principal;
+use crate::auth::principal::{Access, Scope};
+use crate::domain::{BillingCycle, Plan, SeatPolicy};
+use crate::error::{Error, Result};
+use crate::store::Repo;
+use crate::store::models::{AccountRow, AccountTermsChange, LedgerRow, NewEvent, NewLedgerEntry};
+use crate::{read, write};
+
+fn ledger(account: &AccountRow, kind: &str, actor: &str, now: NaiveDateTime) -> NewLedgerEntry {
+    NewLedgerEntry {
+        account_id: account.id.clone(),
+        kind: kind.to_owned(),
+        actor: actor.to_owned(),
+        created_at: now,
+        seats_before: account.seats_purchased,
+        seats_after: account.seats_purchased,
+        plan_before: account.plan.clone(),
+        plan_after: account.plan.clone(),
+        amount_minor: 0,
+        currency: account.currency.clone(),
+        reason: String::new(),
+        user_id: None,
+        effective_at: Some(now),
+    }
+}
+
+fn seats_event(actor: &str, before: i32, after: i32, detail: &str) -> NewEvent {
+    NewEvent {
+        event_type: "SEATS_CHANGED",
+        actor: actor.to_owned(),
+        seats_before: Some(before),
+        seats_after: Some(after),
+        amount_minor: Some(0),
+        detail: detail.to_owned(),
+        ..NewEvent::default()
+    }
+}
+
+/// Validated input of ChangePlan.
+pub struct PlanChange {
+    pub plan: Option<Plan>,
+    pub cycle: Option<BillingCycle>,
+    pub enterprise_seat_price_minor: Option<i64>,
+    pub reason: String,
+}
+
+/// Starts the periods that have begun by `now`, applying a due pending
+/// recalculation as max(pending, active users, 1). Returns whether a
+/// recalculation was applied. Call with the account locked.
+async fn roll_over_locked<R: Repo>(
+    conn: &mut R,
+    account: &AccountRow,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<bool> {
+    let terms = AccountTerms::of(account)?;
+    let mut change = AccountTermsChange::of(account, now);
+    while change.period_end <= now {
+        change.period_start = change.period_end;
+        change.period_end = terms.cycle.period_end(change.period_start);
+    }
+    let mut entry = ledger(account, "PERIOD_ROLLED_OVER", actor, now);
+    entry.reason = format!("new {} period", terms.cycle.as_str().to_lowercase());
+    entry.effective_at = Some(change.period_start);
+    conn.insert_ledger_entry(&entry).await?;
+    let mut applied = false;
+    if let (Some(pending), Some(effective)) = (change.pending_seats, change.pending_effective_at)
+        && effective <= change.period_start
+    {
+        let active = conn.count_users(&account.id).await?.active;
+        let seats = i64::from(pending).max(active).max(1) as i32;
+        change.seats_purchased = seats;
+        change.pending_seats = None;
+        change.pending_effective_at = None;
+        change.pending_requested_by = None;
+        change.pending_requested_at = None;
+        let mut entry = ledger(account, "RECALCULATION_APPLIED", actor, now);
+        entry.seats_after = seats;
+        entry.reason = format!("recalculation requested for {pending} seats applied at period end");
+        entry.effective_at = Some(change.period_start);
+        conn.insert_ledger_entry(&entry).await?;
+        conn.append_event(
+            &account.id,
+            seats_event(
+                actor,
+                account.seats_purchased,
+                seats,
+                "RECALCULATION_APPLIED",
+            ),
+            now,
+        )
+        .await?;
+        applied = true;
+    }
+    conn.save_account_terms(&account.id, &change).await?;
+    Ok(applied)
+}
+
+impl Roster {
+    pub async fn list_ledger(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<LedgerRow>, String)> {
+        let account_id = caller.authorize(account_id, Access::Read)?;
+        let limit = paging::page_size(page_size, 50)?;
+        let before = match paging::decode_token(page_token, &account_id)? {
+            Some(key) => Some(
+                key.parse::<i64>()
+                    .map_err(|_| Error::invalid("page_token", "malformed"))?,
+            ),
+            None => None,
+        };
+        let mut rows = read!(self.store, |conn| {
+            conn.find_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
+            conn.list_ledger(&account_id, before, limit + 1).await
+        })?;
+        let next = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|r| paging::encode_token(&r.id.to_string(), &account_id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((rows, next))
+    }
+
+    /// Records seats_purchased = max(active, 1) as pending until the period
+    /// ends; replaces an earlier pending change.
+    pub async fn request_recalculation(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        reason: &str,
+        validate_only: bool,
+    ) -> Result<SeatUsage> {
+        let account_id = caller.authorize(account_id, Access::Write(Scope::BillingWrite))?;
+        let actor = caller.actor();
+        let now = self.now();
+        write!(self.store, |conn| {
+            let account = conn
+                .lock_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
+            ensure_writable(&account, now)?;
+            let counts = conn.count_users(&account_id).await?;
+            let seats = counts.active.max(1) as i32;
+            let mut updated = account.clone();
+            updated.pending_seats = Some(seats);
+            updated.pending_effective_at = Some(account.period_end);
+            updated.pending_requested_by = Some(actor.clone());
+            updated.pending_requested_at = Some(now);
+            if !validate_only {
+                conn.save_account_terms(&account_id, &AccountTermsChange::of(&updated, now))
+                    .await?;
+                let mut entry = ledger(&account, "RECALCULATION_REQUESTED", &actor, now);
+                entry.seats_after = seats;
+                entry.reason = reason.to_owned();
+                entry.effective_at = Some(account.period_end);
+                conn.insert_ledger_entry(&entry).await?;
+                conn.append_event(
+                    &account_id,
+                    NewEvent {
+                        event_type: "RECALCULATION",
+                        actor: actor.clone(),
+                        seats_before: Some(account.seats_purchased),
+                        seats_after: Some(seats),
+                        detail: "REQUESTED".into(),
+                        ..NewEvent::default()
+                    },
+                    now,
+                )
+                .await?;
+            }
+            Ok::<_, Error>(SeatUsage {
+                seat_price_monthly_minor: 0,
+                account: updated,
+                counts,
+            })
+        })
+        .map(|usage| self.priced(usage))
+    }
+
+    pub async fn cancel_recalculation(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+    ) -> Result<SeatUsage> {
+        let account_id = caller.authorize(account_id, Access::Write(Scope::BillingWrite))?;
+        let actor = caller.actor();
+        let now = self.now();
+        write!(self.store, |conn| {
+            let account = conn
+                .lock_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
+            let counts = conn.count_users(&account_id).await?;
+            let mut updated = account.clone();
+            if let Some(pending) = account.pending_seats {
+                updated.pending_seats = None;
+                updated.pending_effective_at = None;
+                updated.pending_requested_by = None;
+                updated.pending_requested_at = None;
+                conn.save_account_terms(&account_id, &AccountTermsChange::of(&updated, now))
+                    .await?;
+                let mut entry = ledger(&account, "RECALCULATION_CANCELLED", &actor, now);
+                entry.reason = format!("pending change to {pending} seats withdrawn");
+                conn.insert_ledger_entry(&entry).await?;
+                conn.append_event(
+                    &account_id,
+                    NewEvent {
+                        event_type: "RECALCULATION",
+                        actor: actor.clone(),
+                        detail: "CANCELLED".into(),
+                        ..NewEvent::default()
+                    },
+                    now,
+                )
+                .await?;
+            }
+            Ok::<_, Error>(SeatUsage {
+                seat_price_monthly_minor: 0,
+                account: updated,
+                counts,
+            })
+        })
+        .map(|usage| self.priced(usage))
+    }
+
+    /// Rolls over every account whose period has ended (or just one).
+    /// Returns (accounts rolled over, recalculations applied).
+    pub async fn roll_over_periods(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+    ) -> Result<(i32, i32)> {
+        caller.require_service_scope(Scope::BillingWrite)?;
+        let actor = caller.actor();
+        let now = self.now();
+        let due: Vec<String> = if account_id.is_empty() {
+            read!(self.store, |conn| conn
+                .accounts_due_for_rollover(now, 10_000)
+                .await)?
+        } else {
+            vec![account_id.to_owned()]
+        };
+        let (mut rolled, mut applied) = (0, 0);
+        for id in due {
+            let result = write!(self.store, |conn| {
+                let account = conn
+                    .lock_account(&id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                // Re-checked under the lock: another replica may have done it.
+                if account.plan == Plan::Trial.as_str() || account.period_end > now {
+                    return Ok::<_, Error>(None);
+                }
+                roll_over_locked(conn, &account, &actor, now)
+                    .await
+                    .map(Some)
+            })?;
+            if let Some(was_applied) = result {
+                rolled += 1;
+                applied += i32::from(was_applied);
+            }
+        }
+        Ok((rolled, applied))
+    }
+
+    pub async fn change_plan(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        change: PlanChange,
+    ) -> Result<AccountRow> {
+        let account_id = caller.authorize(account_id, Access::ServiceOnly(Scope::BillingWrite))?;
+        let actor = caller.actor();
+        let now = self.now();
+        write!(self.store, |conn| {
+            let account = conn
+                .lock_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
+            let terms = AccountTerms::of(&account)?;
+            let plan = change.plan.unwrap_or(terms.plan);
+            let cycle = change.cycle.unwrap_or(terms.cycle);
+            let price = match plan {
+                Plan::Enterprise => change
+                    .enterprise_seat_price_minor
+                    .or(account.enterprise_seat_price_minor),
+                _ => account.enterprise_seat_price_minor,
+            };
+            if plan == Plan::Enterprise && price.unwrap_or(0) <= 0 {
+                return Err(Error::invalid(
+                    "enterprise_seat_price_minor",
+                    "required (> 0) for the ENTERPRISE plan",
+                ));
+            }
+            let mut updated = account.clone();
+            updated.plan = plan.as_str().to_owned();
+            updated.billing_cycle = cycle.as_str().to_owned();
+            updated.enterprise_seat_price_minor = price;
+            // Leaving the trial or changing the cycle starts a new period now.
+            if terms.plan == Plan::Trial && plan != Plan::Trial || cycle != terms.cycle {
+                updated.period_start = now;
+                updated.period_end = cycle.period_end(now);
+                if updated.pending_seats.is_some() {
+                    updated.pending_effective_at = Some(updated.period_end);
+                }
+            }
+            conn.save_account_terms(&account_id, &AccountTermsChange::of(&updated, now))
+                .await?;
+            let mut entry = ledger(&account, "PLAN_CHANGED", &actor, now);
+            entry.plan_after = updated.plan.clone();
+            entry.reason = if change.reason.is_empty() {
+                format!(
+                    "{} {} -> {} {}",
+                    account.plan, account.billing_cycle, updated.plan, updated.billing_cycle
+                )
+            } else {
+                change.reason.clone()
+            };
+            conn.insert_ledger_entry(&entry).await?;
+            conn.append_event(
+                &account_id,
+                NewEvent {
+                    event_type: "PLAN_CHANGED",
+                    actor: actor.clone(),
+                    detail: format!("{} {}", updated.plan, updated.billing_cycle),
+                    ..NewEvent::default()
+                },
+                now,
+            )
+            .await?;
+            Ok::<_, Error>(AccountRow {
+                updated_at: now,
+                ..updated
+            })
+        })
+    }
+
+    pub async fn set_seats(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        seats: i32,
+        reason: &str,
+    ) -> Result<SeatUsage> {
+        let account_id = caller.authorize(account_id, Access::ServiceOnly(Scope::BillingWrite))?;
+        let actor = caller.actor();
+        let now = self.now();
+        write!(self.store, |conn| {
+            let account = conn
+                .lock_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
+            let counts = conn.count_users(&account_id).await?;
+            let floor = counts.active.max(1);
+            if i64::from(seats) < floor {
+                return Err(Error::invalid(
+                    "seats_purchased",
+                    format!("must be at least the {floor} active user(s)"),
+                ));
+            }
+            conn.set_seats_purchased(&account_id, seats, now).await?;
+            let mut entry = ledger(&account, "SEATS_SET", &actor, now);
+            entry.seats_after = seats;
+            entry.reason = reason.to_owned();
+            conn.insert_ledger_entry(&entry).await?;
+            conn.append_event(
+                &account_id,
+                seats_event(&actor, account.seats_purchased, seats, "SET"),
+                now,
+            )
+            .await?;
+            Ok::<_, Error>(SeatUsage {
+                seat_price_monthly_minor: 0,
+                account: AccountRow {
+                    seats_purchased: seats,
+                    updated_at: now,
+                    ..account
+                },
+                counts,
+            })
+        })
+        .map(|usage| self.priced(usage))
+    }
+
+    pub async fn set_seat_policy(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        policy: SeatPolicy,
+    ) -> Result<SeatUsage> {
+        let account_id = caller.authorize(account_id, Access::Write(Scope::BillingWrite))?;
+        let actor = caller.actor();
+        let now = self.now();
+        write!(self.store, |conn| {
+            let account = conn
+                .lock_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
+            ensure_writable(&account, now)?;
+            let updated = AccountRow {
+                seat_policy: policy.as_str().to_owned(),
+                updated_at: now,
+                ..account
+            };
+            conn.save_account_terms(&account_id, &AccountTermsChange::of(&updated, now))
+                .await?;
+            conn.append_event(
+                &account_id,
+                NewEvent {
+                    event_type: "SEATS_CHANGED",
+                    actor: actor.clone(),
+                    seats_before: Some(updated.seats_purchased),
+                    seats_after: Some(updated.seats_purchased),
+                    detail: format!("SEAT_POLICY {}", policy.as_str()),
+                    ..NewEvent::default()
+                },
+                now,
+            )
+            .await?;
+            let counts = conn.count_users(&account_id).await?;
+            Ok::<_, Error>(SeatUsage {
+                seat_price_monthly_minor: 0,
+                account: updated,
+                counts,
+            })
+        })
+        .map(|usage| self.priced(usage))
+    }
+
+    /// Fills in the seat price from the price list.
+    fn priced(&self, mut usage: SeatUsage) -> SeatUsage {
+        usage.seat_price_monthly_minor = AccountTerms::of(&usage.account)
+            .map(|t| {
+                self.prices
+                    .monthly_seat_price(t.plan, usage.account.enterprise_seat_price_minor)
+            })
+            .unwrap_or_default();
+        usage
+    }
+}

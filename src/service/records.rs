@@ -1,0 +1,207 @@
+//! Work records: ownership rows that other services register.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Roster, paging};
+use crate::auth::Principal;
+use crate::auth::principal::{Access, Scope};
+use crate::domain::records::{RecordCounts, RecordKind};
+use crate::error::{Error, Result, Violations};
+use crate::store::Repo;
+use crate::store::models::{NewWorkRecord, WorkRecordRow};
+use crate::{read, write};
+
+/// Most records accepted by one RegisterWorkRecords call.
+pub const MAX_RECORDS_PER_CALL: usize = 10_000;
+
+/// One validated record to register.
+#[derive(Debug, Clone)]
+pub struct RecordInput {
+    pub kind: RecordKind,
+    pub external_id: String,
+    pub owner_user_id: String,
+    /// For conversations: the lead or contact it is attached to.
+    pub parent: Option<(RecordKind, String)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Registered {
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl Roster {
+    /// Creates records or re-points existing ones (same kind and external
+    /// id) to the given owner, in one transaction.
+    pub async fn register_records(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        records: Vec<RecordInput>,
+    ) -> Result<Registered> {
+        let account_id = caller.authorize(account_id, Access::Write(Scope::RecordsWrite))?;
+        let now = self.now();
+        write!(self.store, |conn| {
+            conn.lock_account(&account_id)
+                .await?
+                .ok_or_else(Error::account_not_found)?;
+            // Owners must be users of this account (another account's users
+            // look missing).
+            let owners: Vec<String> = records
+                .iter()
+                .map(|r| r.owner_user_id.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let known: BTreeSet<String> = conn
+                .existing_user_ids(&account_id, &owners)
+                .await?
+                .into_iter()
+                .collect();
+            let mut v = Violations::new();
+            for (i, r) in records.iter().enumerate() {
+                if !known.contains(&r.owner_user_id) {
+                    v.add(
+                        &format!("records[{i}].owner_user_id"),
+                        "no such user in this account",
+                    );
+                }
+            }
+            // Parents of conversations: registered earlier or in this call.
+            let mut in_call: BTreeSet<(RecordKind, &str)> = BTreeSet::new();
+            for r in &records {
+                in_call.insert((r.kind, r.external_id.as_str()));
+            }
+            for parent_kind in RecordKind::PARENTS {
+                let wanted: Vec<String> = records
+                    .iter()
+                    .filter_map(|r| r.parent.as_ref())
+                    .filter(|(k, id)| *k == parent_kind && !in_call.contains(&(*k, id.as_str())))
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                if wanted.is_empty() {
+                    continue;
+                }
+                let found: BTreeSet<String> = conn
+                    .find_record_ids(&account_id, parent_kind.as_str(), &wanted)
+                    .await?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                for (i, r) in records.iter().enumerate() {
+                    if let Some((k, id)) = &r.parent
+                        && *k == parent_kind
+                        && !in_call.contains(&(*k, id.as_str()))
+                        && !found.contains(id)
+                    {
+                        v.add(
+                            &format!("records[{i}].parent_external_id"),
+                            "no such lead or contact registered",
+                        );
+                    }
+                }
+            }
+            v.into_result()?;
+
+            let mut result = Registered::default();
+            let mut by_kind: BTreeMap<RecordKind, Vec<&RecordInput>> = BTreeMap::new();
+            for r in &records {
+                by_kind.entry(r.kind).or_default().push(r);
+            }
+            // Parents first, so conversations in the same call find them.
+            for (kind, rows) in by_kind {
+                let external: Vec<String> = rows.iter().map(|r| r.external_id.clone()).collect();
+                let existing: BTreeMap<String, i64> = conn
+                    .find_record_ids(&account_id, kind.as_str(), &external)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let mut re_point: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+                let mut new_rows = Vec::new();
+                for r in rows {
+                    match existing.get(&r.external_id) {
+                        Some(id) => re_point
+                            .entry(r.owner_user_id.as_str())
+                            .or_default()
+                            .push(*id),
+                        None => new_rows.push(NewWorkRecord {
+                            account_id: account_id.clone(),
+                            kind: kind.as_str().to_owned(),
+                            external_id: r.external_id.clone(),
+                            owner_user_id: Some(r.owner_user_id.clone()),
+                            owner_is_former: false,
+                            parent_kind: r.parent.as_ref().map(|(k, _)| k.as_str().to_owned()),
+                            parent_external_id: r.parent.as_ref().map(|(_, id)| id.clone()),
+                            created_at: now,
+                            updated_at: now,
+                        }),
+                    }
+                }
+                result.created += conn.insert_records(&new_rows).await? as i64;
+                for (owner, ids) in re_point {
+                    result.updated += conn.set_records_owner(&ids, owner, now).await? as i64;
+                }
+            }
+            Ok::<_, Error>(result)
+        })
+    }
+
+    pub async fn list_records(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        user_id: &str,
+        kind: RecordKind,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<WorkRecordRow>, String)> {
+        let account_id = caller.authorize(account_id, Access::Read)?;
+        let limit = paging::page_size(page_size, 100)?;
+        let filters = format!("{account_id}|{user_id}|{}", kind.as_str());
+        let after = match paging::decode_token(page_token, &filters)? {
+            Some(key) => Some(
+                key.parse::<i64>()
+                    .map_err(|_| Error::invalid("page_token", "malformed"))?,
+            ),
+            None => None,
+        };
+        let mut rows = read!(self.store, |conn| {
+            conn.find_user(&account_id, user_id)
+                .await?
+                .ok_or_else(Error::user_not_found)?;
+            conn.list_records(user_id, kind.as_str(), after, limit + 1)
+                .await
+        })?;
+        let next = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|r| paging::encode_token(&r.id.to_string(), &filters))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((rows, next))
+    }
+
+    pub async fn count_records(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<RecordCounts> {
+        let account_id = caller.authorize(account_id, Access::Read)?;
+        let rows = read!(self.store, |conn| {
+            conn.find_user(&account_id, user_id)
+                .await?
+                .ok_or_else(Error::user_not_found)?;
+            conn.count_records(user_id).await
+        })?;
+        let mut counts = RecordCounts::default();
+        for (kind, n) in rows {
+            if let Some(kind) = RecordKind::from_db(&kind) {
+                counts.add(kind, n);
+            }
+        }
+        Ok(counts)
+    }
+}
