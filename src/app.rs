@@ -21,6 +21,8 @@ use crate::proto::v1::seats_service_server::SeatsServiceServer;
 use crate::proto::v1::user_management_service_server::UserManagementServiceServer;
 use crate::service::Roster;
 use crate::service::auth::Authenticator;
+use crate::service::jobs::JobSettings;
+use crate::service::worker::{SHUTDOWN_GRACE, Worker};
 use crate::store::{Store, StoreConfig};
 
 /// Everything needed to start a server.
@@ -41,6 +43,10 @@ pub struct Settings {
     /// How often the server rolls over ended billing periods by itself
     /// (None: only through RollOverBillingPeriods).
     pub rollover_interval: Option<Duration>,
+    /// How jobs run.
+    pub jobs: JobSettings,
+    /// Job workers in this process (0: this process works no jobs).
+    pub job_workers: usize,
 }
 
 const SERVICE_NAMES: [&str; 3] = [
@@ -55,6 +61,7 @@ pub struct App {
     auth: Authenticator,
     health_interval: Duration,
     rollover_interval: Option<Duration>,
+    job_workers: usize,
 }
 
 impl App {
@@ -78,6 +85,7 @@ impl App {
             hasher: PasswordHasher::new(settings.hash_params, settings.hash_concurrency)?,
             clock: settings.clock.clone(),
             prices: settings.prices,
+            jobs: settings.jobs,
         };
         let auth = Authenticator {
             verifier: settings.verifier.clone(),
@@ -90,6 +98,7 @@ impl App {
             auth,
             health_interval: settings.health_interval,
             rollover_interval: settings.rollover_interval,
+            job_workers: settings.job_workers,
         })
     }
 
@@ -159,6 +168,17 @@ impl App {
             })
         });
 
+        // Job workers stop at a batch boundary and hand their lease back
+        // when shutdown begins.
+        let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
+        let workers: Vec<_> = (0..self.job_workers)
+            .map(|_| tokio::spawn(Worker::new(self.roster.clone()).run(workers_stop.clone())))
+            .collect();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_workers.send(true);
+        };
+
         let users = UserManagementApi {
             roster: self.roster.clone(),
             auth: self.auth.clone(),
@@ -180,6 +200,11 @@ impl App {
         monitor.abort();
         if let Some(task) = rollover {
             task.abort();
+        }
+        for worker in workers {
+            if tokio::time::timeout(SHUTDOWN_GRACE, worker).await.is_err() {
+                tracing::warn!("a job worker did not stop in time; its lease will expire");
+            }
         }
         result?;
         Ok(())

@@ -147,6 +147,37 @@ pub struct CommonArgs {
     pub price_pro_minor: i64,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// Records moved per job transaction.
+    #[arg(long, env = "ROSTER_JOB_BATCH_SIZE", default_value_t = 1000)]
+    pub job_batch_size: i64,
+    /// Seconds a job lease lasts without progress (then another process may take the job).
+    #[arg(long, env = "ROSTER_JOB_LEASE_SECS", default_value_t = 15)]
+    pub job_lease_secs: u64,
+    /// Pause between job batches, in milliseconds (eases database load).
+    #[arg(long, env = "ROSTER_JOB_BATCH_PAUSE_MS", default_value_t = 0)]
+    pub job_batch_pause_ms: u64,
+    /// DisableUser/RemoveUser move up to this many records in the call; more start a job.
+    #[arg(long, env = "ROSTER_SINGLE_USER_JOB_THRESHOLD", default_value_t = 5000)]
+    pub single_user_job_threshold: i64,
+    /// Job workers in this process (0: work no jobs here).
+    #[arg(long, env = "ROSTER_JOB_WORKERS", default_value_t = 1)]
+    pub job_workers: usize,
+}
+
+impl JobArgs {
+    pub fn settings(&self) -> crate::service::jobs::JobSettings {
+        crate::service::jobs::JobSettings {
+            batch_size: self.job_batch_size.clamp(1, 10_000),
+            lease: Duration::from_secs(self.job_lease_secs.max(1)),
+            batch_pause: Duration::from_millis(self.job_batch_pause_ms),
+            single_user_threshold: self.single_user_job_threshold.max(0),
+            poll: Duration::from_millis(250),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -161,6 +192,8 @@ pub struct ServeArgs {
     /// Do not apply migrations at start.
     #[arg(long, env = "ROSTER_NO_MIGRATE")]
     pub no_migrate: bool,
+    #[command(flatten)]
+    pub jobs: JobArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -49,6 +49,7 @@ pub enum Reason {
     StorageUnavailable,
     Internal,
     NotImplemented,
+    JobFinished,
 }
 
 impl Reason {
@@ -76,6 +77,7 @@ impl Reason {
             Reason::StorageUnavailable => "STORAGE_UNAVAILABLE",
             Reason::Internal => "INTERNAL",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
+            Reason::JobFinished => "JOB_FINISHED",
         }
     }
 }

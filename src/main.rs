@@ -37,6 +37,8 @@ async fn main() -> anyhow::Result<()> {
                 clock: Arc::new(SystemClock),
                 health_interval: Duration::from_secs(5),
                 rollover_interval: Some(Duration::from_secs(60)),
+                jobs: args.jobs.settings(),
+                job_workers: args.jobs.job_workers,
             };
             let app = App::build(settings).await?;
             tracing::info!(addr = %app.local_addr()?, "roster listening");
@@ -132,6 +134,7 @@ async fn bootstrap(common: &CommonArgs, args: BootstrapArgs) -> anyhow::Result<(
         )?,
         clock,
         prices: common.prices(),
+        jobs: roster::service::jobs::JobSettings::default(),
     };
     let plan = match args.plan.to_ascii_lowercase().as_str() {
         "trial" => Plan::Trial,

@@ -1058,13 +1058,16 @@ async fn health_and_unimplemented(db: Db) {
         .await;
     let status = app
         .users()
-        .get_job(authed(pb::GetJobRequest::default(), &ws.admin_token))
+        .verify_password(authed(
+            pb::VerifyPasswordRequest::default(),
+            &ws.admin_token,
+        ))
         .await
         .expect_err("not built yet");
     assert_error(&status, Code::Unimplemented, "NOT_IMPLEMENTED");
     let status = app
         .users()
-        .get_job(tonic::Request::new(pb::GetJobRequest::default()))
+        .verify_password(tonic::Request::new(pb::VerifyPasswordRequest::default()))
         .await
         .expect_err("no token");
     assert_eq!(status.code(), Code::Unauthenticated);

@@ -8,11 +8,12 @@ use crate::domain::records::{RecordCounts, RecordKind, Targets};
 use crate::domain::{BillingCycle, Permissions, Plan, PriceList, Role, SeatPolicy, UserStatus};
 use crate::error::Violations;
 use crate::proto::v1 as pb;
+use crate::service::jobs::JobView;
 use crate::service::lifecycle::Refusal;
 use crate::service::seats::{SeatEffect, SeatUsage};
 use crate::service::users::etag_of;
 use crate::store::models::{AccountRow, GroupRow, UserRow};
-use crate::store::models::{EventRow, LedgerRow, WorkRecordRow};
+use crate::store::models::{EventRow, JobUserRow, LedgerRow, WorkRecordRow};
 
 pub fn timestamp(t: NaiveDateTime) -> prost_types::Timestamp {
     let utc = t.and_utc();
@@ -450,4 +451,128 @@ pub fn event(row: &EventRow) -> pb::Event {
         amount_minor: row.amount_minor.unwrap_or_default(),
         detail: row.detail.clone(),
     }
+}
+
+fn enum_value(name: &str, parse: fn(&str) -> Option<i32>) -> i32 {
+    parse(name).unwrap_or(0)
+}
+
+pub fn targets_to_proto(json: &str) -> pb::Reassignment {
+    let targets: Targets = serde_json::from_str(json).unwrap_or_default();
+    pb::Reassignment {
+        target_user_id: String::new(),
+        by_kind: RecordKind::MOVABLE
+            .into_iter()
+            .filter_map(|kind| {
+                targets.target(kind).map(|t| pb::KindTarget {
+                    kind: record_kind_to_proto(Some(kind)),
+                    target_user_id: t.to_owned(),
+                })
+            })
+            .collect(),
+    }
+}
+
+pub fn user_result(row: &JobUserRow) -> pb::UserResult {
+    let moved: RecordCounts = serde_json::from_str(&row.moved).unwrap_or_default();
+    pb::UserResult {
+        user_id: row.user_id.clone(),
+        outcome: enum_value(&format!("USER_OUTCOME_{}", row.outcome), |n| {
+            pb::UserOutcome::from_str_name(n).map(|v| v as i32)
+        }),
+        reason: enum_value(&format!("ERROR_REASON_{}", row.reason), |n| {
+            pb::ErrorReason::from_str_name(n).map(|v| v as i32)
+        }),
+        message: row.message.clone(),
+        moved: Some(counts(&moved)),
+    }
+}
+
+pub fn percent(view: &JobView) -> i32 {
+    if view.is_finished() {
+        return 100;
+    }
+    if view.job.records_total <= 0 {
+        return 0;
+    }
+    ((view.job.records_moved.saturating_mul(100)) / view.job.records_total).clamp(0, 99) as i32
+}
+
+/// The whole job; `with_users` false leaves out the per-user results.
+pub fn job(view: &JobView, with_users: bool) -> pb::Job {
+    let j = &view.job;
+    pb::Job {
+        id: j.id.clone(),
+        account_id: j.account_id.clone(),
+        kind: enum_value(&format!("JOB_KIND_{}", j.kind), |n| {
+            pb::JobKind::from_str_name(n).map(|v| v as i32)
+        }),
+        state: enum_value(&format!("JOB_STATE_{}", j.state), |n| {
+            pb::JobState::from_str_name(n).map(|v| v as i32)
+        }),
+        mode: enum_value(&format!("BULK_MODE_{}", j.mode), |n| {
+            pb::BulkMode::from_str_name(n).map(|v| v as i32)
+        }),
+        reassignment: Some(targets_to_proto(&j.targets)),
+        users: if with_users {
+            view.users.iter().map(user_result).collect()
+        } else {
+            Vec::new()
+        },
+        moved: Some(counts(&view.moved())),
+        records_total: j.records_total,
+        records_moved: j.records_moved,
+        percent_complete: percent(view),
+        created_by: j.created_by.clone(),
+        request_id: j.request_id.clone().unwrap_or_default(),
+        create_time: Some(timestamp(j.created_at)),
+        update_time: Some(timestamp(j.updated_at)),
+        end_time: j.finished_at.map(timestamp),
+        error_message: j.error_message.clone(),
+    }
+}
+
+/// Progress messages for a new view of a job: one per user whose result
+/// changed since `previous` (or one without a user when only the counts
+/// moved). The first and the final message carry the whole job.
+pub fn job_updates(previous: Option<&JobView>, view: &JobView) -> Vec<pb::JobUpdate> {
+    let base = pb::JobUpdate {
+        job_id: view.job.id.clone(),
+        state: enum_value(&format!("JOB_STATE_{}", view.job.state), |n| {
+            pb::JobState::from_str_name(n).map(|v| v as i32)
+        }),
+        moved: Some(counts(&view.moved())),
+        records_total: view.job.records_total,
+        records_moved: view.job.records_moved,
+        percent_complete: percent(view),
+        user: None,
+        job: None,
+        r#final: false,
+    };
+    let mut updates: Vec<pb::JobUpdate> = match previous {
+        None => vec![pb::JobUpdate {
+            job: Some(job(view, true)),
+            ..base.clone()
+        }],
+        Some(previous) => view
+            .users
+            .iter()
+            .filter(|u| !previous.users.iter().any(|p| p == *u))
+            .map(|u| pb::JobUpdate {
+                user: Some(user_result(u)),
+                ..base.clone()
+            })
+            .collect(),
+    };
+    if updates.is_empty() {
+        updates.push(base.clone());
+    }
+    if view.is_finished() {
+        updates.push(pb::JobUpdate {
+            job: Some(job(view, true)),
+            r#final: true,
+            ..base
+        });
+    }
+    updates
 }

@@ -25,7 +25,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(user_id: &str, reason: Reason, message: impl Into<String>) -> Self {
+    pub fn new(user_id: &str, reason: Reason, message: impl Into<String>) -> Self {
         Refusal {
             user_id: user_id.to_owned(),
             reason: reason.as_str().to_owned(),
@@ -62,6 +62,9 @@ pub struct LifecycleOutcome {
     pub moved: RecordCounts,
     pub seat_effect: SeatEffect,
     pub refusals: Vec<Refusal>,
+    /// Set when the change runs as a durable job.
+    #[serde(default)]
+    pub job_id: Option<String>,
 }
 
 /// The answer of ActivateUser.
@@ -74,9 +77,9 @@ pub struct ActivateOutcome {
 }
 
 /// What a disable or remove needs to know about the subject's records.
-struct Holdings {
-    held: RecordCounts,
-    conversations_by_parent: Vec<(RecordKind, i64)>,
+pub struct Holdings {
+    pub held: RecordCounts,
+    pub conversations_by_parent: Vec<(RecordKind, i64)>,
 }
 
 async fn holdings<R: Repo>(conn: &mut R, user_id: &str) -> Result<Holdings> {
@@ -130,25 +133,6 @@ async fn check_targets<R: Repo>(
         }
     }
     Ok(refusals)
-}
-
-/// SPEC rule 6: the last active admin stays.
-async fn check_last_admin<R: Repo>(
-    conn: &mut R,
-    account_id: &str,
-    user: &UserRow,
-) -> Result<Option<Refusal>> {
-    if user.role == "ADMIN"
-        && user.status == "ACTIVE"
-        && conn.count_active_admins(account_id).await? <= 1
-    {
-        return Ok(Some(Refusal::new(
-            &user.id,
-            Reason::LastAdmin,
-            "the account's last active admin cannot be disabled or removed",
-        )));
-    }
-    Ok(None)
 }
 
 /// Moves the subject's records to the targets (journalled, conversations
@@ -207,6 +191,135 @@ pub async fn reassign<R: Repo>(
     Ok(total)
 }
 
+/// Disable or remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Disable,
+    Remove,
+}
+
+/// Every rule a disable or remove of `user` must pass (SPEC rules 3, 5, 6,
+/// 8), as refusals, plus what the user holds. `subjects` are all the users
+/// changed by the same call. `admins_leaving` counts active admins of the
+/// same call already accepted before this one.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_change<R: Repo>(
+    conn: &mut R,
+    account: &AccountRow,
+    user: &UserRow,
+    targets: &Targets,
+    change: Change,
+    subjects: &[&str],
+    admins_leaving: i64,
+    now: NaiveDateTime,
+) -> Result<(Vec<Refusal>, Holdings)> {
+    let mut refusals = Vec::new();
+    if let Err(e) = ensure_writable(account, now) {
+        refusals.push(Refusal::new(&user.id, Reason::TrialExpired, e.message));
+    }
+    if change == Change::Disable && user.status != "ACTIVE" {
+        refusals.push(Refusal::new(
+            &user.id,
+            Reason::InvalidStatus,
+            "the user is already inactive",
+        ));
+    }
+    if user.role == "ADMIN"
+        && user.status == "ACTIVE"
+        && conn.count_active_admins(&account.id).await? - admins_leaving <= 1
+    {
+        refusals.push(Refusal::new(
+            &user.id,
+            Reason::LastAdmin,
+            "the account's last active admin cannot be disabled or removed",
+        ));
+    }
+    refusals.extend(check_targets(conn, &account.id, subjects, targets).await?);
+    let holdings = holdings(conn, &user.id).await?;
+    if change == Change::Remove {
+        let uncovered = targets.uncovered(&holdings.held, &holdings.conversations_by_parent);
+        if !uncovered.is_empty() {
+            let kinds: Vec<&str> = uncovered.iter().map(|k| k.as_str()).collect();
+            refusals.push(Refusal::new(
+                &user.id,
+                Reason::ReassignmentRequired,
+                format!("records of these kinds need a target: {}", kinds.join(", ")),
+            ));
+        }
+    }
+    Ok((refusals, holdings))
+}
+
+/// The last step of a disable or remove, with the account locked and the
+/// rules checked: moves whatever the user still holds, then disables
+/// (status, token revocation) or deletes it, and writes the events.
+/// Returns the user as it now is and the records moved in this step.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish_change<R: Repo>(
+    conn: &mut R,
+    account_id: &str,
+    user: UserRow,
+    targets: &Targets,
+    change: Change,
+    actor: &str,
+    job_id: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(UserRow, RecordCounts)> {
+    let moved = reassign(conn, account_id, &user.id, targets, actor, job_id, now).await?;
+    let user = match change {
+        Change::Disable => {
+            let status = UserStatusChange {
+                status: "INACTIVE".into(),
+                disabled_at: Some(now),
+                tokens_valid_after: Some(now),
+                version: user.version + 1,
+                updated_at: now,
+            };
+            conn.set_user_status(&user.id, &status).await?;
+            UserRow {
+                status: status.status,
+                disabled_at: status.disabled_at,
+                tokens_valid_after: status.tokens_valid_after,
+                version: status.version,
+                updated_at: now,
+                ..user
+            }
+        }
+        Change::Remove => {
+            conn.orphan_notes(&user.id, now).await?;
+            conn.forget_replies_about(&user.id).await?;
+            // The foreign key from work_records refuses this if any record
+            // were still owned by the user: nothing is left with a removed owner.
+            conn.delete_user(&user.id).await?;
+            // Only the id is kept in answers: the personal data is gone.
+            UserRow {
+                name: String::new(),
+                email: String::new(),
+                search_text: String::new(),
+                permissions: String::new(),
+                ..user
+            }
+        }
+    };
+    conn.append_event(
+        account_id,
+        NewEvent {
+            event_type: match change {
+                Change::Disable => "USER_DISABLED",
+                Change::Remove => "USER_REMOVED",
+            },
+            actor: actor.to_owned(),
+            user_id: Some(user.id.clone()),
+            job_id: job_id.map(str::to_owned),
+            moved: Some(moved.to_json()),
+            ..NewEvent::default()
+        },
+        now,
+    )
+    .await?;
+    Ok((user, moved))
+}
+
 fn release_effect(account: &AccountRow, active_before: i64, subject_active: bool) -> SeatEffect {
     SeatEffect {
         active_before,
@@ -241,110 +354,8 @@ impl Roster {
         account_id: &str,
         change: LifecycleChange,
     ) -> Result<LifecycleOutcome> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
-        let actor = caller.actor();
-        let now = self.now();
-        let key = change
-            .request_id
-            .as_ref()
-            .filter(|_| !change.validate_only)
-            .map(|request_id| Key {
-                namespace: &account_id,
-                operation: "DisableUser",
-                request_id,
-                fingerprint: fingerprint(&change.user_id, &change.targets, ""),
-            });
-        write!(self.store, |conn| {
-            let account = conn
-                .lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            if let Some(key) = &key
-                && let Some(done) = idempotency::replay(conn, key).await?
-            {
-                return Ok(done);
-            }
-            let user = conn
-                .find_user(&account_id, &change.user_id)
-                .await?
-                .ok_or_else(Error::user_not_found)?;
-            let mut refusals = Vec::new();
-            if let Err(e) = ensure_writable(&account, now) {
-                refusals.push(Refusal::new(&user.id, Reason::TrialExpired, e.message));
-            }
-            if user.status != "ACTIVE" {
-                refusals.push(Refusal::new(
-                    &user.id,
-                    Reason::InvalidStatus,
-                    "the user is already inactive",
-                ));
-            }
-            refusals.extend(check_last_admin(conn, &account_id, &user).await?);
-            refusals.extend(check_targets(conn, &account_id, &[&user.id], &change.targets).await?);
-            let holdings = holdings(conn, &user.id).await?;
-            let counts = conn.count_users(&account_id).await?;
-            let seat_effect = release_effect(&account, counts.active, user.status == "ACTIVE");
-            if change.validate_only || !refusals.is_empty() {
-                if !change.validate_only {
-                    return Err(refusals.remove(0).into_error());
-                }
-                return Ok(LifecycleOutcome {
-                    moved: change
-                        .targets
-                        .moved(&holdings.held, &holdings.conversations_by_parent),
-                    user,
-                    seat_effect,
-                    refusals,
-                });
-            }
-            let moved = reassign(
-                conn,
-                &account_id,
-                &user.id,
-                &change.targets,
-                &actor,
-                None,
-                now,
-            )
-            .await?;
-            let status = UserStatusChange {
-                status: "INACTIVE".into(),
-                disabled_at: Some(now),
-                tokens_valid_after: Some(now),
-                version: user.version + 1,
-                updated_at: now,
-            };
-            conn.set_user_status(&user.id, &status).await?;
-            conn.append_event(
-                &account_id,
-                NewEvent {
-                    event_type: "USER_DISABLED",
-                    actor: actor.clone(),
-                    user_id: Some(user.id.clone()),
-                    moved: Some(moved.to_json()),
-                    ..NewEvent::default()
-                },
-                now,
-            )
-            .await?;
-            let outcome = LifecycleOutcome {
-                user: UserRow {
-                    status: status.status,
-                    disabled_at: status.disabled_at,
-                    tokens_valid_after: status.tokens_valid_after,
-                    version: status.version,
-                    updated_at: now,
-                    ..user
-                },
-                moved,
-                seat_effect,
-                refusals: Vec::new(),
-            };
-            if let Some(key) = &key {
-                idempotency::remember(conn, key, &outcome, Some(&outcome.user.id), now).await?;
-            }
-            Ok::<_, Error>(outcome)
-        })
+        self.change_user(caller, account_id, change, Change::Disable)
+            .await
     }
 
     pub async fn remove_user(
@@ -353,7 +364,6 @@ impl Roster {
         account_id: &str,
         change: LifecycleChange,
     ) -> Result<LifecycleOutcome> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
         if change.targets.is_empty() {
             return Err(Error {
                 reason: Reason::ReassignmentRequired,
@@ -363,18 +373,38 @@ impl Roster {
                 )
             });
         }
+        self.change_user(caller, account_id, change, Change::Remove)
+            .await
+    }
+
+    /// DisableUser and RemoveUser. Users holding more records than the
+    /// in-call threshold are handed to a durable job (see `jobs`); the
+    /// answer then carries its id and the user is unchanged until it ends.
+    async fn change_user(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        change: LifecycleChange,
+        kind: Change,
+    ) -> Result<LifecycleOutcome> {
+        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
         let actor = caller.actor();
         let now = self.now();
+        let operation = match kind {
+            Change::Disable => "DisableUser",
+            Change::Remove => "RemoveUser",
+        };
         let key = change
             .request_id
             .as_ref()
             .filter(|_| !change.validate_only)
             .map(|request_id| Key {
                 namespace: &account_id,
-                operation: "RemoveUser",
+                operation,
                 request_id,
                 fingerprint: fingerprint(&change.user_id, &change.targets, ""),
             });
+        let threshold = self.jobs.single_user_threshold;
         write!(self.store, |conn| {
             let account = conn
                 .lock_account(&account_id)
@@ -389,81 +419,76 @@ impl Roster {
                 .find_user(&account_id, &change.user_id)
                 .await?
                 .ok_or_else(Error::user_not_found)?;
-            let mut refusals = Vec::new();
-            if let Err(e) = ensure_writable(&account, now) {
-                refusals.push(Refusal::new(&user.id, Reason::TrialExpired, e.message));
-            }
-            refusals.extend(check_last_admin(conn, &account_id, &user).await?);
-            refusals.extend(check_targets(conn, &account_id, &[&user.id], &change.targets).await?);
-            let holdings = holdings(conn, &user.id).await?;
-            let uncovered = change
-                .targets
-                .uncovered(&holdings.held, &holdings.conversations_by_parent);
-            if !uncovered.is_empty() {
-                let kinds: Vec<&str> = uncovered.iter().map(|k| k.as_str()).collect();
-                refusals.push(Refusal::new(
-                    &user.id,
-                    Reason::ReassignmentRequired,
-                    format!("records of these kinds need a target: {}", kinds.join(", ")),
-                ));
-            }
+            let (mut refusals, holdings) = check_change(
+                conn,
+                &account,
+                &user,
+                &change.targets,
+                kind,
+                &[&user.id],
+                0,
+                now,
+            )
+            .await?;
             let counts = conn.count_users(&account_id).await?;
             let seat_effect = release_effect(&account, counts.active, user.status == "ACTIVE");
-            if change.validate_only || !refusals.is_empty() {
-                if !change.validate_only {
-                    return Err(refusals.remove(0).into_error());
-                }
+            let would_move = change
+                .targets
+                .moved(&holdings.held, &holdings.conversations_by_parent);
+            if change.validate_only {
                 return Ok(LifecycleOutcome {
-                    moved: change
-                        .targets
-                        .moved(&holdings.held, &holdings.conversations_by_parent),
+                    moved: would_move,
                     user,
                     seat_effect,
                     refusals,
+                    job_id: None,
                 });
             }
-            let moved = reassign(
-                conn,
-                &account_id,
-                &user.id,
-                &change.targets,
-                &actor,
-                None,
-                now,
-            )
-            .await?;
-            conn.orphan_notes(&user.id, now).await?;
-            conn.forget_replies_about(&user.id).await?;
-            // The foreign key from work_records refuses this if any record
-            // were still owned by the user: nothing is left with a removed owner.
-            conn.delete_user(&user.id).await?;
-            conn.append_event(
-                &account_id,
-                NewEvent {
-                    event_type: "USER_REMOVED",
-                    actor: actor.clone(),
-                    user_id: Some(user.id.clone()),
-                    moved: Some(moved.to_json()),
-                    ..NewEvent::default()
-                },
-                now,
-            )
-            .await?;
-            // The stored reply keeps only the id: the personal data is gone.
-            let outcome = LifecycleOutcome {
-                user: UserRow {
-                    name: String::new(),
-                    email: String::new(),
-                    search_text: String::new(),
-                    permissions: String::new(),
-                    ..user
-                },
-                moved,
-                seat_effect,
-                refusals: Vec::new(),
+            if !refusals.is_empty() {
+                return Err(refusals.remove(0).into_error());
+            }
+            let outcome = if would_move.total() > threshold {
+                let job_id = super::jobs::enqueue_single(
+                    conn,
+                    &account_id,
+                    &user,
+                    &change.targets,
+                    kind,
+                    &actor,
+                    would_move,
+                    now,
+                )
+                .await?;
+                LifecycleOutcome {
+                    moved: RecordCounts::default(),
+                    user,
+                    seat_effect,
+                    refusals: Vec::new(),
+                    job_id: Some(job_id),
+                }
+            } else {
+                let (user, moved) = finish_change(
+                    conn,
+                    &account_id,
+                    user,
+                    &change.targets,
+                    kind,
+                    &actor,
+                    None,
+                    now,
+                )
+                .await?;
+                LifecycleOutcome {
+                    user,
+                    moved,
+                    seat_effect,
+                    refusals: Vec::new(),
+                    job_id: None,
+                }
             };
             if let Some(key) = &key {
-                idempotency::remember(conn, key, &outcome, None, now).await?;
+                let subject = (kind == Change::Disable).then_some(outcome.user.id.as_str());
+                idempotency::remember(conn, key, &outcome, subject, now).await?;
             }
             Ok::<_, Error>(outcome)
         })

@@ -7,11 +7,13 @@ pub mod billing;
 pub mod events;
 pub mod groups;
 pub mod idempotency;
+pub mod jobs;
 pub mod lifecycle;
 pub mod paging;
 pub mod records;
 pub mod seats;
 pub mod users;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -31,6 +33,7 @@ pub struct Roster {
     pub hasher: PasswordHasher,
     pub clock: Arc<dyn Clock>,
     pub prices: PriceList,
+    pub jobs: jobs::JobSettings,
 }
 
 impl Roster {

@@ -203,6 +203,74 @@ pub trait Repo: Send {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<EventRow>>> + Send;
 
+    fn insert_job(
+        &mut self,
+        job: &JobRow,
+        users: &[JobUserRow],
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn find_job(
+        &mut self,
+        account_id: &str,
+        job_id: &str,
+    ) -> impl Future<Output = Result<Option<JobRow>>> + Send;
+    fn find_job_by_request(
+        &mut self,
+        account_id: &str,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Option<JobRow>>> + Send;
+    fn job_users(&mut self, job_id: &str) -> impl Future<Output = Result<Vec<JobUserRow>>> + Send;
+    /// Jobs of an account, newest first, with id below `before_id`.
+    fn list_jobs(
+        &mut self,
+        account_id: &str,
+        before_id: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<JobRow>>> + Send;
+    /// Takes the lease of the oldest runnable job whose lease is free or
+    /// expired; None when there is none (or another process won it).
+    fn claim_job(
+        &mut self,
+        owner: &str,
+        lease_until: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<Option<JobRow>>> + Send;
+    /// Writes a batch's progress and extends the lease; false when the
+    /// lease is no longer ours (then the caller rolls the batch back).
+    fn record_job_progress(
+        &mut self,
+        progress: &JobProgress<'_>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn set_job_user(&mut self, row: &JobUserRow) -> impl Future<Output = Result<()>> + Send;
+    /// Ends the job (if the lease is ours): state, error, no lease.
+    fn finish_job(
+        &mut self,
+        job_id: &str,
+        owner: &str,
+        state: &str,
+        error_message: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Hands the lease back at once (graceful shutdown).
+    fn release_job(
+        &mut self,
+        job_id: &str,
+        owner: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn request_job_cancel(
+        &mut self,
+        job_id: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Moves at most `limit` records (journalled) like `move_records`, or
+    /// like `move_conversations` when `conversations` is set.
+    fn move_batch(
+        &mut self,
+        mv: &Move<'_>,
+        conversations: bool,
+        limit: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
     fn insert_group(&mut self, row: &GroupRow) -> impl Future<Output = Result<()>> + Send;
     fn group_exists(
         &mut self,

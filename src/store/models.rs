@@ -5,7 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    accounts, events, groups, idempotency_keys, ledger_entries, users, work_records,
+    accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries, users,
+    work_records,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
@@ -268,4 +269,53 @@ impl AccountTermsChange {
             updated_at: now,
         }
     }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = jobs, treat_none_as_default_value = false)]
+pub struct JobRow {
+    pub id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub state: String,
+    pub mode: String,
+    /// JSON of the reassignment targets.
+    pub targets: String,
+    pub created_by: String,
+    pub request_id: Option<String>,
+    pub records_total: i64,
+    pub records_moved: i64,
+    /// JSON of the per-kind counts moved so far.
+    pub moved: String,
+    pub cancel_requested: bool,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<NaiveDateTime>,
+    pub error_message: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = job_users)]
+pub struct JobUserRow {
+    pub job_id: String,
+    pub position: i32,
+    pub user_id: String,
+    pub outcome: String,
+    pub reason: String,
+    pub message: String,
+    /// JSON of the per-kind counts moved away from this user so far.
+    pub moved: String,
+}
+
+/// One batch of a job's progress, written with the batch's move.
+#[derive(Debug, Clone)]
+pub struct JobProgress<'a> {
+    pub job_id: &'a str,
+    pub lease_owner: &'a str,
+    pub lease_expires_at: NaiveDateTime,
+    pub records_moved: i64,
+    pub moved: String,
+    pub now: NaiveDateTime,
 }

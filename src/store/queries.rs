@@ -11,7 +11,8 @@ use crate::error::{Error, Reason, Result};
 use crate::store::Repo;
 use crate::store::models::*;
 use crate::store::schema::{
-    accounts, events, groups, idempotency_keys, ledger_entries, reassignments, users, work_records,
+    accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries, reassignments,
+    users, work_records,
 };
 
 /// Writes one journal row per record of `$selection`: it moves from
@@ -534,6 +535,240 @@ impl Repo for Conn {
             .select(EventRow::as_select())
             .load(self)
             .await?)
+    }
+
+    async fn insert_job(&mut self, job: &JobRow, users: &[JobUserRow]) -> Result<()> {
+        diesel::insert_into(jobs::table)
+            .values(job)
+            .execute(self)
+            .await?;
+        // One row at a time: diesel has no multi-row insert for SQLite, and
+        // a job has at most 1,000 users.
+        for user in users {
+            diesel::insert_into(job_users::table)
+                .values(user)
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn find_job(&mut self, account_id: &str, job_id: &str) -> Result<Option<JobRow>> {
+        Ok(jobs::table
+            .filter(jobs::id.eq(job_id))
+            .filter(jobs::account_id.eq(account_id))
+            .select(JobRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn find_job_by_request(
+        &mut self,
+        account_id: &str,
+        request_id: &str,
+    ) -> Result<Option<JobRow>> {
+        Ok(jobs::table
+            .filter(jobs::account_id.eq(account_id))
+            .filter(jobs::request_id.eq(request_id))
+            .select(JobRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn job_users(&mut self, job_id: &str) -> Result<Vec<JobUserRow>> {
+        Ok(job_users::table
+            .filter(job_users::job_id.eq(job_id))
+            .order(job_users::position.asc())
+            .select(JobUserRow::as_select())
+            .load(self)
+            .await?)
+    }
+
+    async fn list_jobs(
+        &mut self,
+        account_id: &str,
+        before_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>> {
+        let mut query = jobs::table
+            .filter(jobs::account_id.eq(account_id))
+            .order(jobs::id.desc())
+            .limit(limit)
+            .select(JobRow::as_select())
+            .into_boxed();
+        if let Some(before) = before_id {
+            query = query.filter(jobs::id.lt(before));
+        }
+        Ok(query.load(self).await?)
+    }
+
+    async fn claim_job(
+        &mut self,
+        owner: &str,
+        lease_until: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> Result<Option<JobRow>> {
+        let runnable = || {
+            jobs::table
+                .filter(jobs::state.eq_any(["QUEUED", "RUNNING"]))
+                .filter(
+                    jobs::lease_expires_at
+                        .is_null()
+                        .or(jobs::lease_expires_at.lt(now)),
+                )
+        };
+        let candidate: Option<String> = runnable()
+            .order(jobs::created_at.asc())
+            .select(jobs::id)
+            .first(self)
+            .await
+            .optional()?;
+        let Some(id) = candidate else { return Ok(None) };
+        // The same condition again: of two racing processes only one
+        // updates the row.
+        let won = diesel::update(runnable().filter(jobs::id.eq(&id)))
+            .set((
+                jobs::state.eq("RUNNING"),
+                jobs::lease_owner.eq(owner),
+                jobs::lease_expires_at.eq(lease_until),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(self)
+            .await?;
+        if won == 0 {
+            return Ok(None);
+        }
+        Ok(jobs::table
+            .find(&id)
+            .select(JobRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn record_job_progress(&mut self, p: &JobProgress<'_>) -> Result<bool> {
+        let updated = diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(p.job_id))
+                .filter(jobs::lease_owner.eq(p.lease_owner)),
+        )
+        .set((
+            jobs::records_moved.eq(p.records_moved),
+            jobs::moved.eq(&p.moved),
+            jobs::lease_expires_at.eq(p.lease_expires_at),
+            jobs::updated_at.eq(p.now),
+        ))
+        .execute(self)
+        .await?;
+        Ok(updated == 1)
+    }
+
+    async fn set_job_user(&mut self, row: &JobUserRow) -> Result<()> {
+        diesel::update(job_users::table.find((&row.job_id, row.position)))
+            .set((
+                job_users::outcome.eq(&row.outcome),
+                job_users::reason.eq(&row.reason),
+                job_users::message.eq(&row.message),
+                job_users::moved.eq(&row.moved),
+            ))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_job(
+        &mut self,
+        job_id: &str,
+        owner: &str,
+        state: &str,
+        error_message: &str,
+        now: NaiveDateTime,
+    ) -> Result<bool> {
+        let updated = diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(job_id))
+                .filter(jobs::lease_owner.eq(owner)),
+        )
+        .set((
+            jobs::state.eq(state),
+            jobs::error_message.eq(error_message),
+            jobs::lease_owner.eq(None::<String>),
+            jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+            jobs::finished_at.eq(now),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(self)
+        .await?;
+        Ok(updated == 1)
+    }
+
+    async fn release_job(&mut self, job_id: &str, owner: &str, now: NaiveDateTime) -> Result<()> {
+        diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(job_id))
+                .filter(jobs::lease_owner.eq(owner)),
+        )
+        .set((
+            jobs::lease_owner.eq(None::<String>),
+            jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn request_job_cancel(&mut self, job_id: &str, now: NaiveDateTime) -> Result<()> {
+        diesel::update(jobs::table.find(job_id))
+            .set((jobs::cancel_requested.eq(true), jobs::updated_at.eq(now)))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn move_batch(&mut self, mv: &Move<'_>, conversations: bool, limit: i64) -> Result<i64> {
+        // One batch: the next `limit` ids by the (owner, kind, id) index.
+        // Moved records no longer match, so a retried or resumed batch
+        // simply continues: nothing is moved twice.
+        let ids: Vec<i64> = if conversations {
+            work_records::table
+                .filter(work_records::owner_user_id.eq(mv.from_user_id))
+                .filter(work_records::kind.eq("CONVERSATION"))
+                .filter(work_records::parent_kind.eq(mv.kind))
+                .order(work_records::id.asc())
+                .limit(limit)
+                .select(work_records::id)
+                .load(self)
+                .await?
+        } else {
+            work_records::table
+                .filter(work_records::owner_user_id.eq(mv.from_user_id))
+                .filter(work_records::kind.eq(mv.kind))
+                .order(work_records::id.asc())
+                .limit(limit)
+                .select(work_records::id)
+                .load(self)
+                .await?
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let selection = || {
+            work_records::table
+                .filter(work_records::id.eq_any(&ids))
+                .filter(work_records::owner_user_id.eq(mv.from_user_id))
+        };
+        journal!(self, selection(), mv);
+        let moved = diesel::update(selection())
+            .set((
+                work_records::owner_user_id.eq(mv.to_user_id),
+                work_records::updated_at.eq(mv.now),
+            ))
+            .execute(self)
+            .await?;
+        Ok(moved as i64)
     }
 
     async fn insert_group(&mut self, row: &GroupRow) -> Result<()> {

@@ -131,6 +131,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        account_id -> Text,
+        kind -> Text,
+        state -> Text,
+        mode -> Text,
+        targets -> Text,
+        created_by -> Text,
+        request_id -> Nullable<Text>,
+        records_total -> BigInt,
+        records_moved -> BigInt,
+        moved -> Text,
+        cancel_requested -> Bool,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        error_message -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    job_users (job_id, position) {
+        job_id -> Text,
+        position -> Integer,
+        user_id -> Text,
+        outcome -> Text,
+        reason -> Text,
+        message -> Text,
+        moved -> Text,
+    }
+}
+
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(groups -> accounts (account_id));
 diesel::allow_tables_to_appear_in_same_query!(

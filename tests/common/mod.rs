@@ -109,6 +109,14 @@ impl TestApp {
             clock: Arc::new(clock.clone()),
             health_interval: Duration::from_millis(200),
             rollover_interval: None,
+            jobs: roster::service::jobs::JobSettings {
+                batch_size: 100,
+                lease: Duration::from_secs(2),
+                batch_pause: Duration::ZERO,
+                single_user_threshold: 5000,
+                poll: Duration::from_millis(50),
+            },
+            job_workers: 1,
         };
         tweak(&mut settings);
         let app = App::build(settings).await.expect("build app");

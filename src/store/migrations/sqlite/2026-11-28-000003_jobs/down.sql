@@ -1,0 +1,2 @@
+DROP TABLE job_users;
+DROP TABLE jobs;
