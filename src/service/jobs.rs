@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use tokio::sync::mpsc;
 
-use super::lifecycle::{Change, Refusal, check_change};
+use super::lifecycle::{Change, Refusal, check_change, check_targets};
 use super::{Roster, new_id, paging};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
@@ -258,6 +258,16 @@ impl Roster {
             }
             super::ensure_writable(&account, now)?;
             let subjects: Vec<&str> = request.user_ids.iter().map(String::as_str).collect();
+            // A bad target refuses every user: the call fails as a whole
+            // (validate_only reports it per user instead).
+            if !request.validate_only
+                && let Some(refusal) = check_targets(conn, &account_id, &subjects, &request.targets)
+                    .await?
+                    .into_iter()
+                    .next()
+            {
+                return Err(refusal.into_error());
+            }
             let mut results: Vec<(String, &'static str, Option<Refusal>)> = Vec::new();
             let mut total = RecordCounts::default();
             let mut admins_leaving = 0;

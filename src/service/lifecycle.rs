@@ -104,7 +104,7 @@ async fn holdings<R: Repo>(conn: &mut R, user_id: &str) -> Result<Holdings> {
 /// SPEC rule 6: every target is an active user of the account and not one
 /// of the users being changed. A user of another account is reported
 /// exactly like a missing one.
-async fn check_targets<R: Repo>(
+pub async fn check_targets<R: Repo>(
     conn: &mut R,
     account_id: &str,
     subjects: &[&str],
