@@ -57,6 +57,7 @@ const SERVICE_NAMES: [&str; 3] = [
 
 pub struct App {
     listener: TcpListener,
+    stop: tokio::sync::watch::Sender<bool>,
     roster: Roster,
     auth: Authenticator,
     health_interval: Duration,
@@ -80,7 +81,9 @@ impl App {
             let applied = store.migrate(&settings.database_url).await?;
             tracing::info!(applied, "migrations applied");
         }
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let roster = Roster {
+            stopping,
             store: store.clone(),
             hasher: PasswordHasher::new(settings.hash_params, settings.hash_concurrency)?,
             clock: settings.clock.clone(),
@@ -94,6 +97,7 @@ impl App {
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(App {
             listener,
+            stop,
             roster,
             auth,
             health_interval: settings.health_interval,
@@ -170,13 +174,15 @@ impl App {
 
         // Job workers stop at a batch boundary and hand their lease back
         // when shutdown begins.
-        let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
         let workers: Vec<_> = (0..self.job_workers)
-            .map(|_| tokio::spawn(Worker::new(self.roster.clone()).run(workers_stop.clone())))
+            .map(|_| {
+                tokio::spawn(Worker::new(self.roster.clone()).run(self.roster.stopping.clone()))
+            })
             .collect();
+        let stop = self.stop;
         let shutdown = async move {
             shutdown.await;
-            let _ = stop_workers.send(true);
+            let _ = stop.send(true);
         };
 
         let users = UserManagementApi {

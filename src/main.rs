@@ -135,6 +135,7 @@ async fn bootstrap(common: &CommonArgs, args: BootstrapArgs) -> anyhow::Result<(
         clock,
         prices: common.prices(),
         jobs: roster::service::jobs::JobSettings::default(),
+        stopping: tokio::sync::watch::channel(false).1,
     };
     let plan = match args.plan.to_ascii_lowercase().as_str() {
         "trial" => Plan::Trial,

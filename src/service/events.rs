@@ -37,6 +37,7 @@ impl Roster {
             .ok_or_else(Error::account_not_found)?;
         let (tx, rx) = mpsc::channel(BATCH as usize);
         let store = self.store.clone();
+        let stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut cursor = after;
             loop {
@@ -58,7 +59,7 @@ impl Roster {
                         if full {
                             continue;
                         }
-                        if !follow {
+                        if !follow || *stopping.borrow() {
                             return;
                         }
                     }

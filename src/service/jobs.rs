@@ -469,6 +469,7 @@ impl Roster {
         let (tx, rx) = mpsc::channel(16);
         let store = self.store.clone();
         let poll = self.jobs.poll;
+        let stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut last = (
                 first.job.state.clone(),
@@ -479,7 +480,7 @@ impl Roster {
             if tx.send(Ok(first)).await.is_err() {
                 return;
             }
-            while !finished {
+            while !finished && !*stopping.borrow() {
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
                     _ = tx.closed() => return,

@@ -34,6 +34,9 @@ pub struct Roster {
     pub clock: Arc<dyn Clock>,
     pub prices: PriceList,
     pub jobs: jobs::JobSettings,
+    /// Becomes true when the server starts shutting down: long streams end
+    /// so that the shutdown is not held up by followers.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Roster {

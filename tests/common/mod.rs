@@ -65,7 +65,7 @@ pub fn pg_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-async fn fresh_pg_schema() -> String {
+pub async fn fresh_pg_schema() -> String {
     let base = pg_base_url();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = AsyncPgConnection::establish(&base).await.unwrap_or_else(|e| {
