@@ -22,16 +22,6 @@ both_backends!(
     bulk_validate_only_answers_without_a_job,
 );
 
-async fn member(app: &TestApp, ws: &Workspace, name: &str) -> pb::User {
-    app.users()
-        .add_user(authed(new_user(&unique_email(name)), &ws.admin_token))
-        .await
-        .expect("add member")
-        .into_inner()
-        .user
-        .expect("user")
-}
-
 /// `leads` leads, `tasks` tasks and a conversation on each of the first
 /// `conversations` leads, all owned by `owner`.
 async fn give(
@@ -100,11 +90,24 @@ async fn total(app: &TestApp, ws: &Workspace, user_id: &str) -> i64 {
     c.leads + c.contacts + c.customers + c.tasks + c.conversations + c.notes
 }
 
-fn to(target: &str) -> Option<pb::Reassignment> {
-    Some(pb::Reassignment {
-        target_user_id: target.to_owned(),
-        by_kind: vec![],
-    })
+/// Reads a progress stream up to its final update.
+async fn drain<T>(
+    mut stream: tonic::Streaming<T>,
+    update_of: fn(T) -> Option<pb::JobUpdate>,
+) -> Result<Vec<pb::JobUpdate>, tonic::Status> {
+    let mut updates = Vec::new();
+    while let Some(item) = tokio::time::timeout(Duration::from_secs(60), stream.next())
+        .await
+        .expect("progress keeps coming")
+    {
+        let update = update_of(item?).expect("update");
+        let last = update.r#final;
+        updates.push(update);
+        if last {
+            break;
+        }
+    }
+    Ok(updates)
 }
 
 async fn bulk_remove(
@@ -117,20 +120,7 @@ async fn bulk_remove(
         .bulk_remove_users(authed(request, &ws.admin_token))
         .await?
         .into_inner();
-    let mut updates = Vec::new();
-    let mut stream = stream;
-    while let Some(item) = tokio::time::timeout(Duration::from_secs(60), stream.next())
-        .await
-        .expect("progress keeps coming")
-    {
-        let update = item?.update.expect("update");
-        let last = update.r#final;
-        updates.push(update);
-        if last {
-            break;
-        }
-    }
-    Ok(updates)
+    drain(stream, |r| r.update).await
 }
 
 async fn bulk_disable(
@@ -138,24 +128,12 @@ async fn bulk_disable(
     ws: &Workspace,
     request: pb::BulkDisableUsersRequest,
 ) -> Result<Vec<pb::JobUpdate>, tonic::Status> {
-    let mut stream = app
+    let stream = app
         .users()
         .bulk_disable_users(authed(request, &ws.admin_token))
         .await?
         .into_inner();
-    let mut updates = Vec::new();
-    while let Some(item) = tokio::time::timeout(Duration::from_secs(60), stream.next())
-        .await
-        .expect("progress keeps coming")
-    {
-        let update = item?.update.expect("update");
-        let last = update.r#final;
-        updates.push(update);
-        if last {
-            break;
-        }
-    }
-    Ok(updates)
+    drain(stream, |r| r.update).await
 }
 
 fn final_job(updates: &[pb::JobUpdate]) -> pb::Job {

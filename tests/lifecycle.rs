@@ -28,17 +28,6 @@ both_backends!(
     event_stream_resumes_without_loss_or_repeats,
 );
 
-/// Adds an active member and returns it.
-async fn member(app: &TestApp, ws: &Workspace, name: &str) -> pb::User {
-    app.users()
-        .add_user(authed(new_user(&unique_email(name)), &ws.admin_token))
-        .await
-        .expect("add member")
-        .into_inner()
-        .user
-        .expect("user")
-}
-
 fn record(kind: pb::RecordKind, id: &str, owner: &str) -> pb::WorkRecordInput {
     pb::WorkRecordInput {
         kind: kind as i32,
@@ -129,13 +118,6 @@ fn c(
         conversations,
         notes,
     }
-}
-
-fn to(target: &str) -> Option<pb::Reassignment> {
-    Some(pb::Reassignment {
-        target_user_id: target.to_owned(),
-        by_kind: vec![],
-    })
 }
 
 async fn disable(

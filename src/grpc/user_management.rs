@@ -77,6 +77,30 @@ fn parse_optional_group(v: &mut Violations, value: &str) -> Option<String> {
     }
 }
 
+/// Parses the fields shared by DisableUser and RemoveUser.
+fn parse_change(
+    account_id: &str,
+    user_id: &str,
+    reassignment: Option<&pb::Reassignment>,
+    request_id: &str,
+    validate_only: bool,
+) -> Result<LifecycleChange, Status> {
+    let mut v = Violations::new();
+    parse_account_id(&mut v, account_id);
+    let user_id = parse_id(&mut v, "user_id", user_id);
+    let targets = convert::targets_from_proto(&mut v, reassignment);
+    let request_id = v
+        .check("request_id", RequestId::parse_optional(request_id))
+        .flatten();
+    v.into_result()?;
+    Ok(LifecycleChange {
+        user_id: user_id.unwrap_or_default(),
+        targets,
+        validate_only,
+        request_id,
+    })
+}
+
 /// Parses the fields shared by both bulk calls.
 fn parse_bulk(
     account_id: &str,
@@ -493,26 +517,16 @@ impl UserManagementService for UserManagementApi {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
         caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
-        let mut v = Violations::new();
-        let account_id = parse_account_id(&mut v, &r.account_id);
-        let user_id = parse_id(&mut v, "user_id", &r.user_id);
-        let targets = convert::targets_from_proto(&mut v, r.reassignment.as_ref());
-        let request_id = v
-            .check("request_id", RequestId::parse_optional(&r.request_id))
-            .flatten();
-        v.into_result()?;
+        let change = parse_change(
+            &r.account_id,
+            &r.user_id,
+            r.reassignment.as_ref(),
+            &r.request_id,
+            r.validate_only,
+        )?;
         let outcome = self
             .roster
-            .disable_user(
-                &caller,
-                &account_id,
-                LifecycleChange {
-                    user_id: user_id.unwrap_or_default(),
-                    targets,
-                    validate_only: r.validate_only,
-                    request_id,
-                },
-            )
+            .disable_user(&caller, &r.account_id, change)
             .await?;
         Ok(Response::new(pb::DisableUserResponse {
             user: Some(convert::user(&outcome.user)),
@@ -563,26 +577,16 @@ impl UserManagementService for UserManagementApi {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
         caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
-        let mut v = Violations::new();
-        let account_id = parse_account_id(&mut v, &r.account_id);
-        let user_id = parse_id(&mut v, "user_id", &r.user_id);
-        let targets = convert::targets_from_proto(&mut v, r.reassignment.as_ref());
-        let request_id = v
-            .check("request_id", RequestId::parse_optional(&r.request_id))
-            .flatten();
-        v.into_result()?;
+        let change = parse_change(
+            &r.account_id,
+            &r.user_id,
+            r.reassignment.as_ref(),
+            &r.request_id,
+            r.validate_only,
+        )?;
         let outcome = self
             .roster
-            .remove_user(
-                &caller,
-                &account_id,
-                LifecycleChange {
-                    user_id: user_id.unwrap_or_default(),
-                    targets,
-                    validate_only: r.validate_only,
-                    request_id,
-                },
-            )
+            .remove_user(&caller, &r.account_id, change)
             .await?;
         Ok(Response::new(pb::RemoveUserResponse {
             user_id: outcome.user.id.clone(),

@@ -363,3 +363,22 @@ pub fn assert_error(status: &Status, code: Code, expected_reason: &str) {
         "unexpected reason: {status:?}"
     );
 }
+
+/// Adds an active member to the workspace and returns it.
+pub async fn member(app: &TestApp, ws: &Workspace, name: &str) -> pb::User {
+    app.users()
+        .add_user(authed(new_user(&unique_email(name)), &ws.admin_token))
+        .await
+        .expect("add member")
+        .into_inner()
+        .user
+        .expect("user")
+}
+
+/// A reassignment of every kind to one user.
+pub fn to(target: &str) -> Option<pb::Reassignment> {
+    Some(pb::Reassignment {
+        target_user_id: target.to_owned(),
+        by_kind: vec![],
+    })
+}
