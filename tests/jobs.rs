@@ -459,7 +459,27 @@ async fn watcher_attaching_mid_job_sees_the_rest(db: Db) {
         .expect("update");
     let job_id = first.job_id.clone();
     drop(stream); // the client leaves; the job goes on
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Attach once some batches have committed.
+    loop {
+        let job = app
+            .users()
+            .get_job(authed(
+                pb::GetJobRequest {
+                    job_id: job_id.clone(),
+                    ..Default::default()
+                },
+                &ws.admin_token,
+            ))
+            .await
+            .expect("get job")
+            .into_inner()
+            .job
+            .expect("job");
+        if job.records_moved > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut watch = app
         .users()
         .watch_job(authed(
