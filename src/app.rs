@@ -24,6 +24,7 @@ use crate::service::auth::Authenticator;
 use crate::service::jobs::JobSettings;
 use crate::service::worker::{SHUTDOWN_GRACE, Worker};
 use crate::store::{Store, StoreConfig};
+use crate::telemetry::RpcMetricsLayer;
 
 /// Everything needed to start a server.
 #[derive(Clone)]
@@ -135,6 +136,7 @@ impl App {
         let monitor = tokio::spawn(async move {
             let mut last = None;
             loop {
+                store.record_pool_metrics();
                 let status = match store.ping().await {
                     Ok(()) => ServingStatus::Serving,
                     Err(_) => ServingStatus::NotServing,
@@ -195,7 +197,21 @@ impl App {
         };
         let result = tonic::transport::Server::builder()
             .timeout(Duration::from_secs(30))
-            .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
+            .trace_fn(|request| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+                tracing::info_span!(
+                    "rpc",
+                    method = %request.uri().path(),
+                    request_id = %request_id,
+                    account_id = tracing::field::Empty
+                )
+            })
+            .layer(RpcMetricsLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

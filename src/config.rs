@@ -192,6 +192,9 @@ pub struct ServeArgs {
     /// Do not apply migrations at start.
     #[arg(long, env = "ROSTER_NO_MIGRATE")]
     pub no_migrate: bool,
+    /// Address of the Prometheus `/metrics` listener (unset: no metrics endpoint).
+    #[arg(long, env = "ROSTER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub jobs: JobArgs,
 }

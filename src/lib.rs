@@ -25,3 +25,4 @@ pub mod error;
 pub mod grpc;
 pub mod service;
 pub mod store;
+pub mod telemetry;

@@ -24,6 +24,10 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(cli.common.log_format);
     match cli.command {
         Command::Serve(args) => {
+            if let Some(listen) = args.metrics_listen {
+                roster::telemetry::install_metrics(listen)?;
+                tracing::info!(%listen, "metrics listening on /metrics");
+            }
             let settings = Settings {
                 database_url: cli.common.database_url.clone(),
                 listen: args.listen,

@@ -111,6 +111,8 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|_| Error::internal())?;
+        metrics::gauge!("roster_password_hash_slots").set(self.concurrency as f64);
+        metrics::gauge!("roster_password_hashes_in_use").set(self.in_use() as f64);
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(work))
             .instrument(tracing::Span::current())

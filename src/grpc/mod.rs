@@ -74,5 +74,9 @@ pub async fn principal<T>(
                 .map_err(|_| Error::unauthenticated("malformed authorization header"))
         })
         .transpose()?;
-    Ok(auth.authenticate(header).await?)
+    let principal = auth.authenticate(header).await?;
+    if let Principal::User { account_id, .. } = &principal {
+        tracing::Span::current().record("account_id", account_id.as_str());
+    }
+    Ok(principal)
 }

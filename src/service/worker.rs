@@ -48,6 +48,7 @@ impl Worker {
             match self.claim().await {
                 Ok(Some(job)) => {
                     let id = job.id.clone();
+                    metrics::gauge!("roster_jobs_active").increment(1.0);
                     tracing::info!(job_id = %id, kind = %job.kind, "job claimed");
                     match self.work(job, &shutdown).await {
                         Ok(None) => tracing::info!(job_id = %id, "job finished"),
@@ -62,6 +63,7 @@ impl Worker {
                             tokio::time::sleep(poll).await;
                         }
                     }
+                    metrics::gauge!("roster_jobs_active").decrement(1.0);
                     continue;
                 }
                 Ok(None) => {}
@@ -341,6 +343,10 @@ impl Worker {
         });
         match result {
             Ok(Some((n, job_moved, mine, total))) => {
+                if n > 0 {
+                    metrics::counter!("roster_job_records_moved_total").increment(n as u64);
+                    metrics::counter!("roster_job_batches_total").increment(1);
+                }
                 *moved = job_moved;
                 *user_moved = mine;
                 *records_moved = total;

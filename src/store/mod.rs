@@ -408,6 +408,20 @@ impl Store {
         .await?
     }
 
+    /// Publishes pool saturation gauges.
+    pub fn record_pool_metrics(&self) {
+        let status = match &self.backend {
+            Backend::Sqlite(pool) => pool.status(),
+            Backend::Postgres(pool) => pool.status(),
+        };
+        let idle = status.available;
+        metrics::gauge!("roster_db_pool_connections", "state" => "idle").set(idle as f64);
+        metrics::gauge!("roster_db_pool_connections", "state" => "in_use")
+            .set(status.size.saturating_sub(idle) as f64);
+        metrics::gauge!("roster_db_pool_connections", "state" => "max").set(status.max_size as f64);
+        metrics::gauge!("roster_db_pool_waiting").set(status.waiting as f64);
+    }
+
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> Result<()> {
         use diesel_async::SimpleAsyncConnection;

@@ -1,0 +1,134 @@
+//! Health follows the database: NOT_SERVING while PostgreSQL is out of
+//! reach, SERVING again when it returns, with no restart. The outage is a
+//! TCP relay between Roster and PostgreSQL that the test cuts and restores.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+use common::*;
+
+/// Forwards connections to `upstream` while `open`; when closed it drops
+/// every connection and refuses new ones.
+async fn relay(listener: TcpListener, upstream: String, open: Arc<AtomicBool>) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        if !open.load(Ordering::SeqCst) {
+            continue; // dropped: refused
+        }
+        let upstream = upstream.clone();
+        let open = open.clone();
+        tokio::spawn(async move {
+            let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+            let cut = async {
+                while open.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            tokio::select! {
+                _ = copy => {}
+                _ = cut => {}
+            }
+        });
+    }
+}
+
+async fn status(app: &TestApp) -> Option<i32> {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel.clone());
+    health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "roster.v1.UserManagementService".into(),
+        })
+        .await
+        .ok()
+        .map(|r| r.into_inner().status)
+}
+
+async fn wait_for(app: &TestApp, wanted: ServingStatus) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status(app).await != Some(wanted as i32) {
+        assert!(Instant::now() < deadline, "health never became {wanted:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_turns_not_serving_while_postgres_is_unreachable() {
+    // A real schema, reached through the relay.
+    let direct = fresh_pg_schema().await;
+    let url: url_parts::Url = url_parts::parse(&direct);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let relay_addr = listener.local_addr().expect("addr");
+    let open = Arc::new(AtomicBool::new(true));
+    tokio::spawn(relay(listener, url.host_port.clone(), open.clone()));
+    let through_relay = direct.replacen(&url.host_port, &relay_addr.to_string(), 1);
+
+    let app = TestApp::spawn_with(Db::Postgres, |s| {
+        s.database_url = through_relay.clone();
+        s.db_acquire_timeout = Duration::from_secs(1);
+    })
+    .await;
+    wait_for(&app, ServingStatus::Serving).await;
+    let ws = app
+        .account(
+            roster::proto::v1::Plan::Base,
+            roster::proto::v1::SeatPolicy::AutoExpand,
+            2,
+        )
+        .await;
+
+    open.store(false, Ordering::SeqCst);
+    wait_for(&app, ServingStatus::NotServing).await;
+    // Calls fail cleanly meanwhile (no hang, no panic).
+    let started = Instant::now();
+    let err = app
+        .users()
+        .list_users(authed(
+            roster::proto::v1::ListUsersRequest::default(),
+            &ws.admin_token,
+        ))
+        .await
+        .expect_err("database down");
+    assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+
+    open.store(true, Ordering::SeqCst);
+    wait_for(&app, ServingStatus::Serving).await;
+    // Calls work again without a restart.
+    app.users()
+        .list_users(authed(
+            roster::proto::v1::ListUsersRequest::default(),
+            &ws.admin_token,
+        ))
+        .await
+        .expect("recovered");
+}
+
+mod url_parts {
+    pub struct Url {
+        pub host_port: String,
+    }
+
+    /// The `host:port` of a `postgres://user@host:port/db?…` URL.
+    pub fn parse(url: &str) -> Url {
+        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+        let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+        let host_port = authority
+            .rsplit_once('@')
+            .map(|(_, h)| h)
+            .unwrap_or(authority);
+        Url {
+            host_port: host_port.to_owned(),
+        }
+    }
+}

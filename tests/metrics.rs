@@ -1,0 +1,64 @@
+//! The Prometheus endpoint, scraped after real calls. One test per binary:
+//! the metrics recorder is process-wide.
+
+mod common;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+
+use common::*;
+use roster::proto::v1 as pb;
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    for _ in 0..50 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await {
+            stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await
+                .expect("request");
+            let mut body = String::new();
+            stream.read_to_string(&mut body).await.expect("response");
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("metrics endpoint did not answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr");
+    roster::telemetry::install_metrics(port).expect("install metrics");
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
+    app.users()
+        .add_user(authed(new_user(&unique_email("m")), &ws.admin_token))
+        .await
+        .expect("add");
+    let status = app
+        .users()
+        .add_user(authed(new_user("bad"), &ws.admin_token))
+        .await
+        .expect_err("bad email");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    // Let the health monitor publish the pool gauges.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let body = scrape(port).await;
+    for expected in [
+        r#"roster_rpc_requests_total{method="/roster.v1.UserManagementService/AddUser",code="Ok"} 1"#,
+        r#"roster_rpc_requests_total{method="/roster.v1.UserManagementService/AddUser",code="InvalidArgument"} 1"#,
+        r#"roster_rpc_requests_total{method="/roster.v1.UserManagementService/CreateAccount",code="Ok"} 1"#,
+        r#"roster_rpc_duration_seconds_bucket{method="/roster.v1.UserManagementService/AddUser",le="#,
+        r#"roster_db_pool_connections{state="max"} 8"#,
+        "roster_db_pool_waiting",
+        "roster_password_hash_slots 2",
+        "roster_password_hashes_in_use",
+    ] {
+        assert!(body.contains(expected), "missing {expected:?} in:\n{body}");
+    }
+}
