@@ -133,6 +133,11 @@ impl App {
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
+        // "roster.liveness" only says the process answers (for liveness
+        // probes that must not restart pods during a database outage).
+        reporter
+            .set_service_status("roster.liveness", ServingStatus::Serving)
+            .await;
         // Health follows the database: NOT_SERVING while it is unreachable.
         let store = self.roster.store.clone();
         let interval = self.health_interval;

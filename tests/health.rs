@@ -89,6 +89,17 @@ async fn health_turns_not_serving_while_postgres_is_unreachable() {
 
     open.store(false, Ordering::SeqCst);
     wait_for(&app, ServingStatus::NotServing).await;
+    // The liveness name stays SERVING: the process itself is fine.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel.clone());
+    let live = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "roster.liveness".into(),
+        })
+        .await
+        .expect("liveness")
+        .into_inner()
+        .status;
+    assert_eq!(live, ServingStatus::Serving as i32);
     // Calls fail cleanly meanwhile (no hang, no panic).
     let started = Instant::now();
     let err = app
