@@ -81,6 +81,9 @@ pub struct CommonArgs {
     /// Log format.
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// OTLP/gRPC endpoint for trace export (e.g. http://otel-collector:4317); unset: no export.
+    #[arg(long, env = "ROSTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
     /// Maximum database connections.
     #[arg(
         long,
