@@ -126,14 +126,7 @@ impl Roster {
                 .ok_or_else(Error::account_not_found)?;
             conn.list_ledger(&account_id, before, limit + 1).await
         })?;
-        let next = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| paging::encode_token(&r.id.to_string(), &account_id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next = paging::finish_page(&mut rows, limit, &account_id, |r| r.id.to_string());
         Ok((rows, next))
     }
 

@@ -65,14 +65,7 @@ impl Roster {
             conn.list_groups(&account_id, after.as_deref(), limit + 1)
                 .await
         })?;
-        let next = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|g| paging::encode_token(&g.name_key, &account_id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next = paging::finish_page(&mut rows, limit, &account_id, |g| g.name_key.clone());
         Ok((rows, next))
     }
 }

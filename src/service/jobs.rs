@@ -395,14 +395,7 @@ impl Roster {
         let mut rows = read!(self.store, |conn| conn
             .list_jobs(&account_id, before.as_deref(), limit + 1)
             .await)?;
-        let next = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|j| paging::encode_token(&j.id, &account_id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next = paging::finish_page(&mut rows, limit, &account_id, |j| j.id.clone());
         Ok((rows, next))
     }
 

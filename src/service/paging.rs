@@ -49,6 +49,23 @@ pub fn decode_token(token: &str, filters: &str) -> Result<Option<String>> {
     Ok(Some(key.to_owned()))
 }
 
+/// Trims a page fetched with `limit + 1` rows to `limit` and returns the
+/// next page token (empty when this was the last page).
+pub fn finish_page<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    filters: &str,
+    key: impl Fn(&T) -> String,
+) -> String {
+    if rows.len() as i64 <= limit {
+        return String::new();
+    }
+    rows.truncate(limit as usize);
+    rows.last()
+        .map(|last| encode_token(&key(last), filters))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -172,14 +172,7 @@ impl Roster {
             conn.list_records(user_id, kind.as_str(), after, limit + 1)
                 .await
         })?;
-        let next = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| paging::encode_token(&r.id.to_string(), &filters))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next = paging::finish_page(&mut rows, limit, &filters, |r| r.id.to_string());
         Ok((rows, next))
     }
 

@@ -209,14 +209,7 @@ impl Roster {
             conn.list_users(&account_id, &filter, after.as_deref(), limit + 1)
                 .await
         })?;
-        let next = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|u| paging::encode_token(&u.id, &filters))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next = paging::finish_page(&mut rows, limit, &filters, |u| u.id.clone());
         Ok((rows, next))
     }
 
