@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 use crate::auth::password::HashParams;
@@ -225,7 +224,12 @@ impl App {
             .add_service(reflection_v1alpha)
             .add_service(UserManagementServiceServer::new(users))
             .add_service(SeatsServiceServer::new(seats))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(
+                // Without TCP_NODELAY small responses wait for the peer's
+                // delayed ACK (~40 ms each).
+                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                shutdown,
+            )
             .await;
         monitor.abort();
         if let Some(task) = rollover {

@@ -50,6 +50,8 @@ pub enum Reason {
     Internal,
     NotImplemented,
     JobFinished,
+    TooManyAttempts,
+    WrongCredentials,
 }
 
 impl Reason {
@@ -68,6 +70,8 @@ impl Reason {
             Reason::GroupNotFound => "GROUP_NOT_FOUND",
             Reason::JobNotFound => "JOB_NOT_FOUND",
             Reason::EtagMismatch => "ETAG_MISMATCH",
+            Reason::TooManyAttempts => "TOO_MANY_ATTEMPTS",
+            Reason::WrongCredentials => "WRONG_CREDENTIALS",
             Reason::InvalidStatus => "INVALID_STATUS",
             Reason::ReassignmentRequired => "REASSIGNMENT_REQUIRED",
             Reason::GroupNameTaken => "GROUP_NAME_TAKEN",

@@ -18,8 +18,20 @@ use roster::service::accounts::NewAccount;
 use roster::service::users::NewUser;
 use roster::store::{Store, StoreConfig};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// mimalloc: glibc's malloc showed up as arena-lock contention and
+/// consolidation under load, and kept argon2's 19 MiB blocks resident in
+/// per-thread arenas after a burst of hashing (hundreds of MiB).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async_main())
+}
+
+async fn async_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let traces = init_tracing(cli.common.log_format, cli.common.otlp_endpoint.as_deref())?;
     let result = run(cli).await;

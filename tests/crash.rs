@@ -333,7 +333,7 @@ async fn sigkill_mid_job_then_restart_finishes(db: Db) {
         holder
             .app
             .sql_count(&format!(
-                "SELECT COUNT(*) AS n FROM reassignments WHERE job_id = '{job_id}'"
+                "SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) AS n FROM record_moves WHERE job_id = '{job_id}'"
             ))
             .await,
         3000,
@@ -429,7 +429,7 @@ async fn two_processes_one_worker_at_a_time_and_takeover() {
     assert_eq!(
         holder
             .sql_count(&format!(
-                "SELECT COUNT(*) AS n FROM reassignments WHERE job_id = '{job_id}'"
+                "SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) AS n FROM record_moves WHERE job_id = '{job_id}'"
             ))
             .await,
         3000,

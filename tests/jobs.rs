@@ -216,7 +216,7 @@ async fn bulk_remove_streams_monotonic_progress_and_moves_everything(db: Db) {
     // Every record moved exactly once, and the job can be read back.
     assert_eq!(
         app.sql_count(&format!(
-            "SELECT COUNT(*) AS n FROM reassignments WHERE job_id = '{}'",
+            "SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) AS n FROM record_moves WHERE job_id = '{}'",
             job.id
         ))
         .await,

@@ -40,6 +40,9 @@ pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
     concurrency: usize,
+    /// A hash of a random password with the configured parameters:
+    /// unknown emails are checked against it, so they cost the same time.
+    dummy: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl PasswordHasher {
@@ -56,6 +59,7 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
+            dummy: Arc::default(),
         })
     }
 
@@ -70,12 +74,19 @@ impl PasswordHasher {
 
     /// Returns the PHC string of a fresh salted argon2id hash.
     pub async fn hash(&self, password: &Password) -> Result<String> {
-        let password = password.clone();
+        self.hash_str(password.expose()).await
+    }
+
+    /// [`Self::hash`] of a password that was not parsed (a rehash of a
+    /// legacy password that met older rules).
+    pub async fn hash_str(&self, password: &str) -> Result<String> {
+        let password = secrecy::SecretString::from(password.to_owned());
         let argon2 = self.argon2();
         self.run_blocking(move || {
+            use secrecy::ExposeSecret;
             let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
             argon2
-                .hash_password(password.expose().as_bytes(), &salt)
+                .hash_password(password.expose_secret().as_bytes(), &salt)
                 .map(|h| h.to_string())
                 .map_err(|e| {
                     tracing::error!(error = %e, "argon2 hashing failed");
@@ -100,6 +111,38 @@ impl PasswordHasher {
                 .is_ok())
         })
         .await
+    }
+
+    /// Spends the time of a real check on a password that cannot match
+    /// (for unknown or inactive users). Always false.
+    pub async fn verify_dummy(&self, password: &str) -> Result<bool> {
+        let dummy = self
+            .dummy
+            .get_or_try_init(|| async {
+                let random = uuid::Uuid::new_v4().simple().to_string();
+                let random =
+                    Password::parse(&format!("{random}{random}")).map_err(|_| Error::internal())?;
+                self.hash(&random).await
+            })
+            .await?;
+        self.verify(password, dummy).await?;
+        Ok(false)
+    }
+
+    /// Whether a stored hash is weaker than the configured parameters (or
+    /// not argon2id v19), so a successful check should store a new one.
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return true;
+        };
+        let Ok(stored) = Params::try_from(&parsed) else {
+            return true;
+        };
+        parsed.algorithm != argon2::ARGON2ID_IDENT
+            || parsed.version != Some(Version::V0x13 as u32)
+            || stored.m_cost() < self.params.m_cost()
+            || stored.t_cost() < self.params.t_cost()
+            || stored.p_cost() < self.params.p_cost()
     }
 
     async fn run_blocking<T: Send + 'static>(
@@ -142,5 +185,29 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn weaker_hashes_need_a_rehash_and_unknown_users_never_match() {
+        let weak = PasswordHasher::new(
+            HashParams {
+                memory_kib: 8192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap();
+        let strong = PasswordHasher::new(HashParams::default(), 1).unwrap();
+        let password = Password::parse("correct horse 42").unwrap();
+        let weak_phc = weak.hash(&password).await.unwrap();
+        let strong_phc = strong.hash(&password).await.unwrap();
+        assert!(strong.needs_rehash(&weak_phc));
+        assert!(!strong.needs_rehash(&strong_phc));
+        assert!(!weak.needs_rehash(&strong_phc));
+        assert!(strong.needs_rehash("$2b$10$notargon"));
+        // A weaker stored hash still verifies with the stronger hasher.
+        assert!(strong.verify("correct horse 42", &weak_phc).await.unwrap());
+        assert!(!strong.verify_dummy("correct horse 42").await.unwrap());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod billing;
 pub mod email;
+pub mod login;
 pub mod names;
 pub mod password;
 pub mod permissions;

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::{convert, principal, unimplemented};
+use super::{convert, principal};
 use crate::auth::principal::{Access, Scope};
 use crate::domain::records::RecordKind;
 use crate::domain::{
@@ -894,23 +894,70 @@ impl UserManagementService for UserManagementApi {
         &self,
         request: Request<pb::VerifyPasswordRequest>,
     ) -> Result<Response<pb::VerifyPasswordResponse>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("VerifyPassword"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let email = v.check("email", Email::parse(&r.email));
+        check_password_given(&mut v, "password", &r.password);
+        v.into_result()?;
+        let email = email.ok_or_else(Error::internal)?;
+        let user = self
+            .roster
+            .verify_password(&caller, &email, &r.password)
+            .await?;
+        Ok(Response::new(pb::VerifyPasswordResponse {
+            user: Some(convert::user(&user)),
+        }))
     }
 
     async fn change_password(
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("ChangePassword"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_password_given(&mut v, "current_password", &r.current_password);
+        let new = v.check("new_password", Password::parse(&r.new_password));
+        v.into_result()?;
+        let new = new.ok_or_else(Error::internal)?;
+        let user = self
+            .roster
+            .change_password(&caller, &r.current_password, &new)
+            .await?;
+        Ok(Response::new(pb::ChangePasswordResponse {
+            user: Some(convert::user(&user)),
+        }))
     }
 
     async fn reset_password(
         &self,
         request: Request<pb::ResetPasswordRequest>,
     ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
-        principal(&self.auth, &request).await?;
-        Err(unimplemented("ResetPassword"))
+        let caller = principal(&self.auth, &request).await?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let account_id = parse_account_id(&mut v, &r.account_id);
+        let user_id = parse_id(&mut v, "user_id", &r.user_id);
+        let new = v.check("new_password", Password::parse(&r.new_password));
+        v.into_result()?;
+        let (user_id, new) = user_id.zip(new).ok_or_else(Error::internal)?;
+        let user = self
+            .roster
+            .reset_password(&caller, &account_id, &user_id, &new)
+            .await?;
+        Ok(Response::new(pb::ResetPasswordResponse {
+            user: Some(convert::user(&user)),
+        }))
+    }
+}
+
+/// A password to compare: present and not absurdly long (older rules may
+/// have allowed shorter ones, so the minimum is not checked here).
+fn check_password_given(v: &mut Violations, field: &str, password: &str) {
+    if password.is_empty() {
+        v.add(field, "required");
+    } else if password.chars().count() > Password::MAX_LEN {
+        v.add(field, format!("at most {} characters", Password::MAX_LEN));
     }
 }

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod lifecycle;
 pub mod paging;
+pub mod passwords;
 pub mod records;
 pub mod seats;
 pub mod users;

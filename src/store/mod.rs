@@ -22,7 +22,9 @@ use chrono::NaiveDateTime;
 use diesel::Connection as _;
 use diesel_async::{
     AsyncPgConnection,
-    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, deadpool::Pool},
+    pooled_connection::{
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, deadpool::Pool,
+    },
     sync_connection_wrapper::SyncConnectionWrapper,
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -31,7 +33,85 @@ use futures::FutureExt;
 use crate::error::Result;
 use models::*;
 
-pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
+pub type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection, SqliteRunner>;
+
+/// Where a SQLite connection runs its (blocking) calls.
+///
+/// Writes go to tokio's blocking pool: they may wait seconds for SQLite's
+/// single write lock. Reads never wait for a lock in WAL mode and take
+/// microseconds, so they run on the calling worker: handing each one to
+/// another thread and back cost more than the query (two context switches
+/// per query, most of a GetUser's CPU time before this).
+pub enum SqliteRunner {
+    Inline,
+    Blocking(tokio::runtime::Handle),
+}
+
+impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteRunner {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> futures::future::BoxFuture<
+        'a,
+        std::result::Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>,
+    >
+    where
+        R: Send + 'static,
+    {
+        match self {
+            SqliteRunner::Inline => futures::future::ready(Ok(task())).boxed(),
+            SqliteRunner::Blocking(handle) => handle
+                .spawn_blocking(task)
+                .map(|joined| joined.map_err(|e| Box::new(e) as Box<_>))
+                .boxed(),
+        }
+    }
+
+    fn get_runtime() -> Self {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => SqliteRunner::Blocking(handle),
+            Err(_) => SqliteRunner::Inline,
+        }
+    }
+}
+
+/// `BEGIN IMMEDIATE`: takes SQLite's write lock up front (waiting up to
+/// busy_timeout), so a transaction never fails half-way on a lock upgrade.
+pub async fn begin_immediate(conn: &mut SqliteConn) -> Result<()> {
+    use diesel::connection::AnsiTransactionManager;
+    conn.spawn_blocking(|inner| {
+        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+    })
+    .await?;
+    Ok(())
+}
+
+/// Commits on `Ok`, rolls back on `Err`; returns `result` (or the commit's
+/// error).
+pub async fn end_transaction<T>(conn: &mut SqliteConn, result: Result<T>) -> Result<T> {
+    use diesel::connection::AnsiTransactionManager;
+    use diesel_async::TransactionManager as _;
+    type Manager = diesel_async::sync_connection_wrapper::SyncTransactionManagerWrapper<
+        AnsiTransactionManager,
+    >;
+    match result {
+        Ok(value) => {
+            Manager::commit_transaction(conn).await?;
+            Ok(value)
+        }
+        Err(e) => {
+            Manager::rollback_transaction(conn).await?;
+            Err(e)
+        }
+    }
+}
+
+/// SQLite's two pools: one for write transactions, one for reads.
+#[derive(Clone)]
+pub struct SqlitePools {
+    pub write: Pool<SqliteConn>,
+    pub read: Pool<SqliteConn>,
+}
 pub type PgConn = AsyncPgConnection;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("src/store/migrations/sqlite");
@@ -84,6 +164,32 @@ pub trait Repo: Send {
         account_id: &str,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
+    /// A user by (normalized) email in any account (VerifyPassword).
+    fn find_user_by_email(
+        &mut self,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
+    /// The throttle row of an email, locked for this transaction (created
+    /// empty when missing, so two replicas count on the same row).
+    fn lock_login_throttle(
+        &mut self,
+        email: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<crate::domain::login::ThrottleState>> + Send;
+    fn save_login_throttle(
+        &mut self,
+        email: &str,
+        state: &crate::domain::login::ThrottleState,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn clear_login_throttle(&mut self, email: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces a password hash; `revoke` also ends tokens issued before now.
+    fn set_password_hash(
+        &mut self,
+        user_id: &str,
+        password_hash: &str,
+        revoke: bool,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// A user by id in any account (authentication of user tokens).
     fn find_user_by_id(
         &mut self,
@@ -297,7 +403,7 @@ mod sqlite;
 /// The database behind a [`Store`].
 #[derive(Clone)]
 pub enum Backend {
-    Sqlite(Pool<SqliteConn>),
+    Sqlite(SqlitePools),
     Postgres(Pool<PgConn>),
 }
 
@@ -334,7 +440,14 @@ impl Store {
             recycle: Some(config.acquire_timeout),
         };
         let backend = if is_postgres_url(&config.url) {
-            let manager = AsyncDieselConnectionManager::<PgConn>::new(config.url.clone());
+            let mut manager_config = ManagerConfig::<PgConn>::default();
+            // No `SELECT 1` on every checkout: a dead connection fails its
+            // first query, is marked broken and is not reused.
+            manager_config.recycling_method = RecyclingMethod::Fast;
+            let manager = AsyncDieselConnectionManager::<PgConn>::new_with_config(
+                config.url.clone(),
+                manager_config,
+            );
             Backend::Postgres(
                 Pool::builder(manager)
                     .max_size(config.max_connections)
@@ -350,32 +463,44 @@ impl Store {
             {
                 std::fs::create_dir_all(dir)?;
             }
-            let mut manager_config = ManagerConfig::<SqliteConn>::default();
-            manager_config.custom_setup = Box::new(|url| {
-                let url = url.to_owned();
-                async move {
-                    let mut conn = tokio::task::spawn_blocking(move || {
-                        let mut conn = diesel::SqliteConnection::establish(&url)?;
-                        configure_sqlite(&mut conn)
-                            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-                        Ok::<_, diesel::ConnectionError>(conn)
-                    })
-                    .await
-                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
-                    let _ = &mut conn;
-                    Ok(SyncConnectionWrapper::new(conn))
-                }
-                .boxed()
-            });
-            let manager =
-                AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, manager_config);
-            Backend::Sqlite(
+            let pool = |inline: bool| {
+                let mut manager_config = ManagerConfig::<SqliteConn>::default();
+                manager_config.recycling_method = RecyclingMethod::Fast;
+                manager_config.custom_setup = Box::new(move |url| {
+                    let url = url.to_owned();
+                    async move {
+                        let conn = tokio::task::spawn_blocking(move || {
+                            let mut conn = diesel::SqliteConnection::establish(&url)?;
+                            configure_sqlite(&mut conn).map_err(|e| {
+                                diesel::ConnectionError::BadConnection(e.to_string())
+                            })?;
+                            Ok::<_, diesel::ConnectionError>(conn)
+                        })
+                        .await
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
+                        let runner = if inline {
+                            SqliteRunner::Inline
+                        } else {
+                            SqliteRunner::Blocking(tokio::runtime::Handle::current())
+                        };
+                        Ok(SyncConnectionWrapper::with_runtime(conn, runner))
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
+                    path.clone(),
+                    manager_config,
+                );
                 Pool::builder(manager)
                     .max_size(config.max_connections)
                     .timeouts(timeouts)
                     .runtime(deadpool::Runtime::Tokio1)
-                    .build()?,
-            )
+                    .build()
+            };
+            Backend::Sqlite(SqlitePools {
+                write: pool(false)?,
+                read: pool(true)?,
+            })
         };
         Ok(Store { backend })
     }
@@ -411,7 +536,7 @@ impl Store {
     /// Publishes pool saturation gauges.
     pub fn record_pool_metrics(&self) {
         let status = match &self.backend {
-            Backend::Sqlite(pool) => pool.status(),
+            Backend::Sqlite(pools) => pools.write.status(),
             Backend::Postgres(pool) => pool.status(),
         };
         let idle = status.available;
@@ -426,7 +551,7 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         use diesel_async::SimpleAsyncConnection;
         match &self.backend {
-            Backend::Sqlite(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
+            Backend::Sqlite(pools) => pools.write.get().await?.batch_execute("SELECT 1").await?,
             Backend::Postgres(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
         }
         Ok(())
@@ -460,8 +585,8 @@ fn sqlite_path(url: &str) -> String {
 macro_rules! read {
     ($store:expr, |$conn:ident| $body:expr) => {
         match $store.backend() {
-            $crate::store::Backend::Sqlite(pool) => {
-                let mut pooled = pool.get().await.map_err($crate::error::Error::from)?;
+            $crate::store::Backend::Sqlite(pools) => {
+                let mut pooled = pools.read.get().await.map_err($crate::error::Error::from)?;
                 let $conn: &mut $crate::store::SqliteConn = &mut pooled;
                 $body
             }
@@ -481,10 +606,16 @@ macro_rules! read {
 macro_rules! write {
     ($store:expr, |$conn:ident| $body:expr) => {
         match $store.backend() {
-            $crate::store::Backend::Sqlite(pool) => {
-                let mut pooled = pool.get().await.map_err($crate::error::Error::from)?;
-                let conn: &mut $crate::store::SqliteConn = &mut pooled;
-                conn.immediate_transaction(async |$conn| $body).await
+            $crate::store::Backend::Sqlite(pools) => {
+                let mut pooled = pools
+                    .write
+                    .get()
+                    .await
+                    .map_err($crate::error::Error::from)?;
+                let $conn: &mut $crate::store::SqliteConn = &mut pooled;
+                $crate::store::begin_immediate($conn).await?;
+                let result = async { $body }.await;
+                $crate::store::end_transaction($conn, result).await
             }
             $crate::store::Backend::Postgres(pool) => {
                 use diesel_async::AsyncConnection as _;

@@ -16,6 +16,21 @@ pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option
         .optional()?)
 }
 
+pub(super) async fn lock_login_throttle_row(
+    conn: &mut Conn,
+    email: &str,
+) -> Result<(i64, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> {
+    use super::schema::login_throttle::dsl as t;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    Ok(t::login_throttle
+        .filter(t::email.eq(email))
+        .select((t::failures, t::window_started_at, t::locked_until))
+        .for_update()
+        .first(conn)
+        .await?)
+}
+
 /// One multi-row INSERT per 1000 rows (under PostgreSQL's bind limit).
 pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
     use diesel_async::RunQueryDsl;

@@ -11,41 +11,42 @@ use crate::error::{Error, Reason, Result};
 use crate::store::Repo;
 use crate::store::models::*;
 use crate::store::schema::{
-    accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries, reassignments,
-    users, work_records,
+    accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries, login_throttle,
+    record_moves, users, work_records,
 };
 
-/// Writes one journal row per record of `$selection`: it moves from
-/// `$mv.from_user_id` to `$mv.to_user_id` (INSERT .. SELECT, no round trip
-/// per record). A macro because diesel's query types make a generic helper
-/// unreadable.
-macro_rules! journal {
-    ($conn:expr, $selection:expr, $mv:expr) => {{
-        use diesel::IntoSql;
-        use diesel::sql_types::{Nullable, Text, Timestamp};
-        let rows = $selection.select((
-            work_records::account_id,
-            work_records::id,
-            work_records::kind,
-            $mv.from_user_id.to_owned().into_sql::<Text>(),
-            $mv.to_user_id.to_owned().into_sql::<Text>(),
-            $mv.job_id.map(str::to_owned).into_sql::<Nullable<Text>>(),
-            $mv.now.into_sql::<Timestamp>(),
-        ));
-        diesel::insert_into(reassignments::table)
-            .values(rows)
-            .into_columns((
-                reassignments::account_id,
-                reassignments::record_id,
-                reassignments::kind,
-                reassignments::from_user_id,
-                reassignments::to_user_id,
-                reassignments::job_id,
-                reassignments::moved_at,
-            ))
-            .execute($conn)
-            .await?;
-    }};
+/// Journals one move: the ids of the records that just went from
+/// `mv.from_user_id` to `mv.to_user_id`, as one row.
+async fn journal(conn: &mut Conn, mv: &Move<'_>, ids: &[i64]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    let record_ids = sorted
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    diesel::insert_into(record_moves::table)
+        .values((
+            record_moves::account_id.eq(mv.account_id),
+            record_moves::kind.eq(mv.kind),
+            record_moves::from_user_id.eq(mv.from_user_id),
+            record_moves::to_user_id.eq(mv.to_user_id),
+            record_moves::job_id.eq(mv.job_id),
+            record_moves::moved_at.eq(mv.now),
+            record_moves::record_count.eq(sorted.len() as i64),
+            record_moves::record_ids.eq(record_ids),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Parses a journal row's id list (written by [`journal`]).
+fn journal_ids(text: &str) -> impl Iterator<Item = i64> + '_ {
+    text.split(',').filter_map(|id| id.parse().ok())
 }
 
 impl Repo for Conn {
@@ -185,6 +186,89 @@ impl Repo for Conn {
             .first(self)
             .await
             .optional()?)
+    }
+
+    async fn find_user_by_email(&mut self, email: &str) -> Result<Option<UserRow>> {
+        Ok(users::table
+            .filter(users::email.eq(email))
+            .select(UserRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn lock_login_throttle(
+        &mut self,
+        email: &str,
+        now: NaiveDateTime,
+    ) -> Result<crate::domain::login::ThrottleState> {
+        diesel::insert_into(login_throttle::table)
+            .values((
+                login_throttle::email.eq(email),
+                login_throttle::failures.eq(0_i64),
+                login_throttle::window_started_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(self)
+            .await?;
+        let (failures, window_started_at, locked_until) =
+            super::lock_login_throttle_row(self, email).await?;
+        Ok(crate::domain::login::ThrottleState {
+            failures,
+            window_started_at,
+            locked_until,
+        })
+    }
+
+    async fn save_login_throttle(
+        &mut self,
+        email: &str,
+        state: &crate::domain::login::ThrottleState,
+    ) -> Result<()> {
+        diesel::update(login_throttle::table.find(email))
+            .set((
+                login_throttle::failures.eq(state.failures),
+                login_throttle::window_started_at.eq(state.window_started_at),
+                login_throttle::locked_until.eq(state.locked_until),
+            ))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn clear_login_throttle(&mut self, email: &str) -> Result<()> {
+        diesel::delete(login_throttle::table.find(email))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_password_hash(
+        &mut self,
+        user_id: &str,
+        password_hash: &str,
+        revoke: bool,
+        now: NaiveDateTime,
+    ) -> Result<()> {
+        let target = users::table.find(user_id);
+        if revoke {
+            diesel::update(target)
+                .set((
+                    users::password_hash.eq(password_hash),
+                    users::tokens_valid_after.eq(now),
+                    users::updated_at.eq(now),
+                    users::version.eq(users::version + 1),
+                ))
+                .execute(self)
+                .await?;
+        } else {
+            // A transparent rehash: nothing the user sees changes.
+            diesel::update(target)
+                .set(users::password_hash.eq(password_hash))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn find_user_by_id(&mut self, user_id: &str) -> Result<Option<UserRow>> {
@@ -387,44 +471,48 @@ impl Repo for Conn {
     }
 
     async fn move_records(&mut self, mv: &Move<'_>) -> Result<i64> {
-        let selection = || {
+        let ids: Vec<i64> = diesel::update(
             work_records::table
                 .filter(work_records::owner_user_id.eq(mv.from_user_id))
-                .filter(work_records::kind.eq(mv.kind))
-        };
-        journal!(self, selection(), mv);
-        let moved = diesel::update(selection())
-            .set((
-                work_records::owner_user_id.eq(mv.to_user_id),
-                work_records::updated_at.eq(mv.now),
-            ))
-            .execute(self)
-            .await?;
-        Ok(moved as i64)
+                .filter(work_records::kind.eq(mv.kind)),
+        )
+        .set((
+            work_records::owner_user_id.eq(mv.to_user_id),
+            work_records::updated_at.eq(mv.now),
+        ))
+        .returning(work_records::id)
+        .get_results(self)
+        .await?;
+        journal(self, mv, &ids).await?;
+        Ok(ids.len() as i64)
     }
 
     async fn move_conversations(&mut self, mv: &Move<'_>) -> Result<i64> {
-        let selection = || {
+        let ids: Vec<i64> = diesel::update(
             work_records::table
                 .filter(work_records::owner_user_id.eq(mv.from_user_id))
                 .filter(work_records::kind.eq("CONVERSATION"))
-                .filter(work_records::parent_kind.eq(mv.kind))
+                .filter(work_records::parent_kind.eq(mv.kind)),
+        )
+        .set((
+            work_records::owner_user_id.eq(mv.to_user_id),
+            work_records::updated_at.eq(mv.now),
+        ))
+        .returning(work_records::id)
+        .get_results(self)
+        .await?;
+        let journalled = Move {
+            kind: "CONVERSATION",
+            ..*mv
         };
-        journal!(self, selection(), mv);
-        let moved = diesel::update(selection())
-            .set((
-                work_records::owner_user_id.eq(mv.to_user_id),
-                work_records::updated_at.eq(mv.now),
-            ))
-            .execute(self)
-            .await?;
-        Ok(moved as i64)
+        journal(self, &journalled, &ids).await?;
+        Ok(ids.len() as i64)
     }
 
     async fn journal_receivers(&mut self, from_user_id: &str) -> Result<Vec<String>> {
-        Ok(reassignments::table
-            .filter(reassignments::from_user_id.eq(from_user_id))
-            .select(reassignments::to_user_id)
+        Ok(record_moves::table
+            .filter(record_moves::from_user_id.eq(from_user_id))
+            .select(record_moves::to_user_id)
             .distinct()
             .load(self)
             .await?)
@@ -434,30 +522,32 @@ impl Repo for Conn {
         // Records the journal says went from the restored user (mv.to) to
         // the holder (mv.from), and that the holder still has. Restores are
         // rare and bounded by what was taken, so the ids are loaded.
-        let taken: Vec<i64> = reassignments::table
-            .filter(reassignments::from_user_id.eq(mv.to_user_id))
-            .filter(reassignments::to_user_id.eq(mv.from_user_id))
-            .filter(reassignments::kind.eq(mv.kind))
-            .select(reassignments::record_id)
-            .distinct()
+        let lists: Vec<String> = record_moves::table
+            .filter(record_moves::from_user_id.eq(mv.to_user_id))
+            .filter(record_moves::to_user_id.eq(mv.from_user_id))
+            .filter(record_moves::kind.eq(mv.kind))
+            .select(record_moves::record_ids)
             .load(self)
             .await?;
-        let ids = taken;
+        let mut ids: Vec<i64> = lists.iter().flat_map(|l| journal_ids(l)).collect();
+        ids.sort_unstable();
+        ids.dedup();
         let mut moved = 0;
         for chunk in ids.chunks(5000) {
-            let selection = || {
+            let restored: Vec<i64> = diesel::update(
                 work_records::table
                     .filter(work_records::id.eq_any(chunk))
-                    .filter(work_records::owner_user_id.eq(mv.from_user_id))
-            };
-            journal!(self, selection(), mv);
-            moved += diesel::update(selection())
-                .set((
-                    work_records::owner_user_id.eq(mv.to_user_id),
-                    work_records::updated_at.eq(mv.now),
-                ))
-                .execute(self)
-                .await? as i64;
+                    .filter(work_records::owner_user_id.eq(mv.from_user_id)),
+            )
+            .set((
+                work_records::owner_user_id.eq(mv.to_user_id),
+                work_records::updated_at.eq(mv.now),
+            ))
+            .returning(work_records::id)
+            .get_results(self)
+            .await?;
+            journal(self, mv, &restored).await?;
+            moved += restored.len() as i64;
         }
         Ok(moved)
     }
@@ -755,20 +845,28 @@ impl Repo for Conn {
         if ids.is_empty() {
             return Ok(0);
         }
-        let selection = || {
+        let moved: Vec<i64> = diesel::update(
             work_records::table
                 .filter(work_records::id.eq_any(&ids))
-                .filter(work_records::owner_user_id.eq(mv.from_user_id))
+                .filter(work_records::owner_user_id.eq(mv.from_user_id)),
+        )
+        .set((
+            work_records::owner_user_id.eq(mv.to_user_id),
+            work_records::updated_at.eq(mv.now),
+        ))
+        .returning(work_records::id)
+        .get_results(self)
+        .await?;
+        let journalled = Move {
+            kind: if conversations {
+                "CONVERSATION"
+            } else {
+                mv.kind
+            },
+            ..*mv
         };
-        journal!(self, selection(), mv);
-        let moved = diesel::update(selection())
-            .set((
-                work_records::owner_user_id.eq(mv.to_user_id),
-                work_records::updated_at.eq(mv.now),
-            ))
-            .execute(self)
-            .await?;
-        Ok(moved as i64)
+        journal(self, &journalled, &moved).await?;
+        Ok(moved.len() as i64)
     }
 
     async fn insert_group(&mut self, row: &GroupRow) -> Result<()> {

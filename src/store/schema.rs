@@ -119,15 +119,16 @@ diesel::table! {
 }
 
 diesel::table! {
-    reassignments (id) {
+    record_moves (id) {
         id -> BigInt,
         account_id -> Text,
-        record_id -> BigInt,
         kind -> Text,
         from_user_id -> Text,
         to_user_id -> Text,
         job_id -> Nullable<Text>,
         moved_at -> Timestamp,
+        record_count -> BigInt,
+        record_ids -> Text,
     }
 }
 
@@ -176,3 +177,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     idempotency_keys
 );
+
+diesel::table! {
+    login_throttle (email) {
+        email -> Text,
+        failures -> BigInt,
+        window_started_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}

@@ -16,6 +16,20 @@ pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option
         .optional()?)
 }
 
+pub(super) async fn lock_login_throttle_row(
+    conn: &mut Conn,
+    email: &str,
+) -> Result<(i64, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> {
+    use super::schema::login_throttle::dsl as t;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    Ok(t::login_throttle
+        .filter(t::email.eq(email))
+        .select((t::failures, t::window_started_at, t::locked_until))
+        .first(conn)
+        .await?)
+}
+
 /// SQLite has no multi-row insert with NULLs in diesel; rows go one by one
 /// inside the caller's transaction (microseconds each, no round trip).
 pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {

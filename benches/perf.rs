@@ -1,0 +1,824 @@
+//! The performance harness: every figure next to a reference measured in
+//! the same run on the same machine, so the ratios hold on a noisy box.
+//!
+//!     cargo bench --bench perf                      # full run (~10 min)
+//!     ROSTER_PERF_SMOKE=1 cargo bench --bench perf  # tiny, for CI
+//!
+//! For each backend (SQLite file, then PostgreSQL in a fresh schema) it
+//! starts the real `roster` binary as a child process and measures:
+//! 1. start-up: process start to health SERVING on an empty database;
+//! 2. AddUser throughput (1,000 users) next to the raw argon2 rate with the
+//!    same parameters on all cores, and Health/Check p99 while AddUser
+//!    saturates hashing;
+//! 3. GetUser and ListUsers (50-row page) next to Health/Check at
+//!    concurrency 8 and 32, driven by `h2load` (Debian `nghttp2-client`);
+//!    successes are counted by the server's own per-code counters, so an
+//!    error answered with HTTP 200 is never a success;
+//! 4. one user's 1,000,000 work records handed to a colleague by a remove
+//!    job, next to one SQL UPDATE moving the same rows, with the server's
+//!    peak RSS during the job and the longest gap between progress messages.
+//!
+//! It prints a table and asserts nothing about speed. Knobs:
+//! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_SECONDS (per h2load
+//! run), ROSTER_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use prost::Message;
+use tokio_stream::StreamExt;
+use tonic::Request;
+use tonic::transport::Channel;
+
+use roster::auth::password::HashParams;
+use roster::auth::{Scope, TokenIssuer};
+use roster::proto::v1 as pb;
+use roster::proto::v1::user_management_service_client::UserManagementServiceClient;
+
+const SECRET: &str = "bench-secret-bench-secret-bench-secret";
+const PASSWORD: &str = "correct horse 42";
+
+struct Knobs {
+    users: usize,
+    records: usize,
+    seconds: u64,
+    smoke: bool,
+}
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A `roster serve` child process.
+struct Server {
+    child: Child,
+    port: u16,
+    metrics_port: u16,
+}
+
+impl Server {
+    /// Starts the binary and returns it with the time to health SERVING.
+    async fn start(database_url: &str) -> anyhow::Result<(Server, Duration)> {
+        let (port, metrics_port) = (free_port()?, free_port()?);
+        let started = Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args(["--database-url", database_url, "serve"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+            .env("ROSTER_JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("start roster")?;
+        let server = Server {
+            child,
+            port,
+            metrics_port,
+        };
+        let deadline = started + Duration::from_secs(60);
+        loop {
+            if let Ok(channel) = Channel::from_shared(server.url())?.connect().await {
+                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+                let status = health
+                    .check(tonic_health::pb::HealthCheckRequest::default())
+                    .await
+                    .map(|r| r.into_inner().status)
+                    .ok();
+                if status
+                    == Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+                {
+                    return Ok((server, started.elapsed()));
+                }
+            }
+            ensure!(Instant::now() < deadline, "roster did not start in 60 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn client(&self) -> anyhow::Result<UserManagementServiceClient<Channel>> {
+        Ok(UserManagementServiceClient::new(
+            Channel::from_shared(self.url())?.connect().await?,
+        ))
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's own count of finished calls of `path`, by status code.
+    fn rpc_counts(&self, path: &str) -> anyhow::Result<HashMap<String, u64>> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port))?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body)?;
+        let needle = format!("method=\"{path}\"");
+        let mut counts = HashMap::new();
+        for line in body.lines() {
+            if !line.starts_with("roster_rpc_requests_total{") || !line.contains(&needle) {
+                continue;
+            }
+            let code = line
+                .split("code=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or("?");
+            let value = line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            counts.insert(code.to_owned(), value as u64);
+        }
+        Ok(counts)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// One gRPC message as it travels: uncompressed flag, length, bytes.
+fn grpc_frame(message: &impl Message) -> Vec<u8> {
+    let body = message.encode_to_vec();
+    let mut frame = Vec::with_capacity(body.len() + 5);
+    frame.push(0);
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// One h2load run's result.
+#[derive(Clone, Copy, Default)]
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    failed: u64,
+}
+
+/// Drives `path` with h2load at `concurrency` streams (one per connection)
+/// for `seconds` after a one-second warm-up; successes are the server's own
+/// OK count for the path, everything else is a failure.
+async fn h2load(
+    server: &Server,
+    path: &str,
+    message: &impl Message,
+    token: Option<&str>,
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<Load> {
+    let dir = tempfile::tempdir()?;
+    let body = dir.path().join("body");
+    std::fs::write(&body, grpc_frame(message))?;
+    let log = dir.path().join("log");
+    let before = server.rpc_counts(path)?;
+    let mut command = tokio::process::Command::new("h2load");
+    command
+        .args(["-c", &concurrency.to_string(), "-m", "1", "-t", "1"])
+        .args(["-D", &seconds.to_string(), "--warm-up-time", "1"])
+        .arg("-d")
+        .arg(&body)
+        .arg("--log-file")
+        .arg(&log)
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("authorization: Bearer {token}")]);
+    }
+    let output = command
+        .arg(format!("{}{path}", server.url()))
+        .output()
+        .await
+        .context("run h2load (apt-get install nghttp2-client)")?;
+    ensure!(
+        output.status.success(),
+        "h2load failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let rps = stdout
+        .lines()
+        .find(|l| l.starts_with("finished in"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|s| s.trim_end_matches(" req/s").parse::<f64>().ok())
+        .context("h2load printed no req/s")?;
+    let after = server.rpc_counts(path)?;
+    let delta =
+        |code: &str| after.get(code).copied().unwrap_or(0) - before.get(code).copied().unwrap_or(0);
+    let ok = delta("Ok");
+    // h2load resets the streams still open when its time is up.
+    let cut_off = delta("Cancelled").min(concurrency as u64);
+    let all: u64 = after.keys().map(|code| delta(code)).sum::<u64>() - cut_off;
+    let mut latencies: Vec<u64> = std::fs::read_to_string(&log)?
+        .lines()
+        .filter_map(|l| l.split('\t').nth(2)?.parse().ok())
+        .collect();
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map(|us| *us as f64 / 1000.0)
+            .unwrap_or(f64::NAN)
+    };
+    ensure!(ok > 0, "no call of {path} succeeded: {after:?}");
+    Ok(Load {
+        rps,
+        p50_ms: percentile(0.50),
+        p99_ms: percentile(0.99),
+        failed: all - ok,
+    })
+}
+
+/// Hashes per second of argon2id with Roster's default parameters, on one
+/// thread per core, in this process (no server, no gRPC).
+fn raw_argon2_rate(seconds: f64) -> anyhow::Result<f64> {
+    let params = HashParams::default();
+    let threads = std::thread::available_parallelism()?.get();
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let done = done.clone();
+            scope.spawn(move || {
+                use argon2::password_hash::{PasswordHasher as _, SaltString};
+                let Ok(argon_params) = argon2::Params::new(
+                    params.memory_kib,
+                    params.iterations,
+                    params.parallelism,
+                    None,
+                ) else {
+                    return;
+                };
+                let argon2 = argon2::Argon2::new(
+                    argon2::Algorithm::Argon2id,
+                    argon2::Version::V0x13,
+                    argon_params,
+                );
+                while Instant::now() < deadline {
+                    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+                    if argon2.hash_password(PASSWORD.as_bytes(), &salt).is_ok() {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The reference C implementation (Debian's `argon2` CLI), one thread, same
+/// parameters: hashes per second, or None when it is not installed.
+fn c_argon2_rate(runs: usize) -> Option<f64> {
+    let params = HashParams::default();
+    let started = Instant::now();
+    for _ in 0..runs {
+        let mut child = Command::new("argon2")
+            .args(["somesaltsomesalt", "-id", "-e"])
+            .args(["-t", &params.iterations.to_string()])
+            .args(["-k", &params.memory_kib.to_string()])
+            .args(["-p", &params.parallelism.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        child.stdin.take()?.write_all(PASSWORD.as_bytes()).ok()?;
+        if !child.wait().ok()?.success() {
+            return None;
+        }
+    }
+    Some(runs as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Everything measured on one backend.
+#[derive(Default)]
+struct Report {
+    startup: Duration,
+    add_user_rate: f64,
+    health_under_hashing: Load,
+    loads: Vec<(String, usize, Load)>,
+    records: usize,
+    seed_secs: f64,
+    job_secs: f64,
+    update_secs: f64,
+    progress_messages: usize,
+    max_gap: Duration,
+    peak_rss_kib: u64,
+}
+
+enum Db {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Db {
+    fn url(&self) -> &str {
+        match self {
+            Db::Sqlite(u) | Db::Postgres(u) => u,
+        }
+    }
+
+    /// Runs SQL statements on the database, outside the server.
+    async fn execute(&self, sql: String) -> anyhow::Result<()> {
+        match self {
+            Db::Postgres(url) => {
+                let mut conn = AsyncPgConnection::establish(url).await?;
+                conn.batch_execute(&sql).await?;
+            }
+            Db::Sqlite(url) => {
+                let url = url.clone();
+                tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                    use diesel::Connection;
+                    use diesel::connection::SimpleConnection;
+                    let mut conn = diesel::SqliteConnection::establish(&url)?;
+                    conn.batch_execute("PRAGMA busy_timeout = 30000")?;
+                    conn.batch_execute(&sql)?;
+                    Ok(())
+                })
+                .await??;
+            }
+        }
+        Ok(())
+    }
+
+    /// `records` work records owned by `owner`, in one statement.
+    fn seed_sql(&self, account_id: &str, owner: &str, records: usize) -> String {
+        let columns =
+            "account_id, kind, external_id, owner_user_id, owner_is_former, created_at, updated_at";
+        let values = format!(
+            "'{account_id}', CASE i % 4 WHEN 0 THEN 'LEAD' WHEN 1 THEN 'CONTACT' \
+             WHEN 2 THEN 'CUSTOMER' ELSE 'TASK' END, 'seed-' || i, '{owner}', FALSE, \
+             '2026-11-28 00:00:00', '2026-11-28 00:00:00'"
+        );
+        match self {
+            Db::Postgres(_) => format!(
+                "INSERT INTO work_records ({columns}) SELECT {values} \
+                 FROM generate_series(1, {records}) AS i; ANALYZE;"
+            ),
+            Db::Sqlite(_) => format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {records}) \
+                 INSERT INTO work_records ({columns}) SELECT {values} FROM n; ANALYZE;"
+            ),
+        }
+    }
+}
+
+async fn add_users(
+    client: &UserManagementServiceClient<Channel>,
+    token: &str,
+    account_id: &str,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<String>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (mut client, next) = (client.clone(), next.clone());
+        let (token, account_id, prefix) =
+            (token.to_owned(), account_id.to_owned(), prefix.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return Ok::<_, anyhow::Error>(ids);
+                }
+                let user = client
+                    .add_user(authed(
+                        pb::AddUserRequest {
+                            account_id: account_id.clone(),
+                            name: format!("{prefix} {i}"),
+                            email: format!("{prefix}-{i}@bench.example"),
+                            password: PASSWORD.into(),
+                            ..Default::default()
+                        },
+                        &token,
+                    ))
+                    .await?
+                    .into_inner()
+                    .user
+                    .context("AddUser returned no user")?;
+                ids.push(user.id);
+            }
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.extend(task.await??);
+    }
+    Ok(ids)
+}
+
+const HEALTH: &str = "/grpc.health.v1.Health/Check";
+const GET_USER: &str = "/roster.v1.UserManagementService/GetUser";
+const LIST_USERS: &str = "/roster.v1.UserManagementService/ListUsers";
+
+async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
+    let mut report = Report {
+        records: knobs.records,
+        ..Default::default()
+    };
+    let (server, startup) = Server::start(db.url()).await?;
+    report.startup = startup;
+    let client = server.client().await?;
+    let issuer = TokenIssuer::hs256(SECRET.as_bytes(), "roster", "roster");
+    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    let now = chrono::Utc::now().timestamp();
+    let service_token = issuer.sign(&issuer.claims_for_service("bench", &scopes, now, 7200))?;
+
+    let created = client
+        .clone()
+        .create_account(authed(
+            pb::CreateAccountRequest {
+                name: "Bench".into(),
+                plan: pb::Plan::Base as i32,
+                seats_purchased: (knobs.users + 10) as i32,
+                admin: Some(pb::NewAdmin {
+                    name: "Admin".into(),
+                    email: "admin@bench.example".into(),
+                    password: PASSWORD.into(),
+                }),
+                ..Default::default()
+            },
+            &service_token,
+        ))
+        .await?
+        .into_inner();
+    let account_id = created.account.context("no account")?.id;
+    let admin_id = created.admin.context("no admin")?.id;
+    // The load runs as the account's admin: every call verifies the token
+    // and re-checks the user in the database (revocation is immediate).
+    let admin_token = issuer.sign(&issuer.claims_for_user(&admin_id, &account_id, now, 7200))?;
+
+    // AddUser alone, then AddUser with Health/Check load beside it.
+    let concurrency = 4 * std::thread::available_parallelism()?.get();
+    let half = knobs.users / 2;
+    let started = Instant::now();
+    let mut user_ids =
+        add_users(&client, &admin_token, &account_id, "a", half, concurrency).await?;
+    report.add_user_rate = half as f64 / started.elapsed().as_secs_f64();
+    let hashing = {
+        let (client, token, account) = (client.clone(), admin_token.clone(), account_id.clone());
+        let rest = knobs.users - half;
+        tokio::spawn(
+            async move { add_users(&client, &token, &account, "b", rest, concurrency).await },
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let health_seconds = if knobs.smoke { 1 } else { 5 };
+    report.health_under_hashing = h2load(
+        &server,
+        HEALTH,
+        &tonic_health::pb::HealthCheckRequest::default(),
+        None,
+        8,
+        health_seconds,
+    )
+    .await?;
+    let hashing_finished = hashing.is_finished();
+    user_ids.extend(hashing.await??);
+    if !hashing_finished {
+        // Only meaningful when hashing was still saturated for the whole run.
+    } else {
+        eprintln!(
+            "note: AddUser finished before the Health/Check run ended; raise ROSTER_PERF_USERS"
+        );
+    }
+
+    // Unary reads at two concurrencies, next to Health/Check.
+    let get_user = pb::GetUserRequest {
+        account_id: account_id.clone(),
+        user_id: user_ids.first().cloned().unwrap_or_default(),
+    };
+    let list_users = pb::ListUsersRequest {
+        account_id: account_id.clone(),
+        page_size: 50,
+        ..Default::default()
+    };
+    for concurrency in [8, 32] {
+        let health = h2load(
+            &server,
+            HEALTH,
+            &tonic_health::pb::HealthCheckRequest::default(),
+            None,
+            concurrency,
+            knobs.seconds,
+        )
+        .await?;
+        let get = h2load(
+            &server,
+            GET_USER,
+            &get_user,
+            Some(&admin_token),
+            concurrency,
+            knobs.seconds,
+        )
+        .await?;
+        let list = h2load(
+            &server,
+            LIST_USERS,
+            &list_users,
+            Some(&admin_token),
+            concurrency,
+            knobs.seconds,
+        )
+        .await?;
+        report
+            .loads
+            .push(("Health/Check".into(), concurrency, health));
+        report.loads.push(("GetUser".into(), concurrency, get));
+        report
+            .loads
+            .push(("ListUsers (50)".into(), concurrency, list));
+    }
+
+    // One user's records handed to a colleague by a remove job.
+    let (leaver, heir, reference) = match user_ids.as_slice() {
+        [a, b, c, ..] => (a.clone(), b.clone(), c.clone()),
+        _ => bail!("need at least 3 users"),
+    };
+    let started = Instant::now();
+    db.execute(db.seed_sql(&account_id, &leaver, knobs.records))
+        .await?;
+    report.seed_secs = started.elapsed().as_secs_f64();
+
+    // Reset the kernel's high-water mark so the peak is the job's own.
+    let _ = std::fs::write(format!("/proc/{}/clear_refs", server.pid()), "5");
+    let pid = server.pid();
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while sampling.load(Ordering::Relaxed) {
+                peak = peak.max(proc_status_kib(pid, "VmRSS:").unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let mut stream = client
+        .clone()
+        .bulk_remove_users(authed(
+            pb::BulkRemoveUsersRequest {
+                account_id: account_id.clone(),
+                user_ids: vec![leaver.clone()],
+                reassignment: Some(pb::Reassignment {
+                    target_user_id: heir.clone(),
+                    by_kind: vec![],
+                }),
+                ..Default::default()
+            },
+            &admin_token,
+        ))
+        .await?
+        .into_inner();
+    let (mut last, mut moved) = (Instant::now(), 0);
+    while let Some(item) = stream.next().await {
+        let update = item?.update.unwrap_or_default();
+        report.progress_messages += 1;
+        report.max_gap = report.max_gap.max(last.elapsed());
+        last = Instant::now();
+        moved = update.records_moved;
+        if update.r#final {
+            break;
+        }
+    }
+    report.job_secs = started.elapsed().as_secs_f64();
+    sampling.store(false, Ordering::Relaxed);
+    let sampled_peak = sampler.await?;
+    report.peak_rss_kib = proc_status_kib(pid, "VmHWM:")
+        .unwrap_or(0)
+        .max(sampled_peak);
+    ensure!(
+        moved == knobs.records as i64,
+        "the job moved {moved} of {} records",
+        knobs.records
+    );
+
+    // The reference: one UPDATE moving the same rows on the same database.
+    let started = Instant::now();
+    db.execute(format!(
+        "UPDATE work_records SET owner_user_id = '{reference}', updated_at = '2026-11-29 00:00:00' \
+         WHERE owner_user_id = '{heir}'"
+    ))
+    .await?;
+    report.update_secs = started.elapsed().as_secs_f64();
+    drop(server);
+    Ok(report)
+}
+
+fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f64>) {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!();
+    println!(
+        "raw argon2id (m=19456 KiB, t=2, p=1), this process, {cores} threads: {raw_argon2:.1} hashes/s"
+    );
+    match c_argon2 {
+        Some(rate) => println!(
+            "reference C argon2 CLI, 1 thread: {rate:.1} hashes/s (Rust crate, 1 thread ≈ {:.1})",
+            raw_argon2 / cores as f64
+        ),
+        None => println!("reference C argon2 CLI: not installed (apt-get install argon2)"),
+    }
+    println!();
+    print!("| measure |");
+    for (name, _) in reports {
+        print!(" {name} |");
+    }
+    println!(" target |");
+    print!("| --- |");
+    for _ in reports {
+        print!(" ---: |");
+    }
+    println!(" --- |");
+    let row = |label: &str, target: &str, cell: &dyn Fn(&Report) -> String| {
+        print!("| {label} |");
+        for (_, r) in reports {
+            print!(" {} |", cell(r));
+        }
+        println!(" {target} |");
+    };
+    row("start-up to SERVING, empty database", "≤ 1 s", &|r| {
+        format!("{:.0} ms", r.startup.as_secs_f64() * 1000.0)
+    });
+    row(
+        "AddUser/s (× raw argon2 on all cores)",
+        "≥ 0.85×",
+        &|r| {
+            format!(
+                "{:.1} ({:.2}×)",
+                r.add_user_rate,
+                r.add_user_rate / raw_argon2
+            )
+        },
+    );
+    row(
+        "Health/Check p99 while AddUser saturates hashing (c=8)",
+        "≤ 10 ms",
+        &|r| {
+            let l = r.health_under_hashing;
+            format!(
+                "{:.2} ms ({:.0} req/s, {} failed)",
+                l.p99_ms, l.rps, l.failed
+            )
+        },
+    );
+    for concurrency in [8, 32] {
+        for name in ["Health/Check", "GetUser", "ListUsers (50)"] {
+            let target = match (name, concurrency) {
+                ("GetUser", 32) => "≥ 0.50× SQLite, ≥ 0.40× PG; p99 ≤ 10 ms",
+                ("GetUser", _) => "≥ 0.50× SQLite, ≥ 0.40× PG",
+                (_, 32) => "p99 ≤ 10 ms",
+                _ => "",
+            };
+            row(
+                &format!("{name} c={concurrency}: req/s (× Health), p50/p99"),
+                target,
+                &|r| {
+                    let find = |n: &str| {
+                        r.loads
+                            .iter()
+                            .find(|(m, c, _)| m == n && *c == concurrency)
+                            .map(|(_, _, l)| *l)
+                            .unwrap_or_default()
+                    };
+                    let (load, health) = (find(name), find("Health/Check"));
+                    format!(
+                        "{:.0} ({:.2}×), {:.2}/{:.2} ms{}",
+                        load.rps,
+                        load.rps / health.rps,
+                        load.p50_ms,
+                        load.p99_ms,
+                        if load.failed > 0 {
+                            format!(", {} FAILED", load.failed)
+                        } else {
+                            String::new()
+                        }
+                    )
+                },
+            );
+        }
+    }
+    row("records seeded by SQL", "", &|r| {
+        format!("{} in {:.1} s", r.records, r.seed_secs)
+    });
+    row(
+        "remove job: records/s (× single UPDATE)",
+        "≥ 0.5×",
+        &|r| {
+            let job = r.records as f64 / r.job_secs;
+            let update = r.records as f64 / r.update_secs;
+            format!("{job:.0} in {:.1} s ({:.2}×)", r.job_secs, job / update)
+        },
+    );
+    row("single SQL UPDATE of the same rows", "", &|r| {
+        format!(
+            "{:.0}/s in {:.1} s",
+            r.records as f64 / r.update_secs,
+            r.update_secs
+        )
+    });
+    row("server peak RSS during the job", "≤ 64 MiB", &|r| {
+        format!("{:.1} MiB", r.peak_rss_kib as f64 / 1024.0)
+    });
+    row("progress messages, longest gap", "gap ≤ 1 s", &|r| {
+        format!("{}, {:.2} s", r.progress_messages, r.max_gap.as_secs_f64())
+    });
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let smoke = std::env::var("ROSTER_PERF_SMOKE").is_ok_and(|v| v == "1");
+    let knobs = Knobs {
+        users: knob("ROSTER_PERF_USERS", if smoke { 20 } else { 1000 }),
+        records: knob("ROSTER_PERF_RECORDS", if smoke { 5000 } else { 1_000_000 }),
+        seconds: knob("ROSTER_PERF_SECONDS", if smoke { 1 } else { 5 }) as u64,
+        smoke,
+    };
+    let raw_argon2 = raw_argon2_rate(if smoke { 0.5 } else { 3.0 })?;
+    let c_argon2 = c_argon2_rate(if smoke { 2 } else { 20 });
+
+    let mut reports = Vec::new();
+    let dir = tempfile::tempdir()?;
+    let sqlite = Db::Sqlite(path_string(&dir.path().join("perf.db")));
+    reports.push(("SQLite", run(&sqlite, &knobs).await?));
+
+    let base = std::env::var("ROSTER_BENCH_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut admin = AsyncPgConnection::establish(&base)
+        .await
+        .with_context(|| format!("PostgreSQL at {base} (set ROSTER_BENCH_PG_URL)"))?;
+    let schema = format!("perf_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await?;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let pg = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
+    let result = run(&pg, &knobs).await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await?;
+    reports.push(("PostgreSQL", result?));
+
+    print_report(&reports, raw_argon2, c_argon2);
+    let failed: u64 = reports
+        .iter()
+        .flat_map(|(_, r)| r.loads.iter().map(|(_, _, l)| l.failed))
+        .sum();
+    ensure!(
+        failed == 0,
+        "{failed} calls failed under load (see the table)"
+    );
+    Ok(())
+}
+
+fn path_string(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
