@@ -47,7 +47,39 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// Job workers in this process (0: this process works no jobs).
     pub job_workers: usize,
+    /// TLS for the gRPC listener (None: plaintext, e.g. behind a mesh).
+    pub tls: Option<TlsSettings>,
 }
+
+/// PEM material for TLS. With `client_ca` set, clients must present a
+/// certificate signed by it (mutual TLS); others are refused in the
+/// handshake.
+#[derive(Clone)]
+pub struct TlsSettings {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+impl TlsSettings {
+    fn server_config(&self) -> tonic::transport::ServerTlsConfig {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let config =
+            ServerTlsConfig::new().identity(Identity::from_pem(&self.cert_pem, &self.key_pem));
+        match &self.client_ca_pem {
+            Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
+            None => config,
+        }
+    }
+}
+
+/// Every call ends after this long at the latest, whatever deadline the
+/// client sent (a shorter `grpc-timeout` wins).
+pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
+/// Largest request message accepted (bigger ones get RESOURCE_EXHAUSTED
+/// before any work); the biggest legitimate request, 10,000 work records,
+/// is about 1.5 MiB.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 const SERVICE_NAMES: [&str; 3] = [
     "",
@@ -63,6 +95,7 @@ pub struct App {
     health_interval: Duration,
     rollover_interval: Option<Duration>,
     job_workers: usize,
+    tls: Option<TlsSettings>,
 }
 
 impl App {
@@ -103,6 +136,7 @@ impl App {
             health_interval: settings.health_interval,
             rollover_interval: settings.rollover_interval,
             job_workers: settings.job_workers,
+            tls: settings.tls,
         })
     }
 
@@ -202,8 +236,12 @@ impl App {
             roster: self.roster.clone(),
             auth: self.auth.clone(),
         };
-        let result = tonic::transport::Server::builder()
-            .timeout(Duration::from_secs(30))
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = &self.tls {
+            server = server.tls_config(tls.server_config())?;
+        }
+        let result = server
+            .timeout(CALL_DEADLINE)
             .trace_fn(|request| {
                 let request_id = request
                     .headers()
@@ -222,8 +260,13 @@ impl App {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(UserManagementServiceServer::new(users))
-            .add_service(SeatsServiceServer::new(seats))
+            .add_service(
+                UserManagementServiceServer::new(users)
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                SeatsServiceServer::new(seats).max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY small responses wait for the peer's
                 // delayed ACK (~40 ms each).

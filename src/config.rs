@@ -198,8 +198,35 @@ pub struct ServeArgs {
     /// Address of the Prometheus `/metrics` listener (unset: no metrics endpoint).
     #[arg(long, env = "ROSTER_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// PEM certificate chain: serve gRPC over TLS (needs --tls-key-file).
+    #[arg(long, env = "ROSTER_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of the certificate.
+    #[arg(long, env = "ROSTER_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// PEM CA bundle: require client certificates signed by it (mutual TLS).
+    #[arg(long, env = "ROSTER_TLS_CLIENT_CA_FILE", requires = "tls_cert_file")]
+    pub tls_client_ca_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub jobs: JobArgs,
+}
+
+impl ServeArgs {
+    /// Reads the TLS files, if TLS is configured.
+    pub fn tls(&self) -> anyhow::Result<Option<crate::app::TlsSettings>> {
+        use anyhow::Context;
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) else {
+            return Ok(None);
+        };
+        Ok(Some(crate::app::TlsSettings {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+            client_ca_pem: self.tls_client_ca_file.as_deref().map(read).transpose()?,
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Args)]

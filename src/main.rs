@@ -64,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 rollover_interval: Some(Duration::from_secs(60)),
                 jobs: args.jobs.settings(),
                 job_workers: args.jobs.job_workers,
+                tls: args.tls()?,
             };
             let app = App::build(settings).await?;
             tracing::info!(addr = %app.local_addr()?, "roster listening");

@@ -117,19 +117,23 @@ impl TestApp {
                 poll: Duration::from_millis(50),
             },
             job_workers: 1,
+            tls: None,
         };
         tweak(&mut settings);
+        let tls = settings.tls.is_some();
         let app = App::build(settings).await.expect("build app");
         let addr = app.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.serve(async move {
             let _ = rx.await;
         }));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+        let endpoint = Channel::from_shared(format!("http://{addr}")).expect("uri");
+        // A TLS server: the test makes its own channels.
+        let channel = if tls {
+            endpoint.connect_lazy()
+        } else {
+            endpoint.connect().await.expect("connect")
+        };
         TestApp {
             addr,
             channel,
