@@ -257,6 +257,7 @@ impl App {
                 )
             })
             .layer(RpcMetricsLayer)
+            .layer(crate::grpc::oversize::OversizeLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -4,44 +4,13 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
 use tonic_health::pb::health_check_response::ServingStatus;
 
+use common::relay::through_relay;
 use common::*;
-
-/// Forwards connections to `upstream` while `open`; when closed it drops
-/// every connection and refuses new ones.
-async fn relay(listener: TcpListener, upstream: String, open: Arc<AtomicBool>) {
-    loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
-            return;
-        };
-        if !open.load(Ordering::SeqCst) {
-            continue; // dropped: refused
-        }
-        let upstream = upstream.clone();
-        let open = open.clone();
-        tokio::spawn(async move {
-            let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
-                return;
-            };
-            let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
-            let cut = async {
-                while open.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            };
-            tokio::select! {
-                _ = copy => {}
-                _ = cut => {}
-            }
-        });
-    }
-}
 
 async fn status(app: &TestApp) -> Option<i32> {
     let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel.clone());
@@ -66,12 +35,7 @@ async fn wait_for(app: &TestApp, wanted: ServingStatus) {
 async fn health_turns_not_serving_while_postgres_is_unreachable() {
     // A real schema, reached through the relay.
     let direct = fresh_pg_schema().await;
-    let url: url_parts::Url = url_parts::parse(&direct);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let relay_addr = listener.local_addr().expect("addr");
-    let open = Arc::new(AtomicBool::new(true));
-    tokio::spawn(relay(listener, url.host_port.clone(), open.clone()));
-    let through_relay = direct.replacen(&url.host_port, &relay_addr.to_string(), 1);
+    let (through_relay, open) = through_relay(&direct).await;
 
     let app = TestApp::spawn_with(Db::Postgres, |s| {
         s.database_url = through_relay.clone();
@@ -123,23 +87,4 @@ async fn health_turns_not_serving_while_postgres_is_unreachable() {
         ))
         .await
         .expect("recovered");
-}
-
-mod url_parts {
-    pub struct Url {
-        pub host_port: String,
-    }
-
-    /// The `host:port` of a `postgres://user@host:port/db?…` URL.
-    pub fn parse(url: &str) -> Url {
-        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-        let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-        let host_port = authority
-            .rsplit_once('@')
-            .map(|(_, h)| h)
-            .unwrap_or(authority);
-        Url {
-            host_port: host_port.to_owned(),
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //! back. The only place where an [`Error`] becomes a `tonic::Status`.
 
 pub mod convert;
+pub mod oversize;
 pub mod seats;
 pub mod user_management;
 

@@ -6,6 +6,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::{convert, principal};
+use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::records::RecordKind;
 use crate::domain::{
@@ -895,6 +896,8 @@ impl UserManagementService for UserManagementApi {
         request: Request<pb::VerifyPasswordRequest>,
     ) -> Result<Response<pb::VerifyPasswordResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
+        // Who may ask comes before what was asked.
+        caller.require_service_scope(Scope::PasswordsVerify)?;
         let r = request.into_inner();
         let mut v = Violations::new();
         let email = v.check("email", Email::parse(&r.email));
@@ -915,6 +918,12 @@ impl UserManagementService for UserManagementApi {
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
+        if !matches!(caller, Principal::User { .. }) {
+            return Err(Error::permission_denied(
+                "only a user can change their own password; services use ResetPassword",
+            )
+            .into());
+        }
         let r = request.into_inner();
         let mut v = Violations::new();
         check_password_given(&mut v, "current_password", &r.current_password);

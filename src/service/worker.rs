@@ -119,6 +119,7 @@ impl Worker {
                     passes.push(true);
                 }
                 for conversations in passes {
+                    let mut after = 0;
                     loop {
                         if let Some(stop) = self.cancel_or_stop(&job, shutdown).await? {
                             return Ok(Some(stop));
@@ -130,6 +131,7 @@ impl Worker {
                                 target,
                                 kind,
                                 conversations,
+                                &mut after,
                                 &mut moved,
                                 &mut user_moved,
                                 &mut records_moved,
@@ -137,8 +139,8 @@ impl Worker {
                             .await?;
                         match n {
                             None => return Ok(Some(Stop::LeaseLost)),
-                            Some(0) => break,
-                            Some(_) => {}
+                            Some(false) => break,
+                            Some(true) => {}
                         }
                         if !self.roster.jobs.batch_pause.is_zero() {
                             tokio::time::sleep(self.roster.jobs.batch_pause).await;
@@ -283,8 +285,9 @@ impl Worker {
         Ok(go)
     }
 
-    /// Moves one batch; returns the records moved (None: lease lost, the
-    /// batch rolled back).
+    /// Moves one batch after `after` (advanced to the batch's last id);
+    /// returns whether there may be more (None: lease lost, the batch
+    /// rolled back).
     #[allow(clippy::too_many_arguments)]
     async fn batch(
         &self,
@@ -293,10 +296,11 @@ impl Worker {
         target: &str,
         kind: RecordKind,
         conversations: bool,
+        after: &mut i64,
         moved: &mut RecordCounts,
         user_moved: &mut RecordCounts,
         records_moved: &mut i64,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<bool>> {
         let now = self.roster.now();
         let until = self.lease_until(now);
         let limit = self.roster.jobs.batch_size;
@@ -310,10 +314,10 @@ impl Worker {
                 job_id: Some(&job.id),
                 now,
             };
-            let n = conn.move_batch(&mv, conversations, limit).await?;
-            if n == 0 {
-                return Ok(Some((0, *moved, *user_moved, *records_moved)));
-            }
+            let (n, last) = conn.move_batch(&mv, conversations, *after, limit).await?;
+            let Some(last) = last else {
+                return Ok(Some((0, None, *moved, *user_moved, *records_moved)));
+            };
             let counted = if conversations {
                 RecordKind::Conversation
             } else {
@@ -339,10 +343,10 @@ impl Worker {
                 ..user.clone()
             })
             .await?;
-            Ok::<_, Error>(Some((n, job_moved, mine, *records_moved + n)))
+            Ok::<_, Error>(Some((n, Some(last), job_moved, mine, *records_moved + n)))
         });
         match result {
-            Ok(Some((n, job_moved, mine, total))) => {
+            Ok(Some((n, last, job_moved, mine, total))) => {
                 if n > 0 {
                     metrics::counter!("roster_job_records_moved_total").increment(n as u64);
                     metrics::counter!("roster_job_batches_total").increment(1);
@@ -350,7 +354,10 @@ impl Worker {
                 *moved = job_moved;
                 *user_moved = mine;
                 *records_moved = total;
-                Ok(Some(n))
+                if let Some(last) = last {
+                    *after = last;
+                }
+                Ok(Some(last.is_some()))
             }
             Ok(None) => Ok(None),
             Err(e) if e == *LEASE_LOST => Ok(None),

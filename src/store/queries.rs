@@ -818,15 +818,25 @@ impl Repo for Conn {
         Ok(())
     }
 
-    async fn move_batch(&mut self, mv: &Move<'_>, conversations: bool, limit: i64) -> Result<i64> {
-        // One batch: the next `limit` ids by the (owner, kind, id) index.
-        // Moved records no longer match, so a retried or resumed batch
+    async fn move_batch(
+        &mut self,
+        mv: &Move<'_>,
+        conversations: bool,
+        after: i64,
+        limit: i64,
+    ) -> Result<(i64, Option<i64>)> {
+        // One batch: the next `limit` ids after `after` by the (owner, kind,
+        // id) index. Starting after the last batch matters on PostgreSQL:
+        // the index entries of rows already moved stay until vacuum, and a
+        // scan from the start would step over all of them every batch.
+        // Moved records no longer match, so a resumed job (after = 0)
         // simply continues: nothing is moved twice.
         let ids: Vec<i64> = if conversations {
             work_records::table
                 .filter(work_records::owner_user_id.eq(mv.from_user_id))
                 .filter(work_records::kind.eq("CONVERSATION"))
                 .filter(work_records::parent_kind.eq(mv.kind))
+                .filter(work_records::id.gt(after))
                 .order(work_records::id.asc())
                 .limit(limit)
                 .select(work_records::id)
@@ -836,15 +846,16 @@ impl Repo for Conn {
             work_records::table
                 .filter(work_records::owner_user_id.eq(mv.from_user_id))
                 .filter(work_records::kind.eq(mv.kind))
+                .filter(work_records::id.gt(after))
                 .order(work_records::id.asc())
                 .limit(limit)
                 .select(work_records::id)
                 .load(self)
                 .await?
         };
-        if ids.is_empty() {
-            return Ok(0);
-        }
+        let Some(last) = ids.last().copied() else {
+            return Ok((0, None));
+        };
         let moved: Vec<i64> = diesel::update(
             work_records::table
                 .filter(work_records::id.eq_any(&ids))
@@ -866,7 +877,7 @@ impl Repo for Conn {
             ..*mv
         };
         journal(self, &journalled, &moved).await?;
-        Ok(moved.len() as i64)
+        Ok((moved.len() as i64, Some(last)))
     }
 
     async fn insert_group(&mut self, row: &GroupRow) -> Result<()> {

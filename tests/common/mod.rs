@@ -2,6 +2,8 @@
 //! channel, backed by a fresh SQLite file or a fresh PostgreSQL schema.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,6 +123,8 @@ impl TestApp {
         };
         tweak(&mut settings);
         let tls = settings.tls.is_some();
+        // What the server really uses (a tweak may point it elsewhere).
+        let database_url = settings.database_url.clone();
         let app = App::build(settings).await.expect("build app");
         let addr = app.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -293,7 +297,10 @@ impl TestApp {
                 let url = self.database_url.clone();
                 let query = query.to_owned();
                 tokio::task::spawn_blocking(move || {
+                    use diesel::connection::SimpleConnection;
                     let mut conn = diesel::SqliteConnection::establish(&url).expect("sqlite");
+                    conn.batch_execute("PRAGMA busy_timeout = 10000")
+                        .expect("busy timeout");
                     diesel::sql_query(query)
                         .get_result::<Count>(&mut conn)
                         .expect("count")
@@ -302,6 +309,15 @@ impl TestApp {
                 .await
                 .expect("join")
             }
+        }
+    }
+}
+
+impl TestApp {
+    /// Starts a graceful shutdown (as SIGTERM does for the binary).
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
     }
 }
