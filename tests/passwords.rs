@@ -320,6 +320,12 @@ async fn change_and_reset_revoke_tokens(db: Db) {
         .await
         .expect_err("members cannot reset");
     assert_eq!(status.code(), Code::PermissionDenied);
+    // Authorization before validation: a member learns nothing of the rules.
+    let status = users
+        .reset_password(authed(reset("", "tiny"), &nick_token))
+        .await
+        .expect_err("members cannot reset");
+    assert_eq!(status.code(), Code::PermissionDenied);
     let status = users
         .reset_password(authed(
             reset(&ws.account.id, "set by a stranger"),

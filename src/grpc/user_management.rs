@@ -945,6 +945,7 @@ impl UserManagementService for UserManagementApi {
     ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
+        caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
         let mut v = Violations::new();
         let account_id = parse_account_id(&mut v, &r.account_id);
         let user_id = parse_id(&mut v, "user_id", &r.user_id);

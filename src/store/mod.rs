@@ -474,7 +474,7 @@ impl Store {
                     async move {
                         let conn = tokio::task::spawn_blocking(move || {
                             let mut conn = diesel::SqliteConnection::establish(&url)?;
-                            configure_sqlite(&mut conn).map_err(|e| {
+                            configure_sqlite(&mut conn, inline).map_err(|e| {
                                 diesel::ConnectionError::BadConnection(e.to_string())
                             })?;
                             Ok::<_, diesel::ConnectionError>(conn)
@@ -526,7 +526,7 @@ impl Store {
                     .len()
             } else {
                 let mut conn = diesel::SqliteConnection::establish(&url)?;
-                configure_sqlite(&mut conn)?;
+                configure_sqlite(&mut conn, false)?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
                     .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
                     .len()
@@ -561,14 +561,20 @@ impl Store {
     }
 }
 
-fn configure_sqlite(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
+fn configure_sqlite(conn: &mut diesel::SqliteConnection, reads: bool) -> diesel::QueryResult<()> {
     use diesel::connection::SimpleConnection;
     // WAL lets readers run beside the writer; busy_timeout makes writers
     // queue for the lock instead of failing; foreign keys are off by default.
     conn.batch_execute(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-    )
+    )?;
+    if reads {
+        // Read connections serve small lookups; a 512 KiB page cache each
+        // (SQLite's default is 2 MiB) keeps a full pool's memory bounded.
+        conn.batch_execute("PRAGMA cache_size = -512;")?;
+    }
+    Ok(())
 }
 
 pub fn is_postgres_url(url: &str) -> bool {
