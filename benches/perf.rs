@@ -20,7 +20,11 @@
 //!
 //! It prints a table and asserts nothing about speed. Knobs:
 //! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_SECONDS (per h2load
-//! run), ROSTER_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
+//! run), ROSTER_PERF_ROUNDS (Health/GetUser/ListUsers rounds per concurrency;
+//! the table shows medians, and each ratio is the median of the ratios of
+//! runs made back to back, so a slow minute on a shared box moves both
+//! sides), ROSTER_BENCH_PG_URL (default
+//! postgres://postgres@127.0.0.1:5432/test).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -49,6 +53,7 @@ struct Knobs {
     users: usize,
     records: usize,
     seconds: u64,
+    rounds: usize,
     smoke: bool,
 }
 
@@ -197,6 +202,33 @@ struct Load {
     p50_ms: f64,
     p99_ms: f64,
     failed: u64,
+    /// req/s over Health/Check's in the same round (median over rounds).
+    ratio: f64,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+impl Load {
+    /// Medians of rounds; `health` holds Health/Check's runs of the same
+    /// rounds, in the same order.
+    fn combine(runs: &[Load], health: &[Load]) -> Load {
+        let pick = |f: fn(&Load) -> f64| median(runs.iter().map(f).collect());
+        Load {
+            rps: pick(|l| l.rps),
+            p50_ms: pick(|l| l.p50_ms),
+            p99_ms: pick(|l| l.p99_ms),
+            failed: runs.iter().map(|l| l.failed).sum(),
+            ratio: median(
+                runs.iter()
+                    .zip(health)
+                    .map(|(l, h)| l.rps / h.rps)
+                    .collect(),
+            ),
+        }
+    }
 }
 
 /// Drives `path` with h2load at `concurrency` streams (one per connection)
@@ -248,8 +280,10 @@ async fn h2load(
     let delta =
         |code: &str| after.get(code).copied().unwrap_or(0) - before.get(code).copied().unwrap_or(0);
     let ok = delta("Ok");
-    // h2load resets the streams still open when its time is up.
-    let cut_off = delta("Cancelled").min(concurrency as u64);
+    // When its time is up h2load drops the calls still in flight (one per
+    // connection): the server sees a reset stream (CANCELLED) or a
+    // connection closed before the request body arrived (tonic: UNKNOWN).
+    let cut_off = (delta("Cancelled") + delta("Unknown")).min(concurrency as u64);
     let all: u64 = after.keys().map(|code| delta(code)).sum::<u64>() - cut_off;
     if all > ok {
         let codes: Vec<String> = after
@@ -276,6 +310,7 @@ async fn h2load(
         p50_ms: percentile(0.50),
         p99_ms: percentile(0.99),
         failed: all - ok,
+        ratio: 1.0,
     })
 }
 
@@ -363,6 +398,13 @@ enum Db {
 }
 
 impl Db {
+    fn name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "SQLite",
+            Db::Postgres(_) => "PostgreSQL",
+        }
+    }
+
     fn url(&self) -> &str {
         match self {
             Db::Sqlite(u) | Db::Postgres(u) => u,
@@ -548,40 +590,23 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
         ..Default::default()
     };
     for concurrency in [8, 32] {
-        let health = h2load(
-            &server,
-            HEALTH,
-            &tonic_health::pb::HealthCheckRequest::default(),
-            None,
-            concurrency,
-            knobs.seconds,
-        )
-        .await?;
-        let get = h2load(
-            &server,
-            GET_USER,
-            &get_user,
-            Some(&admin_token),
-            concurrency,
-            knobs.seconds,
-        )
-        .await?;
-        let list = h2load(
-            &server,
-            LIST_USERS,
-            &list_users,
-            Some(&admin_token),
-            concurrency,
-            knobs.seconds,
-        )
-        .await?;
-        report
-            .loads
-            .push(("Health/Check".into(), concurrency, health));
-        report.loads.push(("GetUser".into(), concurrency, get));
-        report
-            .loads
-            .push(("ListUsers (50)".into(), concurrency, list));
+        let (mut health, mut get, mut list) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..knobs.rounds {
+            let check = tonic_health::pb::HealthCheckRequest::default();
+            let (c, seconds) = (concurrency, knobs.seconds);
+            health.push(h2load(&server, HEALTH, &check, None, c, seconds).await?);
+            let token = Some(admin_token.as_str());
+            get.push(h2load(&server, GET_USER, &get_user, token, c, seconds).await?);
+            list.push(h2load(&server, LIST_USERS, &list_users, token, c, seconds).await?);
+        }
+        for (name, runs) in [
+            ("Health/Check", &health),
+            ("GetUser", &get),
+            ("ListUsers (50)", &list),
+        ] {
+            let load = Load::combine(runs, &health);
+            report.loads.push((name.into(), concurrency, load));
+        }
     }
 
     // One user's records handed to a colleague by a remove job.
@@ -639,6 +664,13 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
         }
     }
     report.job_secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{}: after the job RssAnon {} KiB, RssFile {} KiB, RssShmem {} KiB",
+        db.name(),
+        proc_status_kib(pid, "RssAnon:").unwrap_or(0),
+        proc_status_kib(pid, "RssFile:").unwrap_or(0),
+        proc_status_kib(pid, "RssShmem:").unwrap_or(0)
+    );
     sampling.store(false, Ordering::Relaxed);
     let sampled_peak = sampler.await?;
     report.peak_rss_kib = proc_status_kib(pid, "VmHWM:")
@@ -739,11 +771,11 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
                             .map(|(_, _, l)| *l)
                             .unwrap_or_default()
                     };
-                    let (load, health) = (find(name), find("Health/Check"));
+                    let load = find(name);
                     format!(
                         "{:.0} ({:.2}×), {:.2}/{:.2} ms{}",
                         load.rps,
-                        load.rps / health.rps,
+                        load.ratio,
                         load.p50_ms,
                         load.p99_ms,
                         if load.failed > 0 {
@@ -797,7 +829,8 @@ async fn main() -> anyhow::Result<()> {
     let knobs = Knobs {
         users: knob("ROSTER_PERF_USERS", if smoke { 20 } else { 1000 }),
         records: knob("ROSTER_PERF_RECORDS", if smoke { 5000 } else { 1_000_000 }),
-        seconds: knob("ROSTER_PERF_SECONDS", if smoke { 1 } else { 5 }) as u64,
+        seconds: knob("ROSTER_PERF_SECONDS", if smoke { 1 } else { 3 }) as u64,
+        rounds: knob("ROSTER_PERF_ROUNDS", if smoke { 1 } else { 3 }),
         smoke,
     };
     let raw_argon2 = raw_argon2_rate(if smoke { 0.5 } else { 3.0 })?;

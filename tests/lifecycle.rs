@@ -229,6 +229,21 @@ async fn disable_moves_user_to_inactive_tab_and_revokes_tokens(db: Db) {
         .list_users(authed(pb::ListUsersRequest::default(), &token))
         .await
         .expect("the token works before the disable");
+    let admin = app
+        .users()
+        .get_user(authed(
+            pb::GetUserRequest {
+                account_id: String::new(),
+                user_id: ws.admin.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("GetUser works before the disable")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(admin.id, ws.admin.id);
     app.clock.advance(Duration::seconds(5));
     let ledger_before = ledger(&app, &ws).await.len();
 
@@ -286,6 +301,25 @@ async fn disable_moves_user_to_inactive_tab_and_revokes_tokens(db: Db) {
         .await
         .expect_err("disabled user's token");
     assert_error(&status, Code::Unauthenticated, "TOKEN_INVALID");
+    // GetUser reads the caller and the answer in one query: the same rule.
+    for (account_id, user_id) in [
+        ("", ws.admin.id.as_str()),
+        (ws.account.id.as_str(), nina.id.as_str()),
+        ("", "not-an-id"),
+    ] {
+        let status = app
+            .users()
+            .get_user(authed(
+                pb::GetUserRequest {
+                    account_id: account_id.into(),
+                    user_id: user_id.into(),
+                },
+                &token,
+            ))
+            .await
+            .expect_err("disabled user's token on GetUser");
+        assert_error(&status, Code::Unauthenticated, "TOKEN_INVALID");
+    }
     // Disabling again is refused; the email stays taken.
     let status = disable(&app, &ws, &nina.id, None).await.expect_err("twice");
     assert_error(&status, Code::FailedPrecondition, "INVALID_STATUS");
@@ -304,6 +338,18 @@ async fn disable_moves_user_to_inactive_tab_and_revokes_tokens(db: Db) {
         .list_users(authed(pb::ListUsersRequest::default(), &token))
         .await
         .expect_err("old token after reactivation");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = app
+        .users()
+        .get_user(authed(
+            pb::GetUserRequest {
+                account_id: String::new(),
+                user_id: ws.admin.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("old token on GetUser after reactivation");
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 

@@ -54,7 +54,9 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
         r#"roster_rpc_requests_total{method="/roster.v1.UserManagementService/AddUser",code="InvalidArgument"} 1"#,
         r#"roster_rpc_requests_total{method="/roster.v1.UserManagementService/CreateAccount",code="Ok"} 1"#,
         r#"roster_rpc_duration_seconds_bucket{method="/roster.v1.UserManagementService/AddUser",le="#,
-        r#"roster_db_pool_connections{state="max"} 8"#,
+        r#"roster_db_pool_connections{pool="read",state="max"} 8"#,
+        // SQLite writes one transaction at a time: one write connection.
+        r#"roster_db_pool_connections{pool="write",state="max"} 1"#,
         "roster_db_pool_waiting",
         "roster_password_hash_slots 2",
         "roster_password_hashes_in_use",

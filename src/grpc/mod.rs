@@ -13,7 +13,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::auth::Principal;
 use crate::error::{Code, Error, Reason};
-use crate::service::auth::Authenticator;
+use crate::service::auth::{Authenticator, Bearer};
 
 /// `google.rpc.ErrorInfo.domain` of every Roster error.
 pub const ERROR_DOMAIN: &str = "roster.v1";
@@ -62,11 +62,9 @@ pub fn unimplemented(rpc: &str) -> Status {
     ))
 }
 
-/// Authenticates the request's bearer token.
-pub async fn principal<T>(
-    auth: &Authenticator,
-    request: &tonic::Request<T>,
-) -> Result<Principal, Status> {
+/// Verifies the request's bearer token (signature, expiry, audience) without
+/// touching the database; [`Authenticator::principal`] finishes the job.
+pub fn bearer<T>(auth: &Authenticator, request: &tonic::Request<T>) -> Result<Bearer, Status> {
     let header = request
         .metadata()
         .get("authorization")
@@ -75,9 +73,18 @@ pub async fn principal<T>(
                 .map_err(|_| Error::unauthenticated("malformed authorization header"))
         })
         .transpose()?;
-    let principal = auth.authenticate(header).await?;
-    if let Principal::User { account_id, .. } = &principal {
-        tracing::Span::current().record("account_id", account_id.as_str());
+    let bearer = auth.bearer(header)?;
+    if let Bearer::User(claims) = &bearer {
+        tracing::Span::current().record("account_id", claims.account_id.as_str());
     }
-    Ok(principal)
+    Ok(bearer)
+}
+
+/// Authenticates the request's bearer token, reading a user token's user.
+pub async fn principal<T>(
+    auth: &Authenticator,
+    request: &tonic::Request<T>,
+) -> Result<Principal, Status> {
+    let bearer = bearer(auth, request)?;
+    Ok(auth.principal(bearer).await?)
 }

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::{convert, principal};
+use super::{bearer, convert, principal};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::records::RecordKind;
@@ -17,7 +17,7 @@ use crate::proto::v1 as pb;
 use crate::proto::v1::user_management_service_server::UserManagementService;
 use crate::service::Roster;
 use crate::service::accounts::NewAccount;
-use crate::service::auth::Authenticator;
+use crate::service::auth::{Authenticator, Bearer};
 use crate::service::jobs::{BulkRequest, JobView, MAX_BULK_USERS};
 use crate::service::lifecycle::{Change, LifecycleChange};
 use crate::service::records::{MAX_RECORDS_PER_CALL, RecordInput};
@@ -402,16 +402,25 @@ impl UserManagementService for UserManagementApi {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::GetUserResponse>, Status> {
-        let caller = principal(&self.auth, &request).await?;
+        let bearer = bearer(&self.auth, &request)?;
         let r = request.into_inner();
         let mut v = Violations::new();
         let account_id = parse_account_id(&mut v, &r.account_id);
-        let user_id = parse_id(&mut v, "user_id", &r.user_id);
-        v.into_result()?;
-        let user = self
-            .roster
-            .get_user(&caller, &account_id, &user_id.unwrap_or_default())
-            .await?;
+        let user_id = parse_id(&mut v, "user_id", &r.user_id).unwrap_or_default();
+        if let Err(invalid) = v.into_result() {
+            // A revoked token hears UNAUTHENTICATED first, as on every RPC.
+            self.auth.principal(bearer).await?;
+            return Err(invalid.into());
+        }
+        let user = match &bearer {
+            Bearer::User(claims) if claims.acts_on(&account_id) => {
+                self.roster.get_user_as(claims, &user_id).await?
+            }
+            _ => {
+                let caller = self.auth.principal(bearer).await?;
+                self.roster.get_user(&caller, &account_id, &user_id).await?
+            }
+        };
         Ok(Response::new(pb::GetUserResponse {
             user: Some(convert::user(&user)),
         }))

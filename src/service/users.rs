@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+use super::auth::UserClaims;
 use super::idempotency::{self, Key};
 use super::paging;
 use super::seats::{SeatEffect, take_seat};
@@ -183,6 +184,22 @@ impl Roster {
             .find_user(&account_id, user_id)
             .await)?
         .ok_or_else(Error::user_not_found)
+    }
+
+    /// GetUser for a user token acting on its own account: the caller's row
+    /// and the answer come from one query, so authentication costs no extra
+    /// round trip and revocation still takes effect at once.
+    pub async fn get_user_as(&self, claims: &UserClaims, user_id: &str) -> Result<UserRow> {
+        let mut rows = read!(self.store, |conn| conn
+            .find_caller_and_user(&claims.account_id, &claims.user_id, user_id)
+            .await)?;
+        let caller = claims.confirm(rows.iter().find(|u| u.id == claims.user_id))?;
+        caller.authorize(&claims.account_id, Access::Read)?;
+        let at = rows
+            .iter()
+            .position(|u| u.id == user_id)
+            .ok_or_else(Error::user_not_found)?;
+        Ok(rows.swap_remove(at))
     }
 
     /// One page of users and the next page token.

@@ -164,6 +164,14 @@ pub trait Repo: Send {
         account_id: &str,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
+    /// Up to two users of an account in one query: a user token's own row
+    /// (to authenticate it) and the row the call asks for.
+    fn find_caller_and_user(
+        &mut self,
+        account_id: &str,
+        caller_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
     /// A user by (normalized) email in any account (VerifyPassword).
     fn find_user_by_email(
         &mut self,
@@ -494,8 +502,17 @@ impl Store {
                     path.clone(),
                     manager_config,
                 );
+                // SQLite runs one write transaction at a time, so more write
+                // connections only move the queue from the pool (FIFO, woken
+                // at once) into SQLite's busy handler (sleeps of up to 100 ms),
+                // and give every connection its own 2 MiB page cache to fill.
+                let size = if inline {
+                    config.max_connections
+                } else {
+                    config.max_connections.min(SQLITE_WRITE_CONNECTIONS)
+                };
                 Pool::builder(manager)
-                    .max_size(config.max_connections)
+                    .max_size(size)
                     .timeouts(timeouts)
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
@@ -536,18 +553,26 @@ impl Store {
         .await?
     }
 
-    /// Publishes pool saturation gauges.
+    /// Publishes pool saturation gauges, per pool: `main` on PostgreSQL,
+    /// `write` and `read` on SQLite.
     pub fn record_pool_metrics(&self) {
-        let status = match &self.backend {
-            Backend::Sqlite(pools) => pools.write.status(),
-            Backend::Postgres(pool) => pool.status(),
+        let publish = |pool: &'static str, status: deadpool::Status| {
+            let idle = status.available;
+            metrics::gauge!("roster_db_pool_connections", "pool" => pool, "state" => "idle")
+                .set(idle as f64);
+            metrics::gauge!("roster_db_pool_connections", "pool" => pool, "state" => "in_use")
+                .set(status.size.saturating_sub(idle) as f64);
+            metrics::gauge!("roster_db_pool_connections", "pool" => pool, "state" => "max")
+                .set(status.max_size as f64);
+            metrics::gauge!("roster_db_pool_waiting", "pool" => pool).set(status.waiting as f64);
         };
-        let idle = status.available;
-        metrics::gauge!("roster_db_pool_connections", "state" => "idle").set(idle as f64);
-        metrics::gauge!("roster_db_pool_connections", "state" => "in_use")
-            .set(status.size.saturating_sub(idle) as f64);
-        metrics::gauge!("roster_db_pool_connections", "state" => "max").set(status.max_size as f64);
-        metrics::gauge!("roster_db_pool_waiting").set(status.waiting as f64);
+        match &self.backend {
+            Backend::Sqlite(pools) => {
+                publish("write", pools.write.status());
+                publish("read", pools.read.status());
+            }
+            Backend::Postgres(pool) => publish("main", pool.status()),
+        }
     }
 
     /// A cheap round trip, for health checks.
@@ -560,6 +585,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// Write connections of a SQLite store (see [`Store::open`]).
+const SQLITE_WRITE_CONNECTIONS: usize = 1;
 
 fn configure_sqlite(conn: &mut diesel::SqliteConnection, reads: bool) -> diesel::QueryResult<()> {
     use diesel::connection::SimpleConnection;

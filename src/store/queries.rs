@@ -188,6 +188,28 @@ impl Repo for Conn {
             .optional()?)
     }
 
+    async fn find_caller_and_user(
+        &mut self,
+        account_id: &str,
+        caller_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<UserRow>> {
+        // Two primary-key lookups glued by UNION ALL: with `id = ? OR id = ?`
+        // PostgreSQL's generic plan scans the whole account (and its custom
+        // plans re-plan every call); `eq_any` defeats SQLite's statement
+        // cache. This shape is planned once on both.
+        let by_id = |id: &str| {
+            users::table
+                .filter(users::account_id.eq(account_id.to_owned()))
+                .filter(users::id.eq(id.to_owned()))
+                .select(UserRow::as_select())
+        };
+        Ok(by_id(caller_id)
+            .union_all(by_id(user_id))
+            .load(self)
+            .await?)
+    }
+
     async fn find_user_by_email(&mut self, email: &str) -> Result<Option<UserRow>> {
         Ok(users::table
             .filter(users::email.eq(email))
