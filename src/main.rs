@@ -25,29 +25,11 @@ use roster::store::{Store, StoreConfig};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    limit_c_allocator_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async_main())
 }
-
-/// Rust allocates with mimalloc, but SQLite calls the C allocator, from
-/// whichever blocking-pool thread runs the write; glibc gives each such
-/// thread its own arena and keeps the freed pages there (measured: +12 MiB
-/// peak RSS during a 300,000-record SQLite job, `cargo bench --bench perf`).
-/// One arena suffices for what is left on the C allocator.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_c_allocator_arenas() {
-    // SAFETY: mallopt only sets a glibc tunable; it runs before any other
-    // thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_c_allocator_arenas() {}
 
 async fn async_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
