@@ -217,6 +217,24 @@ async fn ledger(app: &TestApp, ws: &Workspace) -> Vec<pb::LedgerEntry> {
         .entries
 }
 
+/// GetUser with a user's own token.
+async fn get_user_with(
+    app: &TestApp,
+    token: &str,
+    account_id: &str,
+    user_id: &str,
+) -> Result<pb::User, tonic::Status> {
+    let request = pb::GetUserRequest {
+        account_id: account_id.into(),
+        user_id: user_id.into(),
+    };
+    let response = app.users().get_user(authed(request, token)).await?;
+    response
+        .into_inner()
+        .user
+        .ok_or_else(|| tonic::Status::internal("GetUser answered no user"))
+}
+
 async fn disable_moves_user_to_inactive_tab_and_revokes_tokens(db: Db) {
     let app = TestApp::spawn(db).await;
     let ws = app
@@ -229,20 +247,9 @@ async fn disable_moves_user_to_inactive_tab_and_revokes_tokens(db: Db) {
         .list_users(authed(pb::ListUsersRequest::default(), &token))
         .await
         .expect("the token works before the disable");
-    let admin = app
-        .users()
-        .get_user(authed(
-            pb::GetUserRequest {
-                account_id: String::new(),
-                user_id: ws.admin.id.clone(),
-            },
-            &token,
-        ))
+    let admin = get_user_with(&app, &token, "", &ws.admin.id)
         .await
-        .expect("GetUser works before the disable")
-        .into_inner()
-        .user
-        .expect("user");
+        .expect("GetUser works before the disable");
     assert_eq!(admin.id, ws.admin.id);
     app.clock.advance(Duration::seconds(5));
     let ledger_before = ledger(&app, &ws).await.len();
@@ -307,15 +314,7 @@ async fn disable_moves_user_to_inactive_tab_and_revokes_tokens(db: Db) {
         (ws.account.id.as_str(), nina.id.as_str()),
         ("", "not-an-id"),
     ] {
-        let status = app
-            .users()
-            .get_user(authed(
-                pb::GetUserRequest {
-                    account_id: account_id.into(),
-                    user_id: user_id.into(),
-                },
-                &token,
-            ))
+        let status = get_user_with(&app, &token, account_id, user_id)
             .await
             .expect_err("disabled user's token on GetUser");
         assert_error(&status, Code::Unauthenticated, "TOKEN_INVALID");
@@ -339,15 +338,7 @@ async fn disable_moves_user_to_inactive_tab_and_revokes_tokens(db: Db) {
         .await
         .expect_err("old token after reactivation");
     assert_eq!(status.code(), Code::Unauthenticated);
-    let status = app
-        .users()
-        .get_user(authed(
-            pb::GetUserRequest {
-                account_id: String::new(),
-                user_id: ws.admin.id.clone(),
-            },
-            &token,
-        ))
+    let status = get_user_with(&app, &token, "", &ws.admin.id)
         .await
         .expect_err("old token on GetUser after reactivation");
     assert_eq!(status.code(), Code::Unauthenticated);
