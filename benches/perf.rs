@@ -23,8 +23,9 @@
 //! run), ROSTER_PERF_ROUNDS (Health/GetUser/ListUsers rounds per concurrency;
 //! the table shows medians, and each ratio is the median of the ratios of
 //! runs made back to back, so a slow minute on a shared box moves both
-//! sides), ROSTER_BENCH_PG_URL (default
-//! postgres://postgres@127.0.0.1:5432/test).
+//! sides), ROSTER_PERF_BACKENDS (default `sqlite,postgres`), ROSTER_PERF_LOG
+//! (the server's RUST_LOG, default `warn`),
+//! ROSTER_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -54,6 +55,8 @@ struct Knobs {
     records: usize,
     seconds: u64,
     rounds: usize,
+    /// Which of `sqlite` and `postgres` to run (default both).
+    backends: String,
     smoke: bool,
 }
 
@@ -95,7 +98,10 @@ impl Server {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
             .env("ROSTER_JWT_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("ROSTER_PERF_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -388,6 +394,8 @@ struct Report {
     update_secs: f64,
     progress_messages: usize,
     max_gap: Duration,
+    /// Which message ended the longest gap, and the records moved by then.
+    max_gap_at: (usize, i64),
     peak_rss_kib: u64,
     rss_before_job_kib: u64,
 }
@@ -656,7 +664,10 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     while let Some(item) = stream.next().await {
         let update = item?.update.unwrap_or_default();
         report.progress_messages += 1;
-        report.max_gap = report.max_gap.max(last.elapsed());
+        if last.elapsed() > report.max_gap {
+            report.max_gap = last.elapsed();
+            report.max_gap_at = (report.progress_messages, update.records_moved);
+        }
         last = Instant::now();
         moved = update.records_moved;
         if update.r#final {
@@ -819,7 +830,12 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
         },
     );
     row("progress messages, longest gap", "gap ≤ 1 s", &|r| {
-        format!("{}, {:.2} s", r.progress_messages, r.max_gap.as_secs_f64())
+        let (message, moved) = r.max_gap_at;
+        format!(
+            "{}, {:.2} s (before message {message}, {moved} moved)",
+            r.progress_messages,
+            r.max_gap.as_secs_f64()
+        )
     });
 }
 
@@ -831,6 +847,8 @@ async fn main() -> anyhow::Result<()> {
         records: knob("ROSTER_PERF_RECORDS", if smoke { 5000 } else { 1_000_000 }),
         seconds: knob("ROSTER_PERF_SECONDS", if smoke { 1 } else { 3 }) as u64,
         rounds: knob("ROSTER_PERF_ROUNDS", if smoke { 1 } else { 3 }),
+        backends: std::env::var("ROSTER_PERF_BACKENDS")
+            .unwrap_or_else(|_| "sqlite,postgres".into()),
         smoke,
     };
     let raw_argon2 = raw_argon2_rate(if smoke { 0.5 } else { 3.0 })?;
@@ -838,25 +856,13 @@ async fn main() -> anyhow::Result<()> {
 
     let mut reports = Vec::new();
     let dir = tempfile::tempdir()?;
-    let sqlite = Db::Sqlite(path_string(&dir.path().join("perf.db")));
-    reports.push(("SQLite", run(&sqlite, &knobs).await?));
-
-    let base = std::env::var("ROSTER_BENCH_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut admin = AsyncPgConnection::establish(&base)
-        .await
-        .with_context(|| format!("PostgreSQL at {base} (set ROSTER_BENCH_PG_URL)"))?;
-    let schema = format!("perf_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await?;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let pg = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
-    let result = run(&pg, &knobs).await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await?;
-    reports.push(("PostgreSQL", result?));
+    if knobs.backends.contains("sqlite") {
+        let sqlite = Db::Sqlite(path_string(&dir.path().join("perf.db")));
+        reports.push(("SQLite", run(&sqlite, &knobs).await?));
+    }
+    if knobs.backends.contains("postgres") {
+        reports.push(("PostgreSQL", run_postgres(&knobs).await?));
+    }
 
     print_report(&reports, raw_argon2, c_argon2);
     let failed: u64 = reports
@@ -876,6 +882,26 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// One run on PostgreSQL, in a fresh schema dropped afterwards.
+async fn run_postgres(knobs: &Knobs) -> anyhow::Result<Report> {
+    let base = std::env::var("ROSTER_BENCH_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut admin = AsyncPgConnection::establish(&base)
+        .await
+        .with_context(|| format!("PostgreSQL at {base} (set ROSTER_BENCH_PG_URL)"))?;
+    let schema = format!("perf_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await?;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let pg = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
+    let result = run(&pg, knobs).await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await?;
+    result
 }
 
 fn path_string(path: &Path) -> String {

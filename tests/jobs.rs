@@ -17,6 +17,7 @@ both_backends!(
     all_or_nothing_changes_nothing_when_one_user_is_refused,
     request_id_replay_returns_the_same_job,
     watcher_attaching_mid_job_sees_the_rest,
+    a_stalled_job_still_reports_every_second,
     cancel_stops_at_a_batch_boundary,
     large_single_user_change_runs_as_a_job,
     bulk_validate_only_answers_without_a_job,
@@ -425,6 +426,67 @@ async fn slow_app(db: Db) -> TestApp {
         s.jobs.batch_pause = Duration::from_millis(30);
     })
     .await
+}
+
+/// Between two batches 2.5 s apart nothing changes, yet the stream repeats
+/// the job's state about every second (a heartbeat), then ends normally.
+async fn a_stalled_job_still_reports_every_second(db: Db) {
+    let app = TestApp::spawn_with(db, |s| {
+        s.jobs.batch_size = 1;
+        s.jobs.batch_pause = Duration::from_millis(2500);
+    })
+    .await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 10)
+        .await;
+    let (a, heir) = (
+        member(&app, &ws, "a").await,
+        member(&app, &ws, "heir").await,
+    );
+    give(&app, &ws, &a.id, 2, 0, 0).await;
+    let mut stream = app
+        .users()
+        .bulk_remove_users(authed(
+            pb::BulkRemoveUsersRequest {
+                user_ids: vec![a.id.clone()],
+                reassignment: to(&heir.id),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("bulk")
+        .into_inner();
+    let mut updates: Vec<pb::JobUpdate> = Vec::new();
+    while let Some(item) = tokio::time::timeout(Duration::from_secs(60), stream.next())
+        .await
+        .expect("progress")
+    {
+        let update = item.expect("ok").update.expect("update");
+        let last = update.r#final;
+        updates.push(update);
+        if last {
+            break;
+        }
+    }
+    let repeats = updates
+        .windows(2)
+        .filter(|w| {
+            let (before, now) = (&w[0], &w[1]);
+            !now.r#final
+                && now.user.is_none()
+                && (now.state, now.records_moved) == (before.state, before.records_moved)
+        })
+        .count();
+    assert!(
+        repeats >= 1,
+        "no heartbeat while the job waited between batches: {updates:?}"
+    );
+    let job = final_job(&updates);
+    assert_eq!(
+        (job.state, job.records_moved),
+        (pb::JobState::Succeeded as i32, 2)
+    );
 }
 
 async fn watcher_attaching_mid_job_sees_the_rest(db: Db) {

@@ -447,9 +447,12 @@ impl Roster {
         })
     }
 
-    /// Current state first, then every change until the job ends. Works
-    /// from any replica (it reads the job rows); dropping the receiver does
-    /// not affect the job.
+    /// Current state first, then every change until the job ends, and the
+    /// unchanged state again when nothing changed for about a second (a
+    /// job's last step, a queue or a lock wait can take longer than a batch:
+    /// the client still hears from it every second, and idle-stream
+    /// timeouts of proxies never fire). Works from any replica (it reads
+    /// the job rows); dropping the receiver does not affect the job.
     pub async fn watch_job(
         &self,
         caller: &Principal,
@@ -473,6 +476,7 @@ impl Roster {
             if tx.send(Ok(first)).await.is_err() {
                 return;
             }
+            let mut sent = tokio::time::Instant::now();
             while !finished && !*stopping.borrow() {
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
@@ -496,10 +500,11 @@ impl Roster {
                             view.job.records_moved,
                             view.users.clone(),
                         );
-                        if now == last {
+                        if now == last && sent.elapsed() < heartbeat_after(poll) {
                             continue;
                         }
                         last = now;
+                        sent = tokio::time::Instant::now();
                         finished = view.is_finished();
                         if tx.send(Ok(view)).await.is_err() {
                             return;
@@ -514,4 +519,10 @@ impl Roster {
         });
         Ok(rx)
     }
+}
+
+/// How long a watcher stays silent when nothing changes: one poll less than
+/// a second, so a message goes out at least every second.
+fn heartbeat_after(poll: Duration) -> Duration {
+    Duration::from_secs(1).saturating_sub(poll)
 }

@@ -305,6 +305,7 @@ impl Worker {
         let until = self.lease_until(now);
         let limit = self.roster.jobs.batch_size;
         let store = &self.roster.store;
+        let started = std::time::Instant::now();
         let result = write!(store, |conn| {
             let mv = Move {
                 account_id: &job.account_id,
@@ -347,6 +348,7 @@ impl Worker {
         });
         match result {
             Ok(Some((n, last, job_moved, mine, total))) => {
+                tracing::debug!(job_id = %job.id, records = n, elapsed_ms = started.elapsed().as_millis() as u64, "job batch committed");
                 if n > 0 {
                     metrics::counter!("roster_job_records_moved_total").increment(n as u64);
                     metrics::counter!("roster_job_batches_total").increment(1);
