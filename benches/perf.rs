@@ -630,6 +630,7 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     // Reset the kernel's high-water mark so the peak is the job's own.
     let pid = server.pid();
     report.rss_before_job_kib = proc_status_kib(pid, "VmRSS:").unwrap_or(0);
+    eprintln!("{}: before the job {}", db.name(), rss_breakdown(pid));
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
@@ -675,13 +676,7 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
         }
     }
     report.job_secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "{}: after the job RssAnon {} KiB, RssFile {} KiB, RssShmem {} KiB",
-        db.name(),
-        proc_status_kib(pid, "RssAnon:").unwrap_or(0),
-        proc_status_kib(pid, "RssFile:").unwrap_or(0),
-        proc_status_kib(pid, "RssShmem:").unwrap_or(0)
-    );
+    eprintln!("{}: after the job {}", db.name(), rss_breakdown(pid));
     sampling.store(false, Ordering::Relaxed);
     let sampled_peak = sampler.await?;
     report.peak_rss_kib = proc_status_kib(pid, "VmHWM:")
@@ -902,6 +897,17 @@ async fn run_postgres(knobs: &Knobs) -> anyhow::Result<Report> {
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await?;
     result
+}
+
+/// Where a process's resident memory is: anonymous, file-backed, shared.
+fn rss_breakdown(pid: u32) -> String {
+    let kib = |field| proc_status_kib(pid, field).unwrap_or(0);
+    format!(
+        "RssAnon {} KiB, RssFile {} KiB, RssShmem {} KiB",
+        kib("RssAnon:"),
+        kib("RssFile:"),
+        kib("RssShmem:")
+    )
 }
 
 fn path_string(path: &Path) -> String {

@@ -5,6 +5,7 @@
 //! workers keep serving other calls and memory stays bounded.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::SaltString;
 use argon2::{
@@ -40,6 +41,8 @@ pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
     concurrency: usize,
+    /// Hashes running now; the last one of a burst releases their memory.
+    running: Arc<AtomicUsize>,
     /// A hash of a random password with the configured parameters:
     /// unknown emails are checked against it, so they cost the same time.
     dummy: Arc<tokio::sync::OnceCell<String>>,
@@ -59,6 +62,7 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
+            running: Arc::default(),
             dummy: Arc::default(),
         })
     }
@@ -157,13 +161,23 @@ impl PasswordHasher {
         metrics::gauge!("roster_password_hash_slots").set(self.concurrency as f64);
         metrics::gauge!("roster_password_hashes_in_use").set(self.in_use() as f64);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .instrument(tracing::Span::current())
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "hashing task failed");
-                Error::internal()
-            })?
+        let running = self.running.clone();
+        running.fetch_add(1, Ordering::SeqCst);
+        tokio::task::spawn_blocking(move || {
+            let result = span.in_scope(work);
+            // Back-to-back hashes reuse each other's 19 MiB; the last one
+            // of a burst hands it all back to the operating system.
+            if running.fetch_sub(1, Ordering::SeqCst) == 1 {
+                crate::memory::release_free_memory();
+            }
+            result
+        })
+        .instrument(tracing::Span::current())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "hashing task failed");
+            Error::internal()
+        })?
     }
 }
 
