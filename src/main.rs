@@ -95,7 +95,13 @@ fn init_tracing(
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (text, json) = match format {
         LogFormat::Text => (
-            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+            // Colours only on a terminal: escape codes in collected logs are
+            // noise (and formatting them was measurable on every RPC span).
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr),
+            ),
             None,
         ),
         LogFormat::Json => (

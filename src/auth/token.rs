@@ -39,7 +39,7 @@ pub struct TokenVerifier {
     keys: Vec<(Algorithm, DecodingKey)>,
     issuer: String,
     audience: String,
-    verified: Arc<Mutex<HashMap<String, Claims>>>,
+    verified: Arc<Mutex<HashMap<String, Arc<Claims>>>>,
 }
 
 /// Tokens whose signature was already checked, by their full text (the
@@ -86,7 +86,9 @@ impl TokenVerifier {
 
     /// Checks signature, expiry, issuer and audience. Never says which
     /// check failed beyond "expired" (which the holder can see anyway).
-    pub fn verify(&self, token: &str) -> Result<Claims> {
+    /// The token's claims once its signature, issuer, audience and expiry
+    /// are checked (shared with the cache: no copy per call).
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>> {
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let cached = self
             .verified
@@ -99,7 +101,7 @@ impl TokenVerifier {
             }
             return Err(Error::unauthenticated("bearer token expired"));
         }
-        let claims = self.verify_signature(token)?;
+        let claims = Arc::new(self.verify_signature(token)?);
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= VERIFIED_CACHE_ENTRIES {
                 cache.clear();
@@ -208,7 +210,7 @@ mod tests {
             .with_hs256_secret(b"0123456789abcdef0123456789abcdef");
         let claims = issuer.claims_for_service("billing", &["billing:write"], now(), 60);
         let token = issuer.sign(&claims).unwrap();
-        assert_eq!(verifier.verify(&token).unwrap(), claims);
+        assert_eq!(*verifier.verify(&token).unwrap(), claims);
 
         let forged = TokenIssuer::hs256(b"another-secret-another-secret-xx", "roster", "roster");
         assert!(verifier.verify(&forged.sign(&claims).unwrap()).is_err());

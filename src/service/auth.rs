@@ -83,18 +83,20 @@ impl Authenticator {
         let claims = self.verifier.verify(token)?;
         match claims.kind.as_str() {
             "service" => Ok(Bearer::Service(Principal::Service {
-                name: claims.sub,
+                name: claims.sub.clone(),
                 scopes: claims
                     .scope
+                    .as_deref()
                     .unwrap_or_default()
                     .split_whitespace()
                     .map(str::to_owned)
                     .collect(),
             })),
             "user" => Ok(Bearer::User(UserClaims {
-                user_id: claims.sub,
+                user_id: claims.sub.clone(),
                 account_id: claims
                     .acc
+                    .clone()
                     .ok_or_else(|| Error::unauthenticated("invalid bearer token"))?,
                 issued_at: claims.iat,
             })),
