@@ -635,11 +635,15 @@ impl Store {
         }
     }
 
-    /// A cheap round trip, for health checks.
+    /// A cheap round trip, for health checks. On SQLite it uses a read
+    /// connection: the single write connection can be busy for seconds
+    /// behind SQLite's write lock (another process bulk-loading the file),
+    /// which is a queue, not an outage (it made health time out waiting for
+    /// the write pool while a benchmark seeded a million rows).
     pub async fn ping(&self) -> Result<()> {
         use diesel_async::SimpleAsyncConnection;
         match &self.backend {
-            Backend::Sqlite(pools) => pools.write.get().await?.batch_execute("SELECT 1").await?,
+            Backend::Sqlite(pools) => pools.read.get().await?.batch_execute("SELECT 1").await?,
             Backend::Postgres(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
         }
         Ok(())
