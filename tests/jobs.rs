@@ -444,31 +444,12 @@ async fn a_stalled_job_still_reports_every_second(db: Db) {
         member(&app, &ws, "heir").await,
     );
     give(&app, &ws, &a.id, 2, 0, 0).await;
-    let mut stream = app
-        .users()
-        .bulk_remove_users(authed(
-            pb::BulkRemoveUsersRequest {
-                user_ids: vec![a.id.clone()],
-                reassignment: to(&heir.id),
-                ..Default::default()
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("bulk")
-        .into_inner();
-    let mut updates: Vec<pb::JobUpdate> = Vec::new();
-    while let Some(item) = tokio::time::timeout(Duration::from_secs(60), stream.next())
-        .await
-        .expect("progress")
-    {
-        let update = item.expect("ok").update.expect("update");
-        let last = update.r#final;
-        updates.push(update);
-        if last {
-            break;
-        }
-    }
+    let request = pb::BulkRemoveUsersRequest {
+        user_ids: vec![a.id.clone()],
+        reassignment: to(&heir.id),
+        ..Default::default()
+    };
+    let updates = bulk_remove(&app, &ws, request).await.expect("bulk");
     let repeats = updates
         .windows(2)
         .filter(|w| {
