@@ -638,8 +638,8 @@ impl Store {
     /// A cheap round trip, for health checks. On SQLite it uses a read
     /// connection: the single write connection can be busy for seconds
     /// behind SQLite's write lock (another process bulk-loading the file),
-    /// which is a queue, not an outage (it made health time out waiting for
-    /// the write pool while a benchmark seeded a million rows).
+    /// which is a queue, not an outage: it must not take the instance out
+    /// of service.
     pub async fn ping(&self) -> Result<()> {
         use diesel_async::SimpleAsyncConnection;
         match &self.backend {
