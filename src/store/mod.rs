@@ -15,6 +15,7 @@
 
 pub mod models;
 pub mod schema;
+pub mod timestamp;
 
 use std::{future::Future, path::Path, sync::Arc, time::Duration};
 

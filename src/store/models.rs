@@ -1,6 +1,7 @@
 //! Rows as they are stored. Enumerations are kept as their stored text; the
 //! CHECK constraints of the migrations guarantee the values.
 
+use super::timestamp::{MaybeStoredTime, StoredTime};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -45,7 +46,7 @@ pub struct GroupRow {
 /// `Serialize` exists for idempotent replies; the password hash is never
 /// serialized.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct UserRow {
     pub id: String,
     pub account_id: String,
@@ -59,9 +60,13 @@ pub struct UserRow {
     pub status: String,
     pub search_text: String,
     pub version: i64,
+    #[diesel(deserialize_as = MaybeStoredTime)]
     pub tokens_valid_after: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = StoredTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = StoredTime)]
     pub updated_at: NaiveDateTime,
+    #[diesel(deserialize_as = MaybeStoredTime)]
     pub disabled_at: Option<NaiveDateTime>,
 }
 

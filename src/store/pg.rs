@@ -3,6 +3,16 @@
 use super::*;
 pub type Conn = PgConn;
 
+/// `load_rows!(conn, query)`: the rows of `query` (see the SQLite build
+/// for why this is a macro of its own).
+macro_rules! load_rows {
+    ($conn:expr, $query:expr) => {
+        diesel_async::RunQueryDsl::load($query, $conn)
+            .await
+            .map_err($crate::error::Error::from)
+    };
+}
+
 pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option<AccountRow>> {
     use super::schema::accounts::dsl as a;
     use diesel::prelude::*;

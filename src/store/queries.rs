@@ -179,13 +179,11 @@ impl Repo for Conn {
     }
 
     async fn find_user(&mut self, account_id: &str, user_id: &str) -> Result<Option<UserRow>> {
-        Ok(users::table
-            .filter(users::id.eq(user_id))
-            .filter(users::account_id.eq(account_id))
-            .select(UserRow::as_select())
-            .first(self)
-            .await
-            .optional()?)
+        let query = users::table
+            .filter(users::id.eq(user_id.to_owned()))
+            .filter(users::account_id.eq(account_id.to_owned()))
+            .select(UserRow::as_select());
+        Ok(load_rows!(self, query)?.pop())
     }
 
     async fn find_caller_and_user(
@@ -204,10 +202,7 @@ impl Repo for Conn {
                 .filter(users::id.eq(id.to_owned()))
                 .select(UserRow::as_select())
         };
-        Ok(by_id(caller_id)
-            .union_all(by_id(user_id))
-            .load(self)
-            .await?)
+        load_rows!(self, by_id(caller_id).union_all(by_id(user_id)))
     }
 
     async fn find_user_by_email(&mut self, email: &str) -> Result<Option<UserRow>> {
@@ -294,12 +289,10 @@ impl Repo for Conn {
     }
 
     async fn find_user_by_id(&mut self, user_id: &str) -> Result<Option<UserRow>> {
-        Ok(users::table
-            .find(user_id)
-            .select(UserRow::as_select())
-            .first(self)
-            .await
-            .optional()?)
+        let query = users::table
+            .find(user_id.to_owned())
+            .select(UserRow::as_select());
+        Ok(load_rows!(self, query)?.pop())
     }
 
     async fn update_user_profile(
@@ -349,7 +342,7 @@ impl Repo for Conn {
         limit: i64,
     ) -> Result<Vec<UserRow>> {
         let mut query = users::table
-            .filter(users::account_id.eq(account_id))
+            .filter(users::account_id.eq(account_id.to_owned()))
             .select(UserRow::as_select())
             .order(users::id.asc())
             .limit(limit)
@@ -361,15 +354,15 @@ impl Repo for Conn {
             query = query.filter(users::role.eq(role));
         }
         if let Some(group_id) = &filter.group_id {
-            query = query.filter(users::group_id.eq(group_id));
+            query = query.filter(users::group_id.eq(group_id.clone()));
         }
         if let Some(text) = &filter.query {
             query = query.filter(users::search_text.like(like_pattern(text)).escape('\\'));
         }
         if let Some(after) = after_id {
-            query = query.filter(users::id.gt(after));
+            query = query.filter(users::id.gt(after.to_owned()));
         }
-        Ok(query.load(self).await?)
+        load_rows!(self, query)
     }
 
     async fn set_user_status(&mut self, user_id: &str, change: &UserStatusChange) -> Result<()> {
