@@ -185,10 +185,16 @@ async fn exhausted_pool_and_deadlines_fail_fast_and_write_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Another call finds no free connection: refused quickly, not hung.
+    // (A text search takes a pooled connection; plain point reads share
+    // their own connections, so they keep working.)
+    let search = pb::ListUsersRequest {
+        query: "ada".into(),
+        ..Default::default()
+    };
     let started = Instant::now();
     let status = app
         .users()
-        .list_users(authed(pb::ListUsersRequest::default(), &ws.admin_token))
+        .list_users(authed(search, &ws.admin_token))
         .await
         .expect_err("pool exhausted");
     assert!(
@@ -196,6 +202,13 @@ async fn exhausted_pool_and_deadlines_fail_fast_and_write_nothing() {
         "{status:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(3), "fails fast");
+    let page = app
+        .users()
+        .list_users(authed(pb::ListUsersRequest::default(), &ws.admin_token))
+        .await
+        .expect("a plain page needs no pooled connection")
+        .into_inner();
+    assert_eq!(page.users.len(), 1);
 
     // A client deadline ends a call stuck behind the lock.
     let mut request = authed(
@@ -297,4 +310,58 @@ async fn graceful_shutdown_finishes_calls_and_ends_streams() {
             .await;
         assert_eq!(stored, added, "{db:?}");
     }
+}
+
+/// Point reads (token checks, GetUser, ListUsers pages) share a couple of
+/// pipelined PostgreSQL connections. When those are killed (a restart, an
+/// admin's pg_terminate_backend), the next reads go through new ones: the
+/// first read to hit a dead connection is run again, not failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_shared_read_connections_are_replaced_without_failing_a_read() {
+    let tag = format!("roster_shared_{}", std::process::id());
+    let app = TestApp::spawn_with(Db::Postgres, |s| {
+        s.database_url = format!("{}&application_name={tag}", s.database_url);
+    })
+    .await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
+    let get = pb::GetUserRequest {
+        account_id: String::new(),
+        user_id: ws.admin.id.clone(),
+    };
+    let mut users = app.users();
+    for _ in 0..4 {
+        users
+            .get_user(authed(get.clone(), &ws.admin_token))
+            .await
+            .expect("get before");
+    }
+    let killed = app
+        .sql_count(&format!(
+            "SELECT count(*) AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = '{tag}' AND pid <> pg_backend_pid()) AS t"
+        ))
+        .await;
+    assert!(killed >= 2, "the server's connections were found: {killed}");
+    for i in 0..8 {
+        let reply = users
+            .get_user(authed(get.clone(), &ws.admin_token))
+            .await
+            .unwrap_or_else(|e| panic!("read {i} after the kill failed: {e:?}"));
+        assert_eq!(
+            reply.into_inner().user.map(|u| u.id),
+            Some(ws.admin.id.clone())
+        );
+    }
+    let list = pb::ListUsersRequest {
+        page_size: 10,
+        ..Default::default()
+    };
+    let page = users
+        .list_users(authed(list, &ws.admin_token))
+        .await
+        .expect("list after the kill")
+        .into_inner();
+    assert_eq!(page.users.len(), 1);
 }

@@ -4,9 +4,9 @@ use chrono::DateTime;
 
 use crate::auth::{Principal, TokenVerifier};
 use crate::error::{Error, Result};
-use crate::read;
+use crate::read_users;
 use crate::store::models::UserRow;
-use crate::store::{Repo, Store};
+use crate::store::{Store, UserReads};
 
 /// A bearer token whose signature, expiry and audience are verified but whose
 /// user, for user tokens, has not been checked against the database yet.
@@ -109,7 +109,7 @@ impl Authenticator {
         match bearer {
             Bearer::Service(principal) => Ok(principal),
             Bearer::User(claims) => {
-                let row = read!(self.store, |conn| conn
+                let row = read_users!(self.store, |conn| conn
                     .find_user_by_id(&claims.user_id)
                     .await)?;
                 claims.confirm(row.as_ref())

@@ -8,8 +8,8 @@ use crate::auth::principal::{Access, Scope};
 use crate::domain::login::{Attempt, ThrottlePolicy};
 use crate::domain::{Email, Password};
 use crate::error::{Code, Error, Reason, Result};
-use crate::store::Repo;
 use crate::store::models::UserRow;
+use crate::store::{Repo, UserReads};
 use crate::{read, write};
 
 fn wrong_credentials() -> Error {

@@ -13,9 +13,9 @@ use crate::auth::principal::{Access, Scope};
 use crate::domain::user::search_text;
 use crate::domain::{DisplayName, Email, Password, Permissions, RequestId, Role, UserStatus};
 use crate::error::{Error, Reason, Result};
-use crate::store::Repo;
 use crate::store::models::{NewEvent, UserFilter, UserProfileChange, UserRow};
-use crate::{read, write};
+use crate::store::{Repo, UserReads};
+use crate::{read, read_users, write};
 
 /// A validated new user (AddUser, or the first admin of an account).
 pub struct NewUser {
@@ -190,7 +190,7 @@ impl Roster {
     /// and the answer come from one query, so authentication costs no extra
     /// round trip and revocation still takes effect at once.
     pub async fn get_user_as(&self, claims: &UserClaims, user_id: &str) -> Result<UserRow> {
-        let mut rows = read!(self.store, |conn| conn
+        let mut rows = read_users!(self.store, |conn| conn
             .find_caller_and_user(&claims.account_id, &claims.user_id, user_id)
             .await)?;
         let caller = claims.confirm(rows.iter().find(|u| u.id == claims.user_id))?;
@@ -222,10 +222,19 @@ impl Roster {
             filter.status, filter.group_id, filter.role, filter.query
         );
         let after = paging::decode_token(&request.page_token, &filters)?;
-        let mut rows = read!(self.store, |conn| {
-            conn.list_users(&account_id, &filter, after.as_deref(), limit + 1)
-                .await
-        })?;
+        // A text search may scan the whole account: it takes a pooled
+        // connection of its own rather than hold up the shared ones.
+        let mut rows = if filter.query.is_some() {
+            read!(self.store, |conn| {
+                conn.list_users(&account_id, &filter, after.as_deref(), limit + 1)
+                    .await
+            })?
+        } else {
+            read_users!(self.store, |conn| {
+                conn.list_users(&account_id, &filter, after.as_deref(), limit + 1)
+                    .await
+            })?
+        };
         let next = paging::finish_page(&mut rows, limit, &filters, |u| u.id.clone());
         Ok((rows, next))
     }

@@ -14,6 +14,7 @@
 //! that lock, so it is race-free across threads and replicas.
 
 pub mod models;
+pub mod pipelined;
 pub mod schema;
 pub mod timestamp;
 
@@ -169,9 +170,37 @@ pub type PgConn = AsyncPgConnection;
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("src/store/migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("src/store/migrations/postgres");
 
+/// The reads of users that every call makes (a user token's own row) or
+/// that are hot (GetUser, ListUsers). Besides both backends' connections,
+/// implemented for a shared PostgreSQL connection (`&PgConn`, see
+/// [`pipelined`]), which takes them through [`read_users!`](crate::read_users).
+pub trait UserReads: Send {
+    /// A user by id in any account (authentication of user tokens).
+    fn find_user_by_id(
+        &mut self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
+    /// Up to two users of an account in one query: a user token's own row
+    /// (to authenticate it) and the row the call asks for.
+    fn find_caller_and_user(
+        &mut self,
+        account_id: &str,
+        caller_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
+    /// Users in id (creation) order after `after_id`, at most `limit`.
+    fn list_users(
+        &mut self,
+        account_id: &str,
+        filter: &UserFilter,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
+}
+
 /// Every query Roster runs. Implemented for both backends' connections by
 /// `queries.rs`; the use cases in `service/` are generic over it.
-pub trait Repo: Send {
+pub trait Repo: UserReads + Send {
     /// Locks the account for the rest of the transaction and returns it.
     fn lock_account(&mut self, id: &str)
     -> impl Future<Output = Result<Option<AccountRow>>> + Send;
@@ -216,14 +245,6 @@ pub trait Repo: Send {
         account_id: &str,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
-    /// Up to two users of an account in one query: a user token's own row
-    /// (to authenticate it) and the row the call asks for.
-    fn find_caller_and_user(
-        &mut self,
-        account_id: &str,
-        caller_id: &str,
-        user_id: &str,
-    ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
     /// A user by (normalized) email in any account (VerifyPassword).
     fn find_user_by_email(
         &mut self,
@@ -250,11 +271,6 @@ pub trait Repo: Send {
         revoke: bool,
         now: NaiveDateTime,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// A user by id in any account (authentication of user tokens).
-    fn find_user_by_id(
-        &mut self,
-        user_id: &str,
-    ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
     fn update_user_profile(
         &mut self,
         user_id: &str,
@@ -263,14 +279,6 @@ pub trait Repo: Send {
     fn count_users(&mut self, account_id: &str) -> impl Future<Output = Result<UserCounts>> + Send;
     fn count_active_admins(&mut self, account_id: &str)
     -> impl Future<Output = Result<i64>> + Send;
-    /// Users in id (creation) order after `after_id`, at most `limit`.
-    fn list_users(
-        &mut self,
-        account_id: &str,
-        filter: &UserFilter,
-        after_id: Option<&str>,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
 
     /// Sets status, disable time, token revocation time and version.
     fn set_user_status(
@@ -467,7 +475,14 @@ mod sqlite;
 #[derive(Clone)]
 pub enum Backend {
     Sqlite(SqlitePools),
-    Postgres(Pool<PgConn>),
+    Postgres(PgPools),
+}
+
+/// PostgreSQL's pool and the connections shared by point reads.
+#[derive(Clone)]
+pub struct PgPools {
+    pub main: Pool<PgConn>,
+    pub shared: Arc<pipelined::PipelinedReads>,
 }
 
 /// Connection pools and migrations for one database.
@@ -511,13 +526,18 @@ impl Store {
                 config.url.clone(),
                 manager_config,
             );
-            Backend::Postgres(
-                Pool::builder(manager)
+            Backend::Postgres(PgPools {
+                main: Pool::builder(manager)
                     .max_size(config.max_connections)
                     .timeouts(timeouts)
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()?,
-            )
+                shared: Arc::new(pipelined::PipelinedReads::new(
+                    config.url.clone(),
+                    pipelined::SHARED_READ_CONNECTIONS,
+                    config.acquire_timeout,
+                )),
+            })
         } else {
             let path = sqlite_path(&config.url);
             if let Some(dir) = Path::new(&path)
@@ -632,7 +652,7 @@ impl Store {
                 publish("write", pools.write.status());
                 publish("read", pools.read.status());
             }
-            Backend::Postgres(pool) => publish("main", pool.status()),
+            Backend::Postgres(pools) => publish("main", pools.main.status()),
         }
     }
 
@@ -645,7 +665,7 @@ impl Store {
         use diesel_async::SimpleAsyncConnection;
         match &self.backend {
             Backend::Sqlite(pools) => pools.read.get().await?.batch_execute("SELECT 1").await?,
-            Backend::Postgres(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
+            Backend::Postgres(pools) => pools.main.get().await?.batch_execute("SELECT 1").await?,
         }
         Ok(())
     }
@@ -692,10 +712,44 @@ macro_rules! read {
                 let $conn: &mut $crate::store::SqliteConn = &mut pooled;
                 $body
             }
-            $crate::store::Backend::Postgres(pool) => {
-                let mut pooled = pool.get().await.map_err($crate::error::Error::from)?;
+            $crate::store::Backend::Postgres(pools) => {
+                let mut pooled = pools.main.get().await.map_err($crate::error::Error::from)?;
                 let $conn: &mut $crate::store::PgConn = &mut pooled;
                 $body
+            }
+        }
+    };
+}
+
+/// Like [`read!`](crate::read) for [`UserReads`] point reads: on PostgreSQL
+/// `$conn` is one of the connections shared (pipelined) by concurrent
+/// calls, see [`pipelined`]. Keep `$body` to short, read-only queries: when
+/// it fails UNAVAILABLE (the shared connection was lost, e.g. PostgreSQL
+/// restarted) it runs once more on a new connection.
+#[macro_export]
+macro_rules! read_users {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match $store.backend() {
+            $crate::store::Backend::Sqlite(pools) => {
+                let mut pooled = pools.read.get().await.map_err($crate::error::Error::from)?;
+                let $conn: &mut $crate::store::SqliteConn = &mut pooled;
+                $body
+            }
+            $crate::store::Backend::Postgres(pools) => {
+                let mut retried = false;
+                loop {
+                    let shared = pools.shared.get().await?;
+                    let mut borrowed: &$crate::store::PgConn = shared.conn();
+                    let $conn = &mut borrowed;
+                    let result = $body;
+                    match result {
+                        Err(e) if e.code == $crate::error::Code::Unavailable && !retried => {
+                            shared.discard();
+                            retried = true;
+                        }
+                        result => break result,
+                    }
+                }
             }
         }
     };
@@ -719,9 +773,9 @@ macro_rules! write {
                 let result = async { $body }.await;
                 $crate::store::end_transaction($conn, result).await
             }
-            $crate::store::Backend::Postgres(pool) => {
+            $crate::store::Backend::Postgres(pools) => {
                 use diesel_async::AsyncConnection as _;
-                let mut pooled = pool.get().await.map_err($crate::error::Error::from)?;
+                let mut pooled = pools.main.get().await.map_err($crate::error::Error::from)?;
                 let conn: &mut $crate::store::PgConn = &mut pooled;
                 conn.transaction(async |$conn| $body).await
             }

@@ -54,6 +54,14 @@ pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) 
     Ok(inserted)
 }
 
+/// Also implements `$impl_for`'s trait for `&Conn`, a connection shared by
+/// concurrent calls (see `pipelined`).
+macro_rules! also_for_shared_connections {
+    ($impl_for:ident) => {
+        $impl_for!(&'a Conn, 'a);
+    };
+}
+
 // The same file is compiled once per backend, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]

@@ -49,6 +49,80 @@ fn journal_ids(text: &str) -> impl Iterator<Item = i64> + '_ {
     text.split(',').filter_map(|id| id.parse().ok())
 }
 
+/// `impl UserReads` for a connection type; written once, used for `Conn`
+/// and, on PostgreSQL, for a shared connection (`&Conn`).
+macro_rules! user_reads {
+    (@impl [$($lt:lifetime)?] $conn:ty) => {
+        impl<$($lt)?> crate::store::UserReads for $conn {
+            async fn find_user_by_id(&mut self, user_id: &str) -> Result<Option<UserRow>> {
+                let query = users::table
+                    .find(user_id.to_owned())
+                    .select(UserRow::as_select());
+                Ok(load_rows!(self, query)?.pop())
+            }
+
+            async fn find_caller_and_user(
+                &mut self,
+                account_id: &str,
+                caller_id: &str,
+                user_id: &str,
+            ) -> Result<Vec<UserRow>> {
+                // Two primary-key lookups glued by UNION ALL: with `id = ? OR id = ?`
+                // PostgreSQL's generic plan scans the whole account (and its custom
+                // plans re-plan every call); `eq_any` defeats SQLite's statement
+                // cache. This shape is planned once on both.
+                let by_id = |id: &str| {
+                    users::table
+                        .filter(users::account_id.eq(account_id.to_owned()))
+                        .filter(users::id.eq(id.to_owned()))
+                        .select(UserRow::as_select())
+                };
+                load_rows!(self, by_id(caller_id).union_all(by_id(user_id)))
+            }
+
+            async fn list_users(
+                &mut self,
+                account_id: &str,
+                filter: &UserFilter,
+                after_id: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<UserRow>> {
+                let mut query = users::table
+                    .filter(users::account_id.eq(account_id.to_owned()))
+                    .select(UserRow::as_select())
+                    .order(users::id.asc())
+                    .limit(limit)
+                    .into_boxed();
+                if let Some(status) = filter.status {
+                    query = query.filter(users::status.eq(status));
+                }
+                if let Some(role) = filter.role {
+                    query = query.filter(users::role.eq(role));
+                }
+                if let Some(group_id) = &filter.group_id {
+                    query = query.filter(users::group_id.eq(group_id.clone()));
+                }
+                if let Some(text) = &filter.query {
+                    query = query.filter(users::search_text.like(like_pattern(text)).escape('\\'));
+                }
+                if let Some(after) = after_id {
+                    query = query.filter(users::id.gt(after.to_owned()));
+                }
+                load_rows!(self, query)
+            }
+        }
+    };
+    ($conn:ty) => {
+        user_reads!(@impl [] $conn);
+    };
+    ($conn:ty, $lt:lifetime) => {
+        user_reads!(@impl [$lt] $conn);
+    };
+}
+
+user_reads!(Conn);
+also_for_shared_connections!(user_reads);
+
 impl Repo for Conn {
     async fn lock_account(&mut self, id: &str) -> Result<Option<AccountRow>> {
         super::lock_account_row(self, id).await
@@ -186,25 +260,6 @@ impl Repo for Conn {
         Ok(load_rows!(self, query)?.pop())
     }
 
-    async fn find_caller_and_user(
-        &mut self,
-        account_id: &str,
-        caller_id: &str,
-        user_id: &str,
-    ) -> Result<Vec<UserRow>> {
-        // Two primary-key lookups glued by UNION ALL: with `id = ? OR id = ?`
-        // PostgreSQL's generic plan scans the whole account (and its custom
-        // plans re-plan every call); `eq_any` defeats SQLite's statement
-        // cache. This shape is planned once on both.
-        let by_id = |id: &str| {
-            users::table
-                .filter(users::account_id.eq(account_id.to_owned()))
-                .filter(users::id.eq(id.to_owned()))
-                .select(UserRow::as_select())
-        };
-        load_rows!(self, by_id(caller_id).union_all(by_id(user_id)))
-    }
-
     async fn find_user_by_email(&mut self, email: &str) -> Result<Option<UserRow>> {
         Ok(users::table
             .filter(users::email.eq(email))
@@ -288,13 +343,6 @@ impl Repo for Conn {
         Ok(())
     }
 
-    async fn find_user_by_id(&mut self, user_id: &str) -> Result<Option<UserRow>> {
-        let query = users::table
-            .find(user_id.to_owned())
-            .select(UserRow::as_select());
-        Ok(load_rows!(self, query)?.pop())
-    }
-
     async fn update_user_profile(
         &mut self,
         user_id: &str,
@@ -332,37 +380,6 @@ impl Repo for Conn {
             .count()
             .get_result(self)
             .await?)
-    }
-
-    async fn list_users(
-        &mut self,
-        account_id: &str,
-        filter: &UserFilter,
-        after_id: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<UserRow>> {
-        let mut query = users::table
-            .filter(users::account_id.eq(account_id.to_owned()))
-            .select(UserRow::as_select())
-            .order(users::id.asc())
-            .limit(limit)
-            .into_boxed();
-        if let Some(status) = filter.status {
-            query = query.filter(users::status.eq(status));
-        }
-        if let Some(role) = filter.role {
-            query = query.filter(users::role.eq(role));
-        }
-        if let Some(group_id) = &filter.group_id {
-            query = query.filter(users::group_id.eq(group_id.clone()));
-        }
-        if let Some(text) = &filter.query {
-            query = query.filter(users::search_text.like(like_pattern(text)).escape('\\'));
-        }
-        if let Some(after) = after_id {
-            query = query.filter(users::id.gt(after.to_owned()));
-        }
-        load_rows!(self, query)
     }
 
     async fn set_user_status(&mut self, user_id: &str, change: &UserStatusChange) -> Result<()> {

@@ -61,6 +61,11 @@ pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) 
     Ok(inserted)
 }
 
+/// SQLite has no shared connections (reads are in-process calls).
+macro_rules! also_for_shared_connections {
+    ($impl_for:ident) => {};
+}
+
 // The same file is compiled once per backend, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "queries.rs"]
