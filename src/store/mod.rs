@@ -730,11 +730,7 @@ macro_rules! read {
 macro_rules! read_users {
     ($store:expr, |$conn:ident| $body:expr) => {
         match $store.backend() {
-            $crate::store::Backend::Sqlite(pools) => {
-                let mut pooled = pools.read.get().await.map_err($crate::error::Error::from)?;
-                let $conn: &mut $crate::store::SqliteConn = &mut pooled;
-                $body
-            }
+            $crate::store::Backend::Sqlite(_) => $crate::read!($store, |$conn| $body),
             $crate::store::Backend::Postgres(pools) => {
                 let mut retried = false;
                 loop {
