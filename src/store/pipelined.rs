@@ -23,8 +23,9 @@ use diesel_async::AsyncPgConnection;
 
 use crate::error::{Error, Result};
 
-/// How many connections the point reads share. Two keep both cores'
-/// worth of queries in flight; more only splits the pipelines.
+/// How many connections the point reads share. Two, measured (session 5,
+/// README → Performance); one hand run with four was not clearly better for
+/// GetUser and somewhat better for ListUsers: not settled.
 pub const SHARED_READ_CONNECTIONS: usize = 2;
 
 /// A few connections, each shared by every call that picks it.
