@@ -280,6 +280,13 @@ impl From<diesel::result::Error> for Error {
                     "concurrent change, retry",
                 )
             }
+            // PostgreSQL's last word on a connection it ends (SQLSTATE 57P01-57P03:
+            // pg_terminate_backend, a restart, a crash of another backend); diesel
+            // passes on the message, not the SQLSTATE.
+            D::DatabaseError(_, info) if is_server_shutdown(info.message()) => {
+                tracing::warn!(error = %e, "database connection ended by the server");
+                Error::unavailable()
+            }
             D::DatabaseError(_, info) if is_busy(info.message()) => {
                 tracing::warn!(error = %e, "database busy");
                 Error::unavailable()
@@ -292,6 +299,13 @@ impl From<diesel::result::Error> for Error {
     }
 }
 
+fn is_server_shutdown(message: &str) -> bool {
+    message.starts_with("terminating connection")
+        || message.starts_with("the database system is shutting down")
+        || message.starts_with("the database system is starting up")
+        || message.starts_with("the database system is in recovery mode")
+}
+
 fn is_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database is busy")
 }
@@ -301,5 +315,32 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
         tracing::warn!(error = %e, "database pool checkout failed");
         Error::unavailable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error as D};
+
+    use super::*;
+
+    fn code_of(message: &str) -> Code {
+        let info: Box<dyn diesel::result::DatabaseErrorInformation + Send + Sync> =
+            Box::new(message.to_owned());
+        Error::from(D::DatabaseError(DatabaseErrorKind::Unknown, info)).code
+    }
+
+    #[test]
+    fn a_connection_the_server_ends_is_unavailable_not_internal() {
+        for message in [
+            "terminating connection due to administrator command",
+            "terminating connection because of crash of another server process",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "database is locked",
+        ] {
+            assert_eq!(code_of(message), Code::Unavailable, "{message}");
+        }
+        assert_eq!(code_of("syntax error at or near \"x\""), Code::Internal);
     }
 }

@@ -319,6 +319,32 @@ async fn disable_moves_user_to_inactive_tab_and_revokes_tokens(db: Db) {
             .expect_err("disabled user's token on GetUser");
         assert_error(&status, Code::Unauthenticated, "TOKEN_INVALID");
     }
+    // ListUsers reads the caller with the page (one round trip), or
+    // separately for a text search or another account: the same rule, and
+    // a bad page token or filter is not reported before it.
+    let list =
+        |account_id: &str, page_token: &str, query: &str, status: i32| pb::ListUsersRequest {
+            account_id: account_id.to_owned(),
+            page_token: page_token.to_owned(),
+            query: query.to_owned(),
+            status,
+            ..Default::default()
+        };
+    for request in [
+        list(&ws.account.id, "", "", 0),
+        list("", "", "", pb::UserStatus::Active as i32),
+        list("", "not-a-page-token", "", 0),
+        list("", "", "nina", 0),
+        list("", "", "", 99),
+        list("00000000-0000-0000-0000-000000000000", "", "", 0),
+    ] {
+        let status = app
+            .users()
+            .list_users(authed(request.clone(), &token))
+            .await
+            .expect_err("disabled user's token on ListUsers");
+        assert_error(&status, Code::Unauthenticated, "TOKEN_INVALID");
+    }
     // Disabling again is refused; the email stays taken.
     let status = disable(&app, &ws, &nina.id, None).await.expect_err("twice");
     assert_error(&status, Code::FailedPrecondition, "INVALID_STATUS");

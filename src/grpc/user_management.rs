@@ -430,7 +430,7 @@ impl UserManagementService for UserManagementApi {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        let caller = principal(&self.auth, &request).await?;
+        let bearer = bearer(&self.auth, &request)?;
         let r = request.into_inner();
         let mut v = Violations::new();
         let account_id = parse_account_id(&mut v, &r.account_id);
@@ -441,22 +441,30 @@ impl UserManagementService for UserManagementApi {
         if query.chars().count() > 200 {
             v.add("query", "must be at most 200 characters");
         }
-        v.into_result()?;
-        let (users, next_page_token) = self
-            .roster
-            .list_users(
-                &caller,
-                &account_id,
-                ListUsers {
-                    status,
-                    group_id,
-                    role,
-                    query: (!query.is_empty()).then(|| query.to_owned()),
-                    page_size: r.page_size,
-                    page_token: r.page_token.clone(),
-                },
-            )
-            .await?;
+        if let Err(invalid) = v.into_result() {
+            // A revoked token hears UNAUTHENTICATED first, as on every RPC.
+            self.auth.principal(bearer).await?;
+            return Err(invalid.into());
+        }
+        let request = ListUsers {
+            status,
+            group_id,
+            role,
+            query: (!query.is_empty()).then(|| query.to_owned()),
+            page_size: r.page_size,
+            page_token: r.page_token,
+        };
+        let (users, next_page_token) = match &bearer {
+            Bearer::User(claims) if claims.acts_on(&account_id) && request.query.is_none() => {
+                self.roster.list_users_as(claims, request).await?
+            }
+            _ => {
+                let caller = self.auth.principal(bearer).await?;
+                self.roster
+                    .list_users(&caller, &account_id, request)
+                    .await?
+            }
+        };
         Ok(Response::new(pb::ListUsersResponse {
             users: users.iter().map(convert::user).collect(),
             next_page_token,

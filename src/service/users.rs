@@ -76,6 +76,56 @@ pub struct ListUsers {
     pub page_token: String,
 }
 
+/// A ListUsers request turned into the query of one page.
+struct PageQuery {
+    account_id: String,
+    filter: UserFilter,
+    /// The filters a page token is bound to.
+    filters: String,
+    after: Option<String>,
+    limit: i64,
+}
+
+impl PageQuery {
+    fn new(account_id: &str, request: ListUsers) -> Result<Self> {
+        let limit = paging::page_size(request.page_size, 50)?;
+        let filter = UserFilter {
+            status: request.status.map(UserStatus::as_str),
+            group_id: request.group_id,
+            role: request.role.map(Role::as_str),
+            query: request.query.map(|q| q.to_lowercase()),
+        };
+        let filters = format!(
+            "{account_id}|{:?}|{:?}|{:?}|{:?}",
+            filter.status, filter.group_id, filter.role, filter.query
+        );
+        let after = paging::decode_token(&request.page_token, &filters)?;
+        Ok(Self {
+            account_id: account_id.to_owned(),
+            filter,
+            filters,
+            after,
+            limit,
+        })
+    }
+
+    async fn load(&self, conn: &mut impl UserReads) -> Result<Vec<UserRow>> {
+        conn.list_users(
+            &self.account_id,
+            &self.filter,
+            self.after.as_deref(),
+            self.limit + 1,
+        )
+        .await
+    }
+
+    /// The page (at most `limit` rows) and the next page token.
+    fn finish(&self, mut rows: Vec<UserRow>) -> (Vec<UserRow>, String) {
+        let next = paging::finish_page(&mut rows, self.limit, &self.filters, |u| u.id.clone());
+        (rows, next)
+    }
+}
+
 /// Validated UpdateUser: None leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserUpdate {
@@ -210,33 +260,57 @@ impl Roster {
         request: ListUsers,
     ) -> Result<(Vec<UserRow>, String)> {
         let account_id = caller.authorize(account_id, Access::Read)?;
-        let limit = paging::page_size(request.page_size, 50)?;
-        let filter = UserFilter {
-            status: request.status.map(UserStatus::as_str),
-            group_id: request.group_id,
-            role: request.role.map(Role::as_str),
-            query: request.query.map(|q| q.to_lowercase()),
-        };
-        let filters = format!(
-            "{account_id}|{:?}|{:?}|{:?}|{:?}",
-            filter.status, filter.group_id, filter.role, filter.query
-        );
-        let after = paging::decode_token(&request.page_token, &filters)?;
+        let page = PageQuery::new(&account_id, request)?;
         // A text search may scan the whole account: it takes a pooled
         // connection of its own rather than hold up the shared ones.
-        let mut rows = if filter.query.is_some() {
-            read!(self.store, |conn| {
-                conn.list_users(&account_id, &filter, after.as_deref(), limit + 1)
-                    .await
-            })?
+        let rows = if page.filter.query.is_some() {
+            read!(self.store, |conn| page.load(conn).await)?
         } else {
-            read_users!(self.store, |conn| {
-                conn.list_users(&account_id, &filter, after.as_deref(), limit + 1)
-                    .await
-            })?
+            read_users!(self.store, |conn| page.load(conn).await)?
         };
-        let next = paging::finish_page(&mut rows, limit, &filters, |u| u.id.clone());
-        Ok((rows, next))
+        Ok(page.finish(rows))
+    }
+
+    /// ListUsers without a text search (the handler sends those to
+    /// [`Roster::list_users`]) for a user token acting on its own account: the caller's row and the page come from one connection in
+    /// one go (see [`UserReads::find_caller_and_list_users`]); revocation
+    /// still takes effect at once, and no row leaves before the caller is
+    /// confirmed and authorized.
+    pub async fn list_users_as(
+        &self,
+        claims: &UserClaims,
+        request: ListUsers,
+    ) -> Result<(Vec<UserRow>, String)> {
+        let page = match PageQuery::new(&claims.account_id, request) {
+            Ok(page) => page,
+            Err(invalid) => {
+                // A revoked token hears UNAUTHENTICATED first, as on every RPC.
+                self.confirm(claims).await?;
+                return Err(invalid);
+            }
+        };
+        let (caller, rows) = read_users!(self.store, |conn| {
+            conn.find_caller_and_list_users(
+                &claims.user_id,
+                &page.account_id,
+                &page.filter,
+                page.after.as_deref(),
+                page.limit + 1,
+            )
+            .await
+        })?;
+        claims
+            .confirm(caller.as_ref())?
+            .authorize(&claims.account_id, Access::Read)?;
+        Ok(page.finish(rows))
+    }
+
+    /// The caller of a user token, read and confirmed.
+    async fn confirm(&self, claims: &UserClaims) -> Result<Principal> {
+        let row = read_users!(self.store, |conn| conn
+            .find_user_by_id(&claims.user_id)
+            .await)?;
+        claims.confirm(row.as_ref())
     }
 
     pub async fn update_user(

@@ -196,6 +196,24 @@ pub trait UserReads: Send {
         after_id: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
+    /// A user token's own row (to authenticate it) and a page of
+    /// [`UserReads::list_users`], from one connection: one after the other
+    /// here; on a shared PostgreSQL connection both go out back to back, so
+    /// the caller waits for one round trip instead of two.
+    fn find_caller_and_list_users(
+        &mut self,
+        caller_id: &str,
+        account_id: &str,
+        filter: &UserFilter,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<(Option<UserRow>, Vec<UserRow>)>> + Send {
+        async move {
+            let caller = self.find_user_by_id(caller_id).await?;
+            let page = self.list_users(account_id, filter, after_id, limit).await?;
+            Ok((caller, page))
+        }
+    }
 }
 
 /// Every query Roster runs. Implemented for both backends' connections by

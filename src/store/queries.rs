@@ -110,6 +110,27 @@ macro_rules! user_reads {
                 }
                 load_rows!(self, query)
             }
+
+            user_reads!(@together $($lt)?);
+        }
+    };
+    // A pooled connection: the trait's default, one query after the other.
+    (@together) => {};
+    // A shared (pipelined) connection: both queries in flight at once.
+    (@together $lt:lifetime) => {
+        async fn find_caller_and_list_users(
+            &mut self,
+            caller_id: &str,
+            account_id: &str,
+            filter: &UserFilter,
+            after_id: Option<&str>,
+            limit: i64,
+        ) -> Result<(Option<UserRow>, Vec<UserRow>)> {
+            let (mut for_caller, mut for_page) = (*self, *self);
+            futures::try_join!(
+                for_caller.find_user_by_id(caller_id),
+                for_page.list_users(account_id, filter, after_id, limit),
+            )
         }
     };
     ($conn:ty) => {
