@@ -750,15 +750,15 @@ macro_rules! read_users {
         match $store.backend() {
             $crate::store::Backend::Sqlite(_) => $crate::read!($store, |$conn| $body),
             $crate::store::Backend::Postgres(pools) => {
+                let mut shared = pools.shared.get().await?;
                 let mut retried = false;
                 loop {
-                    let shared = pools.shared.get().await?;
                     let mut borrowed: &$crate::store::PgConn = shared.conn();
                     let $conn = &mut borrowed;
                     let result = $body;
                     match result {
                         Err(e) if e.code == $crate::error::Code::Unavailable && !retried => {
-                            shared.discard();
+                            shared = pools.shared.replace(shared).await?;
                             retried = true;
                         }
                         result => break result,

@@ -51,11 +51,11 @@ struct Live {
 }
 
 impl Slot {
-    fn current(&self) -> Option<SharedConn> {
+    fn current(&self) -> Option<Live> {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.as_ref()
             .filter(|live| !live.closed.load(Ordering::Acquire))
-            .map(|live| SharedConn(live.clone()))
+            .cloned()
     }
 }
 
@@ -73,13 +73,25 @@ impl PipelinedReads {
     /// One of the shared connections (round robin), connected if needed.
     pub async fn get(&self) -> Result<SharedConn> {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        let slot = &self.slots[turn % self.slots.len()];
-        if let Some(conn) = slot.current() {
-            return Ok(conn);
+        self.get_slot(turn % self.slots.len()).await
+    }
+
+    /// A new connection in the place of `lost`, which a query found lost.
+    /// Not simply the next slot: when the server ended all of them (a
+    /// restart), the others may not have noticed yet either.
+    pub async fn replace(&self, lost: SharedConn) -> Result<SharedConn> {
+        lost.discard();
+        self.get_slot(lost.slot).await
+    }
+
+    async fn get_slot(&self, index: usize) -> Result<SharedConn> {
+        let slot = &self.slots[index];
+        if let Some(live) = slot.current() {
+            return Ok(SharedConn { live, slot: index });
         }
         let _connecting = slot.connecting.lock().await;
-        if let Some(conn) = slot.current() {
-            return Ok(conn);
+        if let Some(live) = slot.current() {
+            return Ok(SharedConn { live, slot: index });
         }
         let live = tokio::time::timeout(self.connect_timeout, connect(&self.url))
             .await
@@ -88,22 +100,25 @@ impl PipelinedReads {
                 Error::unavailable()
             })??;
         *slot.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(live.clone());
-        Ok(SharedConn(live))
+        Ok(SharedConn { live, slot: index })
     }
 }
 
 /// A shared connection handed to one call.
-pub struct SharedConn(Live);
+pub struct SharedConn {
+    live: Live,
+    slot: usize,
+}
 
 impl SharedConn {
     pub fn conn(&self) -> &AsyncPgConnection {
-        &self.0.conn
+        &self.live.conn
     }
 
     /// Takes the connection out of service after a query through it found
     /// it lost (its driver task may not have noticed yet).
-    pub fn discard(&self) {
-        self.0.closed.store(true, Ordering::Release);
+    fn discard(&self) {
+        self.live.closed.store(true, Ordering::Release);
     }
 }
 
