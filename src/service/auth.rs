@@ -53,6 +53,12 @@ impl UserClaims {
         })
     }
 
+    /// [`UserClaims::confirm`] on the user's row read now.
+    pub async fn confirm_now(&self, store: &Store) -> Result<Principal> {
+        let row = read_users!(store, |conn| conn.find_user_by_id(&self.user_id).await)?;
+        self.confirm(row.as_ref())
+    }
+
     /// Whether a call naming `requested` (empty: the caller's own account)
     /// acts on the token's account, so the caller's row can be read in the
     /// same query as the answer.
@@ -108,12 +114,7 @@ impl Authenticator {
     pub async fn principal(&self, bearer: Bearer) -> Result<Principal> {
         match bearer {
             Bearer::Service(principal) => Ok(principal),
-            Bearer::User(claims) => {
-                let row = read_users!(self.store, |conn| conn
-                    .find_user_by_id(&claims.user_id)
-                    .await)?;
-                claims.confirm(row.as_ref())
-            }
+            Bearer::User(claims) => claims.confirm_now(&self.store).await,
         }
     }
 

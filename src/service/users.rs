@@ -272,8 +272,8 @@ impl Roster {
     }
 
     /// ListUsers without a text search (the handler sends those to
-    /// [`Roster::list_users`]) for a user token acting on its own account: the caller's row and the page come from one connection in
-    /// one go (see [`UserReads::find_caller_and_list_users`]); revocation
+    /// [`Roster::list_users`]) for a user token acting on its own account:
+    /// the caller's row and the page come from one connection in one go (see [`UserReads::find_caller_and_list_users`]); revocation
     /// still takes effect at once, and no row leaves before the caller is
     /// confirmed and authorized.
     pub async fn list_users_as(
@@ -285,7 +285,7 @@ impl Roster {
             Ok(page) => page,
             Err(invalid) => {
                 // A revoked token hears UNAUTHENTICATED first, as on every RPC.
-                self.confirm(claims).await?;
+                claims.confirm_now(&self.store).await?;
                 return Err(invalid);
             }
         };
@@ -303,14 +303,6 @@ impl Roster {
             .confirm(caller.as_ref())?
             .authorize(&claims.account_id, Access::Read)?;
         Ok(page.finish(rows))
-    }
-
-    /// The caller of a user token, read and confirmed.
-    async fn confirm(&self, claims: &UserClaims) -> Result<Principal> {
-        let row = read_users!(self.store, |conn| conn
-            .find_user_by_id(&claims.user_id)
-            .await)?;
-        claims.confirm(row.as_ref())
     }
 
     pub async fn update_user(
