@@ -21,6 +21,7 @@ use crate::proto::v1::user_management_service_server::UserManagementServiceServe
 use crate::service::Roster;
 use crate::service::auth::Authenticator;
 use crate::service::jobs::JobSettings;
+use crate::service::page_cache::PageCache;
 use crate::service::worker::{SHUTDOWN_GRACE, Worker};
 use crate::store::{Store, StoreConfig};
 use crate::telemetry::RpcMetricsLayer;
@@ -47,6 +48,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// Job workers in this process (0: this process works no jobs).
     pub job_workers: usize,
+    /// Users kept in recent ListUsers pages (0: none).
+    pub list_cache_users: usize,
     /// TLS for the gRPC listener (None: plaintext, e.g. behind a mesh).
     pub tls: Option<TlsSettings>,
 }
@@ -122,6 +125,7 @@ impl App {
             clock: settings.clock.clone(),
             prices: settings.prices,
             jobs: settings.jobs,
+            pages: Arc::new(PageCache::new(settings.list_cache_users)),
         };
         let auth = Authenticator {
             verifier: settings.verifier.clone(),

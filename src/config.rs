@@ -207,6 +207,11 @@ pub struct ServeArgs {
     /// PEM CA bundle: require client certificates signed by it (mutual TLS).
     #[arg(long, env = "ROSTER_TLS_CLIENT_CA_FILE", requires = "tls_cert_file")]
     pub tls_client_ca_file: Option<std::path::PathBuf>,
+    /// Users kept in recent ListUsers pages, in all (about 400 bytes each;
+    /// 0: keep none). A kept page is served only while the account's users
+    /// are unchanged.
+    #[arg(long, env = "ROSTER_LIST_CACHE_USERS", default_value_t = 10_000)]
+    pub list_cache_users: usize,
     #[command(flatten)]
     pub jobs: JobArgs,
 }

@@ -64,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 rollover_interval: Some(Duration::from_secs(60)),
                 jobs: args.jobs.settings(),
                 job_workers: args.jobs.job_workers,
+                list_cache_users: args.list_cache_users,
                 tls: args.tls()?,
             };
             let app = App::build(settings).await?;
@@ -212,6 +213,7 @@ async fn bootstrap(common: &CommonArgs, args: BootstrapArgs) -> anyhow::Result<(
         clock,
         prices: common.prices(),
         jobs: roster::service::jobs::JobSettings::default(),
+        pages: Arc::new(roster::service::page_cache::PageCache::new(0)),
         stopping: tokio::sync::watch::channel(false).1,
     };
     let plan = match args.plan.to_ascii_lowercase().as_str() {

@@ -454,7 +454,7 @@ impl UserManagementService for UserManagementApi {
             page_size: r.page_size,
             page_token: r.page_token,
         };
-        let (users, next_page_token) = match &bearer {
+        let page = match &bearer {
             Bearer::User(claims) if claims.acts_on(&account_id) && request.query.is_none() => {
                 self.roster.list_users_as(claims, request).await?
             }
@@ -466,8 +466,8 @@ impl UserManagementService for UserManagementApi {
             }
         };
         Ok(Response::new(pb::ListUsersResponse {
-            users: users.iter().map(convert::user).collect(),
-            next_page_token,
+            users: page.users.iter().map(convert::user).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 

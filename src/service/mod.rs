@@ -9,6 +9,7 @@ pub mod groups;
 pub mod idempotency;
 pub mod jobs;
 pub mod lifecycle;
+pub mod page_cache;
 pub mod paging;
 pub mod passwords;
 pub mod records;
@@ -35,6 +36,8 @@ pub struct Roster {
     pub clock: Arc<dyn Clock>,
     pub prices: PriceList,
     pub jobs: jobs::JobSettings,
+    /// Recent ListUsers pages (shared by clones).
+    pub pages: Arc<page_cache::PageCache>,
     /// Becomes true when the server starts shutting down: long streams end
     /// so that the shutdown is not held up by followers.
     pub stopping: tokio::sync::watch::Receiver<bool>,

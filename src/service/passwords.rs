@@ -73,6 +73,9 @@ impl Roster {
         write!(self.store, |conn| {
             conn.clear_login_throttle(&user.email).await?;
             if let Some(hash) = &rehash {
+                // Account first, as every writer of users rows does: the
+                // users trigger updates the account row.
+                conn.lock_account(&user.account_id).await?;
                 conn.set_password_hash(&user.id, hash, false, now).await?;
             }
             Ok::<_, Error>(())
@@ -146,6 +149,9 @@ impl Roster {
         let hash = self.hasher.hash(new).await?;
         let now = self.now();
         write!(self.store, |conn| {
+            // Account first, as every writer of users rows does: the users
+            // trigger updates the account row.
+            conn.lock_account(&user.account_id).await?;
             conn.set_password_hash(&user.id, &hash, true, now).await?;
             conn.clear_login_throttle(&user.email).await?;
             conn.find_user_by_id(&user.id)

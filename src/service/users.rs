@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::UserClaims;
 use super::idempotency::{self, Key};
+use super::page_cache::{PageCache, PageKey, UserPage};
 use super::paging;
 use super::seats::{SeatEffect, take_seat};
 use super::{Roster, ensure_writable, new_id};
@@ -13,7 +14,7 @@ use crate::auth::principal::{Access, Scope};
 use crate::domain::user::search_text;
 use crate::domain::{DisplayName, Email, Password, Permissions, RequestId, Role, UserStatus};
 use crate::error::{Error, Reason, Result};
-use crate::store::models::{NewEvent, UserFilter, UserProfileChange, UserRow};
+use crate::store::models::{NewEvent, UserFilter, UserProfileChange, UserRow, UsersAtVersion};
 use crate::store::{Repo, UserReads};
 use crate::{read, read_users, write};
 
@@ -109,7 +110,15 @@ impl PageQuery {
         })
     }
 
-    async fn load(&self, conn: &mut impl UserReads) -> Result<Vec<UserRow>> {
+    fn key(&self) -> PageKey {
+        PageKey {
+            filters: self.filters.clone(),
+            after: self.after.clone(),
+            limit: self.limit,
+        }
+    }
+
+    async fn load(&self, conn: &mut impl UserReads) -> Result<UsersAtVersion> {
         conn.list_users(
             &self.account_id,
             &self.filter,
@@ -119,10 +128,25 @@ impl PageQuery {
         .await
     }
 
-    /// The page (at most `limit` rows) and the next page token.
-    fn finish(&self, mut rows: Vec<UserRow>) -> (Vec<UserRow>, String) {
-        let next = paging::finish_page(&mut rows, self.limit, &self.filters, |u| u.id.clone());
-        (rows, next)
+    /// The page (at most `limit` rows) and the next page token, kept in
+    /// `pages` when the read carried the account's users version. Fields
+    /// no page shows (the password hash, the search text) are dropped.
+    fn finish(&self, read: UsersAtVersion, pages: &PageCache) -> UserPage {
+        let mut rows = read.users;
+        let next_page_token =
+            paging::finish_page(&mut rows, self.limit, &self.filters, |u| u.id.clone());
+        for row in &mut rows {
+            row.password_hash = String::new();
+            row.search_text = String::new();
+        }
+        let page = UserPage {
+            users: rows.into(),
+            next_page_token,
+        };
+        if let Some(users_version) = read.users_version {
+            pages.put(self.key(), users_version, page.clone());
+        }
+        page
     }
 }
 
@@ -252,35 +276,45 @@ impl Roster {
         Ok(rows.swap_remove(at))
     }
 
-    /// One page of users and the next page token.
+    /// One page of users and the next page token. A page read before is
+    /// served again while the account's users version is unchanged (see
+    /// [`PageCache`]): one small read instead of the page.
     pub async fn list_users(
         &self,
         caller: &Principal,
         account_id: &str,
         request: ListUsers,
-    ) -> Result<(Vec<UserRow>, String)> {
+    ) -> Result<UserPage> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         let page = PageQuery::new(&account_id, request)?;
+        let key = page.key();
+        if self.pages.holds(&key) {
+            let version = read_users!(self.store, |conn| conn
+                .find_users_version(&account_id)
+                .await)?;
+            if let Some(kept) = version.and_then(|v| self.pages.get(&key, v)) {
+                return Ok(kept);
+            }
+        }
         // A text search may scan the whole account: it takes a pooled
         // connection of its own rather than hold up the shared ones.
-        let rows = if page.filter.query.is_some() {
+        let read = if page.filter.query.is_some() {
             read!(self.store, |conn| page.load(conn).await)?
         } else {
             read_users!(self.store, |conn| page.load(conn).await)?
         };
-        Ok(page.finish(rows))
+        Ok(page.finish(read, &self.pages))
     }
 
     /// ListUsers without a text search (the handler sends those to
-    /// [`Roster::list_users`]) for a user token acting on its own account:
-    /// the caller's row and the page come from one connection in one go (see [`UserReads::find_caller_and_list_users`]); revocation
-    /// still takes effect at once, and no row leaves before the caller is
-    /// confirmed and authorized.
-    pub async fn list_users_as(
-        &self,
-        claims: &UserClaims,
-        request: ListUsers,
-    ) -> Result<(Vec<UserRow>, String)> {
+    /// [`Roster::list_users`]) for a user token acting on its own account.
+    /// A page read before: the caller's row and the users version in one
+    /// statement, and the kept page if the version is unchanged. Otherwise
+    /// the caller's row and the page come from one connection in one go
+    /// (see [`UserReads::find_caller_and_list_users`]). Either way
+    /// revocation takes effect at once, and no row leaves before the caller
+    /// is confirmed and authorized.
+    pub async fn list_users_as(&self, claims: &UserClaims, request: ListUsers) -> Result<UserPage> {
         let page = match PageQuery::new(&claims.account_id, request) {
             Ok(page) => page,
             Err(invalid) => {
@@ -289,7 +323,22 @@ impl Roster {
                 return Err(invalid);
             }
         };
-        let (caller, rows) = read_users!(self.store, |conn| {
+        let key = page.key();
+        if self.pages.holds(&key) {
+            let found = read_users!(self.store, |conn| conn
+                .find_user_with_users_version(&claims.user_id)
+                .await)?;
+            let (caller, version) = found.unzip();
+            claims
+                .confirm(caller.as_ref())?
+                .authorize(&claims.account_id, Access::Read)?;
+            if let Some(kept) = version.and_then(|v| self.pages.get(&key, v)) {
+                return Ok(kept);
+            }
+            let read = read_users!(self.store, |conn| page.load(conn).await)?;
+            return Ok(page.finish(read, &self.pages));
+        }
+        let (caller, read) = read_users!(self.store, |conn| {
             conn.find_caller_and_list_users(
                 &claims.user_id,
                 &page.account_id,
@@ -302,7 +351,7 @@ impl Roster {
         claims
             .confirm(caller.as_ref())?
             .authorize(&claims.account_id, Access::Read)?;
-        Ok(page.finish(rows))
+        Ok(page.finish(read, &self.pages))
     }
 
     pub async fn update_user(

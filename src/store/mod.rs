@@ -188,14 +188,25 @@ pub trait UserReads: Send {
         caller_id: &str,
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
-    /// Users in id (creation) order after `after_id`, at most `limit`.
+    /// A user by id with its account's `users_version`, in one statement.
+    fn find_user_with_users_version(
+        &mut self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<(UserRow, i64)>>> + Send;
+    /// An account's `users_version` (None: no such account).
+    fn find_users_version(
+        &mut self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+    /// Users in id (creation) order after `after_id`, at most `limit`, with
+    /// the account's `users_version` read in the same statement.
     fn list_users(
         &mut self,
         account_id: &str,
         filter: &UserFilter,
         after_id: Option<&str>,
         limit: i64,
-    ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
+    ) -> impl Future<Output = Result<UsersAtVersion>> + Send;
     /// A user token's own row (to authenticate it) and a page of
     /// [`UserReads::list_users`], from one connection: one after the other
     /// here; on a shared PostgreSQL connection both go out back to back, so
@@ -207,7 +218,7 @@ pub trait UserReads: Send {
         filter: &UserFilter,
         after_id: Option<&str>,
         limit: i64,
-    ) -> impl Future<Output = Result<(Option<UserRow>, Vec<UserRow>)>> + Send {
+    ) -> impl Future<Output = Result<(Option<UserRow>, UsersAtVersion)>> + Send {
         async move {
             let caller = self.find_user_by_id(caller_id).await?;
             let page = self.list_users(account_id, filter, after_id, limit).await?;

@@ -218,6 +218,14 @@ pub struct UserFilter {
     pub query: Option<String>,
 }
 
+/// Rows of one ListUsers page and the account's `users_version` read in
+/// the same statement (None when the page is empty).
+#[derive(Debug, Clone, Default)]
+pub struct UsersAtVersion {
+    pub users: Vec<UserRow>,
+    pub users_version: Option<i64>,
+}
+
 /// Active and inactive user counts of an account.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserCounts {

@@ -80,16 +80,38 @@ macro_rules! user_reads {
                 load_rows!(self, by_id(caller_id).union_all(by_id(user_id)))
             }
 
+            async fn find_user_with_users_version(
+                &mut self,
+                user_id: &str,
+            ) -> Result<Option<(UserRow, i64)>> {
+                let query = users::table
+                    .inner_join(accounts::table)
+                    .filter(users::id.eq(user_id.to_owned()))
+                    .select((UserRow::as_select(), accounts::users_version));
+                Ok(load_rows!(self, query)?.pop())
+            }
+
+            async fn find_users_version(&mut self, account_id: &str) -> Result<Option<i64>> {
+                let query = accounts::table
+                    .find(account_id.to_owned())
+                    .select(accounts::users_version);
+                Ok(load_rows!(self, query)?.pop())
+            }
+
             async fn list_users(
                 &mut self,
                 account_id: &str,
                 filter: &UserFilter,
                 after_id: Option<&str>,
                 limit: i64,
-            ) -> Result<Vec<UserRow>> {
+            ) -> Result<UsersAtVersion> {
+                // The version comes from the same statement (one snapshot) as
+                // the rows, so a page is never kept under a later version
+                // than the state it shows.
                 let mut query = users::table
+                    .inner_join(accounts::table)
                     .filter(users::account_id.eq(account_id.to_owned()))
-                    .select(UserRow::as_select())
+                    .select((UserRow::as_select(), accounts::users_version))
                     .order(users::id.asc())
                     .limit(limit)
                     .into_boxed();
@@ -108,7 +130,13 @@ macro_rules! user_reads {
                 if let Some(after) = after_id {
                     query = query.filter(users::id.gt(after.to_owned()));
                 }
-                load_rows!(self, query)
+                // `as_slice`: on a Vec, `first` would name diesel's query method.
+                let rows: Vec<(UserRow, i64)> = load_rows!(self, query)?;
+                let users_version = rows.as_slice().first().map(|(_, version)| *version);
+                Ok(UsersAtVersion {
+                    users: rows.into_iter().map(|(user, _)| user).collect(),
+                    users_version,
+                })
             }
 
             user_reads!(@together $($lt)?);
@@ -125,7 +153,7 @@ macro_rules! user_reads {
             filter: &UserFilter,
             after_id: Option<&str>,
             limit: i64,
-        ) -> Result<(Option<UserRow>, Vec<UserRow>)> {
+        ) -> Result<(Option<UserRow>, UsersAtVersion)> {
             let (mut for_caller, mut for_page) = (*self, *self);
             futures::try_join!(
                 for_caller.find_user_by_id(caller_id),

@@ -21,6 +21,8 @@ diesel::table! {
         event_seq -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// Bumped by a trigger with every change to the account's users.
+        users_version -> BigInt,
     }
 }
 

@@ -119,6 +119,7 @@ impl TestApp {
                 poll: Duration::from_millis(50),
             },
             job_workers: 1,
+            list_cache_users: 10_000,
             tls: None,
         };
         tweak(&mut settings);

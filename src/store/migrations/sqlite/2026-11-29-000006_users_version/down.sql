@@ -1,0 +1,4 @@
+DROP TRIGGER users_insert_bumps_users_version;
+DROP TRIGGER users_update_bumps_users_version;
+DROP TRIGGER users_delete_bumps_users_version;
+ALTER TABLE accounts DROP COLUMN users_version;
