@@ -33,6 +33,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub migrate: bool,
     pub db_max_connections: usize,
+    /// PostgreSQL connections the point reads share (0: by CPU cores).
+    pub db_shared_read_connections: usize,
     pub db_acquire_timeout: Duration,
     pub verifier: TokenVerifier,
     pub hash_params: HashParams,
@@ -111,6 +113,7 @@ impl App {
         let store = Store::open(&StoreConfig {
             url: settings.database_url.clone(),
             max_connections: settings.db_max_connections,
+            shared_read_connections: settings.db_shared_read_connections,
             acquire_timeout: settings.db_acquire_timeout,
         })?;
         if settings.migrate {

@@ -92,6 +92,15 @@ pub struct CommonArgs {
         global = true
     )]
     pub db_max_connections: usize,
+    /// PostgreSQL connections shared, pipelined, by the hot point reads
+    /// (token checks, GetUser, ListUsers); 0: one per two CPU cores, at least one.
+    #[arg(
+        long,
+        env = "ROSTER_DB_SHARED_READ_CONNECTIONS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub db_shared_read_connections: usize,
     /// Seconds a call waits for a database connection before UNAVAILABLE.
     #[arg(
         long,

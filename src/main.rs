@@ -54,6 +54,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen: args.listen,
                 migrate: !args.no_migrate,
                 db_max_connections: cli.common.db_max_connections,
+                db_shared_read_connections: cli.common.db_shared_read_connections,
                 db_acquire_timeout: cli.common.acquire_timeout(),
                 verifier: verifier(&cli.common)?,
                 hash_params: cli.common.hash_params(),
@@ -172,6 +173,7 @@ fn open_store(common: &CommonArgs) -> anyhow::Result<Store> {
     Store::open(&StoreConfig {
         url: common.database_url.clone(),
         max_connections: 2,
+        shared_read_connections: 1,
         acquire_timeout: common.acquire_timeout(),
     })
 }

@@ -321,6 +321,8 @@ async fn killed_shared_read_connections_are_replaced_without_failing_a_read() {
     let tag = format!("roster_shared_{}", std::process::id());
     let app = TestApp::spawn_with(Db::Postgres, |s| {
         s.database_url = format!("{}&application_name={tag}", s.database_url);
+        // Two, whatever the cores: all of them end at once.
+        s.db_shared_read_connections = 2;
     })
     .await;
     let ws = app

@@ -526,6 +526,9 @@ pub struct StoreConfig {
     /// `postgres://…` or `sqlite://path` / a plain file path.
     pub url: String,
     pub max_connections: usize,
+    /// PostgreSQL connections the point reads share, pipelined (0: one per
+    /// two CPU cores, at least one).
+    pub shared_read_connections: usize,
     /// How long a call waits for a free connection before UNAVAILABLE.
     pub acquire_timeout: Duration,
 }
@@ -563,7 +566,7 @@ impl Store {
                     .build()?,
                 shared: Arc::new(pipelined::PipelinedReads::new(
                     config.url.clone(),
-                    pipelined::SHARED_READ_CONNECTIONS,
+                    pipelined::shared_read_connections(config.shared_read_connections),
                     config.acquire_timeout,
                 )),
             })

@@ -103,6 +103,7 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().expect("addr"),
             migrate: true,
             db_max_connections: 8,
+            db_shared_read_connections: 0,
             db_acquire_timeout: Duration::from_secs(10),
             verifier: TokenVerifier::new("roster", "roster").with_hs256_secret(SECRET),
             hash_params: HashParams::default(),
