@@ -26,6 +26,8 @@
 //! sides), ROSTER_PERF_BACKENDS (default `sqlite,postgres`), ROSTER_PERF_LOG
 //! (the server's RUST_LOG, default `warn`),
 //! ROSTER_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
+//! The server inherits the environment: `ROSTER_LIST_CACHE_USERS=0` measures
+//! ListUsers with no page kept (every call reads its page).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

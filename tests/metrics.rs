@@ -46,6 +46,13 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
         .await
         .expect_err("bad email");
     assert_eq!(status.code(), Code::InvalidArgument);
+    // The same page three times: read once, then served from memory twice.
+    for _ in 0..3 {
+        app.users()
+            .list_users(authed(pb::ListUsersRequest::default(), &ws.admin_token))
+            .await
+            .expect("list");
+    }
     // Let the health monitor publish the pool gauges.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let body = scrape(port).await;
@@ -60,6 +67,9 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
         "roster_db_pool_waiting",
         "roster_password_hash_slots 2",
         "roster_password_hashes_in_use",
+        r#"roster_list_pages_total{source="read"} 1"#,
+        r#"roster_list_pages_total{source="kept"} 2"#,
+        "roster_list_cache_users 2",
     ] {
         assert!(body.contains(expected), "missing {expected:?} in:\n{body}");
     }

@@ -70,7 +70,11 @@ impl PageCache {
     pub fn get(&self, key: &PageKey, users_version: i64) -> Option<UserPage> {
         let entries = self.entries();
         let entry = entries.by_key.get(key)?;
-        (entry.users_version == users_version).then(|| entry.page.clone())
+        let kept = (entry.users_version == users_version).then(|| entry.page.clone());
+        if kept.is_some() {
+            metrics::counter!("roster_list_pages_total", "source" => "kept").increment(1);
+        }
+        kept
     }
 
     /// Keeps a page read at `users_version`, unless a page read at a later
@@ -100,6 +104,7 @@ impl PageCache {
             }
         }
         entries.rows += size;
+        metrics::gauge!("roster_list_cache_users").set(entries.rows as f64);
         entries.order.push_back(key.clone());
         entries.by_key.insert(
             key,

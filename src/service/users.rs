@@ -143,6 +143,7 @@ impl PageQuery {
             users: rows.into(),
             next_page_token,
         };
+        metrics::counter!("roster_list_pages_total", "source" => "read").increment(1);
         if let Some(users_version) = read.users_version {
             pages.put(self.key(), users_version, page.clone());
         }
@@ -254,7 +255,7 @@ impl Roster {
         user_id: &str,
     ) -> Result<UserRow> {
         let account_id = caller.authorize(account_id, Access::Read)?;
-        read!(self.store, |conn| conn
+        read_users!(self.store, |conn| conn
             .find_user(&account_id, user_id)
             .await)?
         .ok_or_else(Error::user_not_found)

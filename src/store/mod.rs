@@ -180,6 +180,12 @@ pub trait UserReads: Send {
         &mut self,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
+    /// A user of one account (GetUser for a caller already authenticated).
+    fn find_user(
+        &mut self,
+        account_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
     /// Up to two users of an account in one query: a user token's own row
     /// (to authenticate it) and the row the call asks for.
     fn find_caller_and_user(
@@ -269,11 +275,6 @@ pub trait Repo: UserReads + Send {
 
     fn email_taken(&mut self, email: &str) -> impl Future<Output = Result<bool>> + Send;
     fn insert_user(&mut self, row: &UserRow) -> impl Future<Output = Result<()>> + Send;
-    fn find_user(
-        &mut self,
-        account_id: &str,
-        user_id: &str,
-    ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
     /// A user by (normalized) email in any account (VerifyPassword).
     fn find_user_by_email(
         &mut self,

@@ -61,6 +61,18 @@ macro_rules! user_reads {
                 Ok(load_rows!(self, query)?.pop())
             }
 
+            async fn find_user(
+                &mut self,
+                account_id: &str,
+                user_id: &str,
+            ) -> Result<Option<UserRow>> {
+                let query = users::table
+                    .filter(users::id.eq(user_id.to_owned()))
+                    .filter(users::account_id.eq(account_id.to_owned()))
+                    .select(UserRow::as_select());
+                Ok(load_rows!(self, query)?.pop())
+            }
+
             async fn find_caller_and_user(
                 &mut self,
                 account_id: &str,
@@ -107,11 +119,15 @@ macro_rules! user_reads {
             ) -> Result<UsersAtVersion> {
                 // The version comes from the same statement (one snapshot) as
                 // the rows, so a page is never kept under a later version
-                // than the state it shows.
+                // than the state it shows. A scalar subquery runs once per
+                // statement (a join costs a lookup per row on PostgreSQL).
+                let users_version = accounts::table
+                    .filter(accounts::id.eq(account_id.to_owned()))
+                    .select(accounts::users_version)
+                    .single_value();
                 let mut query = users::table
-                    .inner_join(accounts::table)
                     .filter(users::account_id.eq(account_id.to_owned()))
-                    .select((UserRow::as_select(), accounts::users_version))
+                    .select((UserRow::as_select(), users_version))
                     .order(users::id.asc())
                     .limit(limit)
                     .into_boxed();
@@ -131,8 +147,8 @@ macro_rules! user_reads {
                     query = query.filter(users::id.gt(after.to_owned()));
                 }
                 // `as_slice`: on a Vec, `first` would name diesel's query method.
-                let rows: Vec<(UserRow, i64)> = load_rows!(self, query)?;
-                let users_version = rows.as_slice().first().map(|(_, version)| *version);
+                let rows: Vec<(UserRow, Option<i64>)> = load_rows!(self, query)?;
+                let users_version = rows.as_slice().first().and_then(|(_, version)| *version);
                 Ok(UsersAtVersion {
                     users: rows.into_iter().map(|(user, _)| user).collect(),
                     users_version,
@@ -299,14 +315,6 @@ impl Repo for Conn {
             .await
             .map_err(|e| on_unique_violation(e, Error::email_taken))?;
         Ok(())
-    }
-
-    async fn find_user(&mut self, account_id: &str, user_id: &str) -> Result<Option<UserRow>> {
-        let query = users::table
-            .filter(users::id.eq(user_id.to_owned()))
-            .filter(users::account_id.eq(account_id.to_owned()))
-            .select(UserRow::as_select());
-        Ok(load_rows!(self, query)?.pop())
     }
 
     async fn find_user_by_email(&mut self, email: &str) -> Result<Option<UserRow>> {
