@@ -74,15 +74,27 @@ fn drop_trigger(db: Db) -> &'static str {
     }
 }
 
-async fn kept_pages_show_every_change_at_once(db: Db) {
-    let app = TestApp::spawn(db).await;
+/// An account of three: its admin and two members.
+async fn account_of_three(app: &TestApp) -> (Workspace, pb::User, pb::User) {
     let ws = app
         .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 4)
         .await;
-    let (first, second) = (
-        member(&app, &ws, "first").await,
-        member(&app, &ws, "second").await,
-    );
+    let first = member(app, &ws, "first").await;
+    let second = member(app, &ws, "second").await;
+    (ws, first, second)
+}
+
+/// Renames a user by SQL, as another replica or an operator would.
+async fn rename_by_hand(app: &TestApp, user_id: &str, name: &str) {
+    app.sql(&format!(
+        "UPDATE users SET name = '{name}' WHERE id = '{user_id}'"
+    ))
+    .await;
+}
+
+async fn kept_pages_show_every_change_at_once(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let (ws, first, second) = account_of_three(&app).await;
     let account = ws.account.id.as_str();
     // A user token on its own account and a service token take different
     // paths through ListUsers; both keep pages.
@@ -116,11 +128,7 @@ async fn kept_pages_show_every_change_at_once(db: Db) {
     }
 
     // By SQL, as another replica or an operator would change it.
-    app.sql(&format!(
-        "UPDATE users SET name = 'Renamed By Hand' WHERE id = '{}'",
-        first.id
-    ))
-    .await;
+    rename_by_hand(&app, &first.id, "Renamed By Hand").await;
     for token in callers {
         let users = both_pages(&app, token, account).await;
         assert_eq!(
@@ -193,11 +201,7 @@ async fn kept_pages_show_every_change_at_once(db: Db) {
 
 async fn a_kept_page_is_served_only_while_the_version_holds(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app
-        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 4)
-        .await;
-    let first = member(&app, &ws, "first").await;
-    member(&app, &ws, "second").await;
+    let (ws, first, _) = account_of_three(&app).await;
     let account = ws.account.id.as_str();
     let service = app.service_token();
     let callers = [ws.admin_token.as_str(), service.as_str()];
@@ -208,11 +212,7 @@ async fn a_kept_page_is_served_only_while_the_version_holds(db: Db) {
     // Without the trigger a change by hand leaves the version as it was:
     // the kept pages are what both callers see.
     app.sql(drop_trigger(db)).await;
-    app.sql(&format!(
-        "UPDATE users SET name = 'Unseen Until The Version Moves' WHERE id = '{}'",
-        first.id
-    ))
-    .await;
+    rename_by_hand(&app, &first.id, "Unseen Until The Version Moves").await;
     for token in callers {
         let users = both_pages(&app, token, account).await;
         assert_eq!(find(&users, &first.id).expect("first").name, first.name);
@@ -234,32 +234,18 @@ async fn a_kept_page_is_served_only_while_the_version_holds(db: Db) {
 
 async fn without_the_cache_a_change_by_hand_shows_at_once(db: Db) {
     let app = TestApp::spawn_with(db, |s| s.list_cache_users = 0).await;
-    let ws = app
-        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 4)
-        .await;
-    let first = member(&app, &ws, "first").await;
-    member(&app, &ws, "second").await;
+    let (ws, first, _) = account_of_three(&app).await;
     let account = ws.account.id.as_str();
     both_pages(&app, &ws.admin_token, account).await;
     app.sql(drop_trigger(db)).await;
-    app.sql(&format!(
-        "UPDATE users SET name = 'Seen At Once' WHERE id = '{}'",
-        first.id
-    ))
-    .await;
+    rename_by_hand(&app, &first.id, "Seen At Once").await;
     let users = both_pages(&app, &ws.admin_token, account).await;
     assert_eq!(find(&users, &first.id).expect("first").name, "Seen At Once");
 }
 
 async fn a_kept_page_never_outlives_the_callers_token(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app
-        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 4)
-        .await;
-    let (leaver, quiet) = (
-        member(&app, &ws, "leaver").await,
-        member(&app, &ws, "quiet").await,
-    );
+    let (ws, leaver, quiet) = account_of_three(&app).await;
     let account = ws.account.id.as_str();
     let leaver_token = app.user_token(&leaver.id, account);
     let quiet_token = app.user_token(&quiet.id, account);

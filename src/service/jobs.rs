@@ -14,8 +14,8 @@ use crate::auth::principal::{Access, Scope};
 use crate::domain::RequestId;
 use crate::domain::records::{RecordCounts, Targets};
 use crate::error::{Error, Reason, Result};
-use crate::store::{Repo, UserReads};
 use crate::store::models::{JobRow, JobUserRow, NewEvent, UserRow};
+use crate::store::{Repo, UserReads};
 use crate::{read, write};
 
 /// Most users in one bulk call.

@@ -12,8 +12,8 @@ use crate::auth::principal::{Access, Scope};
 use crate::domain::RequestId;
 use crate::domain::records::{RecordCounts, RecordKind, Targets};
 use crate::error::{Code, Error, Reason, Result};
-use crate::store::{Repo, UserReads};
 use crate::store::models::{AccountRow, Move, NewEvent, UserRow, UserStatusChange};
+use crate::store::{Repo, UserReads};
 use crate::write;
 
 /// Why a change is (or would be) refused.

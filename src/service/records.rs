@@ -7,8 +7,8 @@ use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::records::{RecordCounts, RecordKind};
 use crate::error::{Error, Result, Violations};
-use crate::store::{Repo, UserReads};
 use crate::store::models::{NewWorkRecord, WorkRecordRow};
+use crate::store::{Repo, UserReads};
 use crate::{read, write};
 
 /// Most records accepted by one RegisterWorkRecords call.

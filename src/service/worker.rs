@@ -15,8 +15,8 @@ use super::jobs::change_of;
 use super::lifecycle::{Change, Refusal, check_change, finish_change};
 use crate::domain::records::{RecordCounts, RecordKind, Targets};
 use crate::error::{Error, Reason, Result};
-use crate::store::{Repo, UserReads};
 use crate::store::models::{JobProgress, JobRow, JobUserRow, Move, NewEvent};
+use crate::store::{Repo, UserReads};
 use crate::write;
 
 /// Why a job run stopped before the end.
