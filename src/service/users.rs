@@ -81,10 +81,9 @@ pub struct ListUsers {
 struct PageQuery {
     account_id: String,
     filter: UserFilter,
-    /// The filters a page token is bound to.
-    filters: String,
-    after: Option<String>,
-    limit: i64,
+    /// Which page: the filters a page token is bound to, where it starts,
+    /// its size (also the page's key among kept pages).
+    key: PageKey,
 }
 
 impl PageQuery {
@@ -104,26 +103,31 @@ impl PageQuery {
         Ok(Self {
             account_id: account_id.to_owned(),
             filter,
-            filters,
-            after,
-            limit,
+            key: PageKey {
+                filters,
+                after,
+                limit,
+            },
         })
     }
 
-    fn key(&self) -> PageKey {
-        PageKey {
-            filters: self.filters.clone(),
-            after: self.after.clone(),
-            limit: self.limit,
-        }
+    /// Whether some version of this page is kept (worth reading the
+    /// account's users version for).
+    fn is_kept(&self, pages: &PageCache) -> bool {
+        pages.holds(&self.key)
+    }
+
+    /// The kept page, if it was read at the account's current `users_version`.
+    fn kept(&self, pages: &PageCache, users_version: Option<i64>) -> Option<UserPage> {
+        users_version.and_then(|v| pages.get(&self.key, v))
     }
 
     async fn load(&self, conn: &mut impl UserReads) -> Result<UsersAtVersion> {
         conn.list_users(
             &self.account_id,
             &self.filter,
-            self.after.as_deref(),
-            self.limit + 1,
+            self.key.after.as_deref(),
+            self.key.limit + 1,
         )
         .await
     }
@@ -134,7 +138,9 @@ impl PageQuery {
     fn finish(&self, read: UsersAtVersion, pages: &PageCache) -> UserPage {
         let mut rows = read.users;
         let next_page_token =
-            paging::finish_page(&mut rows, self.limit, &self.filters, |u| u.id.clone());
+            paging::finish_page(&mut rows, self.key.limit, &self.key.filters, |u| {
+                u.id.clone()
+            });
         for row in &mut rows {
             row.password_hash = String::new();
             row.search_text = String::new();
@@ -145,7 +151,7 @@ impl PageQuery {
         };
         metrics::counter!("roster_list_pages_total", "source" => "read").increment(1);
         if let Some(users_version) = read.users_version {
-            pages.put(self.key(), users_version, page.clone());
+            pages.put(self.key.clone(), users_version, page.clone());
         }
         page
     }
@@ -288,12 +294,11 @@ impl Roster {
     ) -> Result<UserPage> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         let page = PageQuery::new(&account_id, request)?;
-        let key = page.key();
-        if self.pages.holds(&key) {
+        if page.is_kept(&self.pages) {
             let version = read_users!(self.store, |conn| conn
                 .find_users_version(&account_id)
                 .await)?;
-            if let Some(kept) = version.and_then(|v| self.pages.get(&key, v)) {
+            if let Some(kept) = page.kept(&self.pages, version) {
                 return Ok(kept);
             }
         }
@@ -324,8 +329,7 @@ impl Roster {
                 return Err(invalid);
             }
         };
-        let key = page.key();
-        if self.pages.holds(&key) {
+        if page.is_kept(&self.pages) {
             let found = read_users!(self.store, |conn| conn
                 .find_user_with_users_version(&claims.user_id)
                 .await)?;
@@ -333,7 +337,7 @@ impl Roster {
             claims
                 .confirm(caller.as_ref())?
                 .authorize(&claims.account_id, Access::Read)?;
-            if let Some(kept) = version.and_then(|v| self.pages.get(&key, v)) {
+            if let Some(kept) = page.kept(&self.pages, version) {
                 return Ok(kept);
             }
             let read = read_users!(self.store, |conn| page.load(conn).await)?;
@@ -344,8 +348,8 @@ impl Roster {
                 &claims.user_id,
                 &page.account_id,
                 &page.filter,
-                page.after.as_deref(),
-                page.limit + 1,
+                page.key.after.as_deref(),
+                page.key.limit + 1,
             )
             .await
         })?;
