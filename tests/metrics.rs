@@ -73,4 +73,39 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
     ] {
         assert!(body.contains(expected), "missing {expected:?} in:\n{body}");
     }
+
+    // On PostgreSQL a burst of GetUsers shares queries (store::coalesced):
+    // every call is counted, and there are fewer queries than calls.
+    let app = TestApp::spawn(Db::Postgres).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
+    let gets = (0..64).map(|_| {
+        let mut users = app.users();
+        let request = authed(
+            pb::GetUserRequest {
+                account_id: String::new(),
+                user_id: ws.admin.id.clone(),
+            },
+            &ws.admin_token,
+        );
+        async move { users.get_user(request).await.map(|_| ()) }
+    });
+    for got in futures::future::join_all(gets).await {
+        got.expect("get");
+    }
+    let body = scrape(port).await;
+    let reads = counter(&body, "roster_coalesced_reads_total");
+    let lookups = counter(&body, "roster_coalesced_lookups_total");
+    // 64 GetUsers plus the calls that made the account and its admin.
+    assert!(lookups >= 64, "{lookups} lookups");
+    assert!(reads < lookups, "{reads} reads for {lookups} lookups");
+}
+
+/// A counter's value in a scrape (0 when absent).
+fn counter(body: &str, name: &str) -> u64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
 }

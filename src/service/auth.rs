@@ -4,9 +4,8 @@ use chrono::DateTime;
 
 use crate::auth::{Principal, TokenVerifier};
 use crate::error::{Error, Result};
-use crate::read_users;
+use crate::store::Store;
 use crate::store::models::UserRow;
-use crate::store::{Store, UserReads};
 
 /// A bearer token whose signature, expiry and audience are verified but whose
 /// user, for user tokens, has not been checked against the database yet.
@@ -55,7 +54,7 @@ impl UserClaims {
 
     /// [`UserClaims::confirm`] on the user's row read now.
     pub async fn confirm_now(&self, store: &Store) -> Result<Principal> {
-        let row = read_users!(store, |conn| conn.find_user_by_id(&self.user_id).await)?;
+        let row = store.user_by_id(&self.user_id).await?;
         self.confirm(row.as_ref())
     }
 

@@ -261,19 +261,20 @@ impl Roster {
         user_id: &str,
     ) -> Result<UserRow> {
         let account_id = caller.authorize(account_id, Access::Read)?;
-        read_users!(self.store, |conn| conn
-            .find_user(&account_id, user_id)
-            .await)?
-        .ok_or_else(Error::user_not_found)
+        self.store
+            .user_of_account(&account_id, user_id)
+            .await?
+            .ok_or_else(Error::user_not_found)
     }
 
     /// GetUser for a user token acting on its own account: the caller's row
     /// and the answer come from one query, so authentication costs no extra
     /// round trip and revocation still takes effect at once.
     pub async fn get_user_as(&self, claims: &UserClaims, user_id: &str) -> Result<UserRow> {
-        let mut rows = read_users!(self.store, |conn| conn
-            .find_caller_and_user(&claims.account_id, &claims.user_id, user_id)
-            .await)?;
+        let mut rows = self
+            .store
+            .caller_and_user(&claims.account_id, &claims.user_id, user_id)
+            .await?;
         let caller = claims.confirm(rows.iter().find(|u| u.id == claims.user_id))?;
         caller.authorize(&claims.account_id, Access::Read)?;
         let at = rows
