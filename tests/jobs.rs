@@ -21,6 +21,7 @@ both_backends!(
     cancel_stops_at_a_batch_boundary,
     large_single_user_change_runs_as_a_job,
     bulk_validate_only_answers_without_a_job,
+    interleaved_kinds_reach_their_own_targets_in_small_batches,
 );
 
 /// `leads` leads, `tasks` tasks and a conversation on each of the first
@@ -775,4 +776,117 @@ async fn bulk_validate_only_answers_without_a_job(db: Db) {
     );
     assert_eq!(app.sql_count("SELECT COUNT(*) AS n FROM jobs").await, 0);
     assert_eq!(total(&app, &ws, &a.id).await, 55);
+}
+
+/// A job moves every kind that goes to one user in one pass over the
+/// records by id (`Targets::passes`). Here kinds lie interleaved, leads go
+/// to one user and the rest to another, and 7-record batches straddle kinds
+/// and both passes: every record must reach its own kind's target (a
+/// conversation its parent's), counted and journalled under its kind.
+async fn interleaved_kinds_reach_their_own_targets_in_small_batches(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.jobs.batch_size = 7).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 10)
+        .await;
+    let leaver = member(&app, &ws, "leaver").await;
+    let lead_heir = member(&app, &ws, "lead-heir").await;
+    let heir = member(&app, &ws, "heir").await;
+    let record = |kind: pb::RecordKind, id: String| pb::WorkRecordInput {
+        kind: kind as i32,
+        external_id: id,
+        owner_user_id: leaver.id.clone(),
+        ..Default::default()
+    };
+    let mut records = Vec::new();
+    for i in 0..60 {
+        records.push(record(pb::RecordKind::Lead, format!("lead-{i}")));
+        records.push(record(pb::RecordKind::Task, format!("task-{i}")));
+        records.push(record(pb::RecordKind::Contact, format!("contact-{i}")));
+        let (parent_kind, parent) = if i % 2 == 0 {
+            (pb::RecordKind::Lead, format!("lead-{i}"))
+        } else {
+            (pb::RecordKind::Contact, format!("contact-{i}"))
+        };
+        records.push(pb::WorkRecordInput {
+            parent_kind: parent_kind as i32,
+            parent_external_id: parent,
+            ..record(pb::RecordKind::Conversation, format!("conv-{i}"))
+        });
+    }
+    app.users()
+        .register_work_records(authed(
+            pb::RegisterWorkRecordsRequest {
+                records,
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("register");
+    let updates = bulk_remove(
+        &app,
+        &ws,
+        pb::BulkRemoveUsersRequest {
+            user_ids: vec![leaver.id.clone()],
+            reassignment: Some(pb::Reassignment {
+                target_user_id: heir.id.clone(),
+                by_kind: vec![pb::KindTarget {
+                    kind: pb::RecordKind::Lead as i32,
+                    target_user_id: lead_heir.id.clone(),
+                }],
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("bulk remove");
+    let job = final_job(&updates);
+    assert_eq!(job.state, pb::JobState::Succeeded as i32);
+    let m = job.moved.expect("moved");
+    assert_eq!(
+        (m.leads, m.contacts, m.tasks, m.conversations),
+        (60, 60, 60, 60)
+    );
+    assert_eq!(job.records_moved, 240);
+    let held = |owner: &str, kind: &str, parent: &str| {
+        let parent = match parent {
+            "" => "parent_kind IS NULL".to_owned(),
+            p => format!("parent_kind = '{p}'"),
+        };
+        format!(
+            "SELECT COUNT(*) AS n FROM work_records \
+             WHERE owner_user_id = '{owner}' AND kind = '{kind}' AND {parent}"
+        )
+    };
+    for (owner, kind, parent, want) in [
+        (&lead_heir.id, "LEAD", "", 60),
+        (&lead_heir.id, "CONVERSATION", "LEAD", 30),
+        (&lead_heir.id, "CONVERSATION", "CONTACT", 0),
+        (&lead_heir.id, "TASK", "", 0),
+        (&heir.id, "TASK", "", 60),
+        (&heir.id, "CONTACT", "", 60),
+        (&heir.id, "CONVERSATION", "CONTACT", 30),
+        (&heir.id, "CONVERSATION", "LEAD", 0),
+        (&heir.id, "LEAD", "", 0),
+    ] {
+        let got = app.sql_count(&held(owner, kind, parent)).await;
+        assert_eq!(got, want, "{kind} ({parent}) held by {owner}");
+    }
+    // The journal: per kind and receiver, what moved.
+    for (to, kind, want) in [
+        (&lead_heir.id, "LEAD", 60),
+        (&lead_heir.id, "CONVERSATION", 30),
+        (&heir.id, "CONVERSATION", 30),
+        (&heir.id, "TASK", 60),
+        (&heir.id, "CONTACT", 60),
+    ] {
+        let got = app
+            .sql_count(&format!(
+                "SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) AS n FROM record_moves \
+                 WHERE job_id = '{}' AND to_user_id = '{to}' AND kind = '{kind}'",
+                job.id
+            ))
+            .await;
+        assert_eq!(got, want, "journal of {kind} to {to}");
+    }
 }

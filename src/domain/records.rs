@@ -110,6 +110,15 @@ impl RecordCounts {
     }
 }
 
+/// One pass of a job: the records of `kinds`, and the conversations
+/// attached to a `conversation_parents` kind, go to `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pass<'a> {
+    pub target: &'a str,
+    pub kinds: Vec<RecordKind>,
+    pub conversation_parents: Vec<RecordKind>,
+}
+
 /// Who receives each movable kind. Built from a default target plus
 /// per-kind overrides; kinds without a target stay with their owner.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +164,36 @@ impl Targets {
 
     pub fn target(&self, kind: RecordKind) -> Option<&str> {
         self.0.get(&kind).map(String::as_str)
+    }
+
+    /// The passes a job makes over a user's records: one per receiving
+    /// user, over every kind that goes to it (and the conversations of its
+    /// lead/contact kinds). Records of different kinds lie interleaved in
+    /// creation order, so one pass per kind would rewrite the same table
+    /// pages once per kind; one pass per target writes each page once.
+    pub fn passes(&self) -> Vec<Pass<'_>> {
+        let mut passes: Vec<Pass<'_>> = Vec::new();
+        for kind in RecordKind::MOVABLE {
+            let Some(target) = self.target(kind) else {
+                continue;
+            };
+            let at = match passes.iter().position(|p| p.target == target) {
+                Some(at) => at,
+                None => {
+                    passes.push(Pass {
+                        target,
+                        kinds: Vec::new(),
+                        conversation_parents: Vec::new(),
+                    });
+                    passes.len() - 1
+                }
+            };
+            passes[at].kinds.push(kind);
+            if RecordKind::PARENTS.contains(&kind) {
+                passes[at].conversation_parents.push(kind);
+            }
+        }
+        passes
     }
 
     /// Distinct receiving users.
@@ -216,6 +255,44 @@ mod tests {
         assert_eq!(t.target(RecordKind::Lead), Some("a"));
         assert_eq!(t.target(RecordKind::Task), Some("b"));
         assert_eq!(t.users(), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn one_pass_per_receiving_user() {
+        let one = Targets::new(Some("a".into()), vec![]).unwrap();
+        assert_eq!(
+            one.passes(),
+            vec![Pass {
+                target: "a",
+                kinds: RecordKind::MOVABLE.to_vec(),
+                conversation_parents: RecordKind::PARENTS.to_vec(),
+            }]
+        );
+        let split = Targets::new(
+            None,
+            vec![
+                (RecordKind::Contact, "b".into()),
+                (RecordKind::Lead, "a".into()),
+                (RecordKind::Task, "b".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            split.passes(),
+            vec![
+                Pass {
+                    target: "a",
+                    kinds: vec![RecordKind::Lead],
+                    conversation_parents: vec![RecordKind::Lead],
+                },
+                Pass {
+                    target: "b",
+                    kinds: vec![RecordKind::Contact, RecordKind::Task],
+                    conversation_parents: vec![RecordKind::Contact],
+                },
+            ]
+        );
+        assert!(Targets::default().passes().is_empty());
     }
 
     #[test]

@@ -13,9 +13,9 @@ use tokio::sync::watch;
 use super::Roster;
 use super::jobs::change_of;
 use super::lifecycle::{Change, Refusal, check_change, finish_change};
-use crate::domain::records::{RecordCounts, RecordKind, Targets};
+use crate::domain::records::{Pass, RecordCounts, RecordKind, Targets};
 use crate::error::{Error, Reason, Result};
-use crate::store::models::{JobProgress, JobRow, JobUserRow, Move, NewEvent};
+use crate::store::models::{JobProgress, JobRow, JobUserRow, NewEvent, PassMove};
 use crate::store::{Repo, UserReads};
 use crate::write;
 
@@ -110,41 +110,30 @@ impl Worker {
             }
             let mut user_moved: RecordCounts =
                 serde_json::from_str(&user.moved).unwrap_or_default();
-            for kind in RecordKind::MOVABLE {
-                let Some(target) = targets.target(kind) else {
-                    continue;
-                };
-                let mut passes = vec![false];
-                if RecordKind::PARENTS.contains(&kind) {
-                    passes.push(true);
-                }
-                for conversations in passes {
-                    let mut after = 0;
-                    loop {
-                        if let Some(stop) = self.cancel_or_stop(&job, shutdown).await? {
-                            return Ok(Some(stop));
-                        }
-                        let n = self
-                            .batch(
-                                &job,
-                                &user,
-                                target,
-                                kind,
-                                conversations,
-                                &mut after,
-                                &mut moved,
-                                &mut user_moved,
-                                &mut records_moved,
-                            )
-                            .await?;
-                        match n {
-                            None => return Ok(Some(Stop::LeaseLost)),
-                            Some(false) => break,
-                            Some(true) => {}
-                        }
-                        if !self.roster.jobs.batch_pause.is_zero() {
-                            tokio::time::sleep(self.roster.jobs.batch_pause).await;
-                        }
+            for pass in targets.passes() {
+                let mut after = 0;
+                loop {
+                    if let Some(stop) = self.cancel_or_stop(&job, shutdown).await? {
+                        return Ok(Some(stop));
+                    }
+                    let n = self
+                        .batch(
+                            &job,
+                            &user,
+                            &pass,
+                            &mut after,
+                            &mut moved,
+                            &mut user_moved,
+                            &mut records_moved,
+                        )
+                        .await?;
+                    match n {
+                        None => return Ok(Some(Stop::LeaseLost)),
+                        Some(false) => break,
+                        Some(true) => {}
+                    }
+                    if !self.roster.jobs.batch_pause.is_zero() {
+                        tokio::time::sleep(self.roster.jobs.batch_pause).await;
                     }
                 }
             }
@@ -285,17 +274,15 @@ impl Worker {
         Ok(go)
     }
 
-    /// Moves one batch after `after` (advanced to the batch's last id);
-    /// returns whether there may be more (None: lease lost, the batch
-    /// rolled back).
+    /// Moves one batch of `pass` after `after` (advanced to the batch's
+    /// last id); returns whether there may be more (None: lease lost, the
+    /// batch rolled back).
     #[allow(clippy::too_many_arguments)]
     async fn batch(
         &self,
         job: &JobRow,
         user: &JobUserRow,
-        target: &str,
-        kind: RecordKind,
-        conversations: bool,
+        pass: &Pass<'_>,
         after: &mut i64,
         moved: &mut RecordCounts,
         user_moved: &mut RecordCounts,
@@ -306,27 +293,33 @@ impl Worker {
         let limit = self.roster.jobs.batch_size;
         let store = &self.roster.store;
         let started = std::time::Instant::now();
+        let kinds: Vec<&str> = pass.kinds.iter().map(|k| k.as_str()).collect();
+        let parents: Vec<&str> = pass
+            .conversation_parents
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
         let result = write!(store, |conn| {
-            let mv = Move {
+            let mv = PassMove {
                 account_id: &job.account_id,
                 from_user_id: &user.user_id,
-                to_user_id: target,
-                kind: kind.as_str(),
-                job_id: Some(&job.id),
+                to_user_id: pass.target,
+                kinds: &kinds,
+                conversation_parents: &parents,
+                job_id: &job.id,
                 now,
             };
-            let (n, last) = conn.move_batch(&mv, conversations, *after, limit).await?;
-            let Some(last) = last else {
+            let batch = conn.move_batch(&mv, *after, limit).await?;
+            let Some(last) = batch.last else {
                 return Ok(Some((0, None, *moved, *user_moved, *records_moved)));
             };
-            let counted = if conversations {
-                RecordKind::Conversation
-            } else {
-                kind
-            };
-            let (mut job_moved, mut mine) = (*moved, *user_moved);
-            job_moved.add(counted, n);
-            mine.add(counted, n);
+            let (mut job_moved, mut mine, mut n) = (*moved, *user_moved, 0);
+            for (kind, count) in batch.by_kind {
+                let kind = RecordKind::from_db(&kind).ok_or_else(Error::internal)?;
+                job_moved.add(kind, count);
+                mine.add(kind, count);
+                n += count;
+            }
             let progress = JobProgress {
                 job_id: &job.id,
                 lease_owner: &self.owner,

@@ -473,17 +473,14 @@ pub trait Repo: UserReads + Send {
         job_id: &str,
         now: NaiveDateTime,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Moves at most `limit` records with ids above `after` (journalled)
-    /// like `move_records`, or like `move_conversations` when
-    /// `conversations` is set. Returns the records moved and the last id
-    /// looked at (None: nothing left).
+    /// Moves the next `limit` records of the pass (by id, after `after`),
+    /// journalled per kind.
     fn move_batch(
         &mut self,
-        mv: &Move<'_>,
-        conversations: bool,
+        mv: &PassMove<'_>,
         after: i64,
         limit: i64,
-    ) -> impl Future<Output = Result<(i64, Option<i64>)>> + Send;
+    ) -> impl Future<Output = Result<MovedBatch>> + Send;
 
     fn insert_group(&mut self, row: &GroupRow) -> impl Future<Output = Result<()>> + Send;
     fn group_exists(

@@ -208,6 +208,28 @@ pub struct Move<'a> {
     pub now: NaiveDateTime,
 }
 
+/// One batch of a job's pass (see `Targets::passes`): records of `kinds`,
+/// and conversations attached to a `conversation_parents` kind, move from
+/// one user to another.
+#[derive(Debug, Clone, Copy)]
+pub struct PassMove<'a> {
+    pub account_id: &'a str,
+    pub from_user_id: &'a str,
+    pub to_user_id: &'a str,
+    pub kinds: &'a [&'a str],
+    pub conversation_parents: &'a [&'a str],
+    pub job_id: &'a str,
+    pub now: NaiveDateTime,
+}
+
+/// What one batch of a pass moved: records per kind (as stored) and the
+/// last id looked at (None: nothing left in the pass).
+#[derive(Debug, Clone, Default)]
+pub struct MovedBatch {
+    pub by_kind: Vec<(String, i64)>,
+    pub last: Option<i64>,
+}
+
 /// Filters of ListUsers, already validated.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {

@@ -919,43 +919,50 @@ impl Repo for Conn {
 
     async fn move_batch(
         &mut self,
-        mv: &Move<'_>,
-        conversations: bool,
+        mv: &PassMove<'_>,
         after: i64,
         limit: i64,
-    ) -> Result<(i64, Option<i64>)> {
-        // One batch: the next `limit` ids after `after` by the (owner, kind,
-        // id) index. Starting after the last batch matters on PostgreSQL:
+    ) -> Result<MovedBatch> {
+        // The next `limit` ids of each kind after `after` by the (owner,
+        // kind, id) index; the first `limit` of them all are the batch (the
+        // batch's records of any kind are among its own kind's first
+        // `limit`). Starting after the last batch matters on PostgreSQL:
         // the index entries of rows already moved stay until vacuum, and a
         // scan from the start would step over all of them every batch.
         // Moved records no longer match, so a resumed job (after = 0)
         // simply continues: nothing is moved twice.
-        let ids: Vec<i64> = if conversations {
-            work_records::table
+        let mut ids: Vec<i64> = Vec::new();
+        for kind in mv.kinds {
+            let next: Vec<i64> = work_records::table
+                .filter(work_records::owner_user_id.eq(mv.from_user_id))
+                .filter(work_records::kind.eq(*kind))
+                .filter(work_records::id.gt(after))
+                .order(work_records::id.asc())
+                .limit(limit)
+                .select(work_records::id)
+                .load(self)
+                .await?;
+            ids.extend(next);
+        }
+        if !mv.conversation_parents.is_empty() {
+            let next: Vec<i64> = work_records::table
                 .filter(work_records::owner_user_id.eq(mv.from_user_id))
                 .filter(work_records::kind.eq("CONVERSATION"))
-                .filter(work_records::parent_kind.eq(mv.kind))
+                .filter(work_records::parent_kind.eq_any(mv.conversation_parents))
                 .filter(work_records::id.gt(after))
                 .order(work_records::id.asc())
                 .limit(limit)
                 .select(work_records::id)
                 .load(self)
-                .await?
-        } else {
-            work_records::table
-                .filter(work_records::owner_user_id.eq(mv.from_user_id))
-                .filter(work_records::kind.eq(mv.kind))
-                .filter(work_records::id.gt(after))
-                .order(work_records::id.asc())
-                .limit(limit)
-                .select(work_records::id)
-                .load(self)
-                .await?
-        };
+                .await?;
+            ids.extend(next);
+        }
+        ids.sort_unstable();
+        ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let Some(last) = ids.last().copied() else {
-            return Ok((0, None));
+            return Ok(MovedBatch::default());
         };
-        let moved: Vec<i64> = diesel::update(
+        let moved: Vec<(i64, String)> = diesel::update(
             work_records::table
                 .filter(work_records::id.eq_any(&ids))
                 .filter(work_records::owner_user_id.eq(mv.from_user_id)),
@@ -964,19 +971,30 @@ impl Repo for Conn {
             work_records::owner_user_id.eq(mv.to_user_id),
             work_records::updated_at.eq(mv.now),
         ))
-        .returning(work_records::id)
+        .returning((work_records::id, work_records::kind))
         .get_results(self)
         .await?;
-        let journalled = Move {
-            kind: if conversations {
-                "CONVERSATION"
-            } else {
-                mv.kind
-            },
-            ..*mv
-        };
-        journal(self, &journalled, &moved).await?;
-        Ok((moved.len() as i64, Some(last)))
+        let mut by_kind: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+        for (id, kind) in moved {
+            by_kind.entry(kind).or_default().push(id);
+        }
+        let mut counted = Vec::with_capacity(by_kind.len());
+        for (kind, ids) in by_kind {
+            let journalled = Move {
+                account_id: mv.account_id,
+                from_user_id: mv.from_user_id,
+                to_user_id: mv.to_user_id,
+                kind: &kind,
+                job_id: Some(mv.job_id),
+                now: mv.now,
+            };
+            journal(self, &journalled, &ids).await?;
+            counted.push((kind, ids.len() as i64));
+        }
+        Ok(MovedBatch {
+            by_kind: counted,
+            last: Some(last),
+        })
     }
 
     async fn insert_group(&mut self, row: &GroupRow) -> Result<()> {
