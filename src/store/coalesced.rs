@@ -5,8 +5,9 @@
 //! row lookup per call, and the server the SQL building and socket work of
 //! a query per call: at 8–32 calls in flight that was most of GetUser's cost
 //! next to Health/Check. Here calls that arrive while reads are in flight
-//! wait for one to finish and then go out together as one
-//! `WHERE id = ANY($1)`: one query for many calls (a DataLoader).
+//! wait for one to finish and then go out together as one query (an index
+//! lookup per id, see `pg::users_by_ids`): one query for many calls (a
+//! DataLoader).
 //!
 //! Revocation stays immediate: a call's rows come from a query sent after
 //! the call arrived, so it sees everything committed before the call (a
@@ -21,8 +22,8 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 
 use super::models::UserRow;
+use super::pg::users_by_ids;
 use super::pipelined::PipelinedReads;
-use super::{PgConn, UserReads};
 use crate::error::{Code, Error, Result};
 
 /// Most ids in one query: a burst larger than this goes out as several.
@@ -149,8 +150,7 @@ async fn read_by_ids(reads: &PipelinedReads, ids: &[&str]) -> Result<Vec<UserRow
     let mut shared = reads.get().await?;
     let mut retried = false;
     loop {
-        let mut conn: &PgConn = shared.conn();
-        match conn.find_users_by_ids(ids).await {
+        match users_by_ids(shared.conn(), ids).await {
             Err(e) if e.code == Code::Unavailable && !retried => {
                 shared = reads.replace(shared).await?;
                 retried = true;

@@ -181,12 +181,6 @@ pub trait UserReads: Send {
         &mut self,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<UserRow>>> + Send;
-    /// Users by id in any account, in one query (missing ids are left
-    /// out): the coalesced reads of [`coalesced`] on PostgreSQL.
-    fn find_users_by_ids(
-        &mut self,
-        ids: &[&str],
-    ) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
     /// A user of one account (GetUser for a caller already authenticated).
     fn find_user(
         &mut self,

@@ -41,6 +41,25 @@ pub(super) async fn lock_login_throttle_row(
         .await?)
 }
 
+/// Users by id in any account (missing ids are left out), for the
+/// coalesced reads (`coalesced`), on a shared connection. One primary-key
+/// lookup per id: `WHERE id = ANY($1)` is planned once for an array of
+/// unknown length, and that generic plan scans the whole table (cheaper on
+/// paper than ten index lookups up to a few thousand users; ten times
+/// slower in fact, 0.19 ms against 0.02 ms at 1,000 users). The lateral
+/// subquery, fenced by `OFFSET 0`, can only be an index lookup per id.
+pub(super) async fn users_by_ids(mut conn: &Conn, ids: &[&str]) -> Result<Vec<UserRow>> {
+    use diesel::sql_types::{Array, Text};
+    use diesel_async::RunQueryDsl;
+    Ok(diesel::sql_query(
+        "SELECT u.* FROM unnest($1::text[]) AS wanted (id) \
+         CROSS JOIN LATERAL (SELECT * FROM users WHERE users.id = wanted.id OFFSET 0) AS u",
+    )
+    .bind::<Array<Text>, _>(ids)
+    .load(&mut conn)
+    .await?)
+}
+
 /// One multi-row INSERT per 1000 rows (under PostgreSQL's bind limit).
 pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
     use diesel_async::RunQueryDsl;

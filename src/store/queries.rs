@@ -61,16 +61,6 @@ macro_rules! user_reads {
                 Ok(load_rows!(self, query)?.pop())
             }
 
-            async fn find_users_by_ids(&mut self, ids: &[&str]) -> Result<Vec<UserRow>> {
-                // One array bind on PostgreSQL (`= ANY($1)`): one statement
-                // whatever the number of ids.
-                let ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
-                let query = users::table
-                    .filter(users::id.eq_any(ids))
-                    .select(UserRow::as_select());
-                load_rows!(self, query)
-            }
-
             async fn find_user(
                 &mut self,
                 account_id: &str,
