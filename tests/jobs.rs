@@ -61,16 +61,7 @@ async fn give(
         });
     }
     for chunk in records.chunks(10_000) {
-        app.users()
-            .register_work_records(authed(
-                pb::RegisterWorkRecordsRequest {
-                    records: chunk.to_vec(),
-                    ..Default::default()
-                },
-                &ws.admin_token,
-            ))
-            .await
-            .expect("register");
+        register(app, ws, chunk.to_vec()).await;
     }
 }
 
@@ -813,16 +804,7 @@ async fn interleaved_kinds_reach_their_own_targets_in_small_batches(db: Db) {
             ..record(pb::RecordKind::Conversation, format!("conv-{i}"))
         });
     }
-    app.users()
-        .register_work_records(authed(
-            pb::RegisterWorkRecordsRequest {
-                records,
-                ..Default::default()
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("register");
+    register(&app, &ws, records).await;
     let updates = bulk_remove(
         &app,
         &ws,

@@ -73,19 +73,6 @@ fn portfolio(p: &str, owner: &str) -> Vec<pb::WorkRecordInput> {
     ]
 }
 
-async fn register(app: &TestApp, ws: &Workspace, records: Vec<pb::WorkRecordInput>) {
-    app.users()
-        .register_work_records(authed(
-            pb::RegisterWorkRecordsRequest {
-                records,
-                ..Default::default()
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("register");
-}
-
 async fn counts(app: &TestApp, ws: &Workspace, user_id: &str) -> pb::RecordCounts {
     app.users()
         .count_work_records(authed(

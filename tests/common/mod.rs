@@ -397,6 +397,20 @@ pub async fn member(app: &TestApp, ws: &Workspace, name: &str) -> pb::User {
         .expect("user")
 }
 
+/// Registers work records as the workspace's admin.
+pub async fn register(app: &TestApp, ws: &Workspace, records: Vec<pb::WorkRecordInput>) {
+    app.users()
+        .register_work_records(authed(
+            pb::RegisterWorkRecordsRequest {
+                records,
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("register");
+}
+
 /// A reassignment of every kind to one user.
 pub fn to(target: &str) -> Option<pb::Reassignment> {
     Some(pb::Reassignment {
