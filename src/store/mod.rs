@@ -614,8 +614,17 @@ impl Store {
                     .timeouts(timeouts)
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()?,
+                // Connections of their own: they keep one plan for the
+                // lookup by ids (see `PipelinedReads::with_generic_plans`).
                 users: Arc::new(coalesced::UserLoader::new(
-                    shared.clone(),
+                    Arc::new(
+                        pipelined::PipelinedReads::new(
+                            config.url.clone(),
+                            shared_connections,
+                            config.acquire_timeout,
+                        )
+                        .with_generic_plans(),
+                    ),
                     coalesced_reads_in_flight(shared_connections),
                 )),
                 shared,

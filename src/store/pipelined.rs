@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection as _};
 
 use crate::error::{Error, Result};
 
@@ -41,6 +41,7 @@ pub fn shared_read_connections(configured: usize) -> usize {
 pub struct PipelinedReads {
     url: String,
     connect_timeout: Duration,
+    generic_plans: bool,
     slots: Vec<Slot>,
     next: AtomicUsize,
 }
@@ -74,9 +75,24 @@ impl PipelinedReads {
         PipelinedReads {
             url,
             connect_timeout,
+            generic_plans: false,
             slots: (0..connections.max(1)).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
         }
+    }
+
+    /// Connections that plan each prepared statement once, for its first
+    /// parameters, and keep that plan: for queries whose plan does not
+    /// depend on the values (a lookup by primary key). PostgreSQL's default
+    /// plans again on every execution while a plan for the actual values
+    /// looks cheaper than the generic one; for `users_by_ids` (an array of
+    /// ids, which it guesses holds 100) it always does, and planning cost
+    /// more than the lookup (README → Performance). Not for the page reads:
+    /// one plan for every account could scan a big account's rows to
+    /// find a small one's.
+    pub fn with_generic_plans(mut self) -> Self {
+        self.generic_plans = true;
+        self
     }
 
     /// One of the shared connections (round robin), connected if needed.
@@ -102,12 +118,13 @@ impl PipelinedReads {
         if let Some(live) = slot.current() {
             return Ok(SharedConn { live, slot: index });
         }
-        let live = tokio::time::timeout(self.connect_timeout, connect(&self.url))
-            .await
-            .map_err(|_| {
-                tracing::warn!("shared read connection timed out");
-                Error::unavailable()
-            })??;
+        let live =
+            tokio::time::timeout(self.connect_timeout, connect(&self.url, self.generic_plans))
+                .await
+                .map_err(|_| {
+                    tracing::warn!("shared read connection timed out");
+                    Error::unavailable()
+                })??;
         *slot.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(live.clone());
         Ok(SharedConn { live, slot: index })
     }
@@ -131,7 +148,7 @@ impl SharedConn {
     }
 }
 
-async fn connect(url: &str) -> Result<Live> {
+async fn connect(url: &str, generic_plans: bool) -> Result<Live> {
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "shared read connection failed");
         Error::unavailable()
@@ -149,9 +166,14 @@ async fn connect(url: &str) -> Result<Live> {
         }
         driver_closed.store(true, Ordering::Release);
     });
-    let conn = AsyncPgConnection::try_from(client)
+    let mut conn = AsyncPgConnection::try_from(client)
         .await
         .map_err(|e| unavailable(&e))?;
+    if generic_plans {
+        conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+            .await
+            .map_err(|e| unavailable(&e))?;
+    }
     Ok(Live {
         conn: Arc::new(conn),
         closed,
