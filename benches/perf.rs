@@ -7,8 +7,9 @@
 //! For each backend (SQLite file, then PostgreSQL in a fresh schema) it
 //! starts the real `roster` binary as a child process and measures:
 //! 1. start-up: process start to health SERVING on an empty database;
-//! 2. AddUser throughput (1,000 users) next to the raw argon2 rate with the
-//!    same parameters on all cores, and Health/Check p99 while AddUser
+//! 2. AddUser throughput (the first 500 of 1,000 users) next to the raw
+//!    argon2 rate with the same parameters on all cores, measured just
+//!    before and just after it, and Health/Check p99 while AddUser
 //!    saturates hashing;
 //! 3. GetUser and ListUsers (50-row page) next to Health/Check at
 //!    concurrency 8 and 32, driven by `h2load` (Debian `nghttp2-client`);
@@ -388,6 +389,8 @@ fn c_argon2_rate(runs: usize) -> Option<f64> {
 struct Report {
     startup: Duration,
     add_user_rate: f64,
+    /// Raw argon2 on all cores just before and just after AddUser (mean).
+    raw_argon2_around: f64,
     health_under_hashing: Load,
     loads: Vec<(String, usize, Load)>,
     records: usize,
@@ -557,10 +560,16 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     // AddUser alone, then AddUser with Health/Check load beside it.
     let concurrency = 4 * std::thread::available_parallelism()?.get();
     let half = knobs.users / 2;
+    // The reference is measured right before and right after, as Health/Check
+    // is next to each read: this box's speed drifts over the minutes
+    // between the start of the bench and the PostgreSQL run.
+    let reference_secs = if knobs.smoke { 0.5 } else { 3.0 };
+    let raw_before = raw_argon2_rate(reference_secs)?;
     let started = Instant::now();
     let mut user_ids =
         add_users(&client, &admin_token, &account_id, "a", half, concurrency).await?;
     report.add_user_rate = half as f64 / started.elapsed().as_secs_f64();
+    report.raw_argon2_around = (raw_before + raw_argon2_rate(reference_secs)?) / 2.0;
     let hashing = {
         let (client, token, account) = (client.clone(), admin_token.clone(), account_id.clone());
         let rest = knobs.users - half;
@@ -739,13 +748,14 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
         format!("{:.0} ms", r.startup.as_secs_f64() * 1000.0)
     });
     row(
-        "AddUser/s (× raw argon2 on all cores)",
+        "AddUser/s (× raw argon2 on all cores, measured around it)",
         "≥ 0.85×",
         &|r| {
             format!(
-                "{:.1} ({:.2}×)",
+                "{:.1} ({:.2}× of {:.1})",
                 r.add_user_rate,
-                r.add_user_rate / raw_argon2
+                r.add_user_rate / r.raw_argon2_around,
+                r.raw_argon2_around
             )
         },
     );
