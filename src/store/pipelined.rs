@@ -81,9 +81,9 @@ impl PipelinedReads {
         }
     }
 
-    /// Connections that plan each prepared statement once, for its first
-    /// parameters, and keep that plan: for queries whose plan does not
-    /// depend on the values (a lookup by primary key). PostgreSQL's default
+    /// Connections that plan each prepared statement once, without looking
+    /// at its parameters, and keep that plan: for queries whose best plan
+    /// does not depend on the values (lookups by primary key). PostgreSQL's default
     /// plans again on every execution while a plan for the actual values
     /// looks cheaper than the generic one; for `users_by_ids` (an array of
     /// ids, which it guesses holds 100) it always does, and planning cost
