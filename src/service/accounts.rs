@@ -91,6 +91,9 @@ impl Roster {
             event_seq: 0,
             created_at: now,
             updated_at: now,
+            // The trigger counts the admin in as the row is inserted.
+            active_users: 0,
+            inactive_users: 0,
         };
         let admin = input
             .admin

@@ -541,7 +541,7 @@ impl Roster {
                 ));
             }
             if validate_only {
-                let seat_effect = match seat_preview(conn, &account, &self.prices, now).await {
+                let seat_effect = match seat_preview(&account, &self.prices, now) {
                     Ok((_, effect)) => effect,
                     Err(e) => {
                         refusals.push(Refusal::new(&user.id, Reason::SeatLimitReached, e.message));

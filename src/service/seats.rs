@@ -26,15 +26,16 @@ pub struct SeatEffect {
 }
 
 /// SPEC rule 2 for one more active user, without changing anything: the
-/// decision and its effect (a STRICT refusal is an `Err`).
-pub async fn seat_preview<R: Repo>(
-    conn: &mut R,
+/// decision and its effect (a STRICT refusal is an `Err`). `account` is the
+/// row as `lock_account` read it, before the transaction changed a user:
+/// its user counts are the ones the decision is about.
+pub fn seat_preview(
     account: &AccountRow,
     prices: &PriceList,
     now: NaiveDateTime,
 ) -> Result<(SeatDecision, SeatEffect)> {
     let terms = AccountTerms::of(account)?;
-    let counts = conn.count_users(&account.id).await?;
+    let counts = account.user_counts();
     let mut effect = SeatEffect {
         active_before: counts.active,
         active_after: counts.active + 1,
@@ -90,7 +91,7 @@ pub async fn seat_preview<R: Repo>(
 /// SPEC rule 2 for one more active user, inside a transaction holding the
 /// account lock: takes a free seat, or (AUTO_EXPAND) buys one with a
 /// prorated charge recorded in the ledger and the event log, or (STRICT)
-/// refuses with SEAT_LIMIT_REACHED.
+/// refuses with SEAT_LIMIT_REACHED. `account` as for [`seat_preview`].
 pub async fn take_seat<R: Repo>(
     conn: &mut R,
     account: &AccountRow,
@@ -99,7 +100,7 @@ pub async fn take_seat<R: Repo>(
     user_id: &str,
     now: NaiveDateTime,
 ) -> Result<SeatEffect> {
-    let (decision, effect) = seat_preview(conn, account, prices, now).await?;
+    let (decision, effect) = seat_preview(account, prices, now)?;
     if decision == SeatDecision::BuySeat {
         conn.set_seats_purchased(&account.id, effect.seats_after, now)
             .await?;

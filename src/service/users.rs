@@ -227,11 +227,11 @@ impl Roster {
             {
                 return Err(Error::invalid("group_id", "no such group in this account"));
             }
-            if conn.email_taken(&row.email).await? {
-                return Err(Error::email_taken());
-            }
-            let seat_effect = take_seat(conn, &account, &self.prices, &actor, &row.id, now).await?;
+            // The unique email index answers EMAIL_TAKEN (no query before);
+            // `account` still holds the counts from before the insert, which
+            // the seat decision is about, and a refusal rolls the insert back.
             conn.insert_user(&row).await?;
+            let seat_effect = take_seat(conn, &account, &self.prices, &actor, &row.id, now).await?;
             conn.append_event(
                 &account_id,
                 NewEvent {

@@ -31,6 +31,14 @@ pub struct AccountRow {
     pub event_seq: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The account's users by status when the row was read, kept by a
+    /// trigger with every change to a users row. Exact for a row locked
+    /// with `lock_account`, until the transaction changes a user. (Absent
+    /// from idempotency replies stored before they existed: zero.)
+    #[serde(default)]
+    pub active_users: i64,
+    #[serde(default)]
+    pub inactive_users: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -262,6 +270,16 @@ pub struct UsersAtVersion {
 pub struct UserCounts {
     pub active: i64,
     pub inactive: i64,
+}
+
+impl AccountRow {
+    /// The counts kept in the row (see [`AccountRow::active_users`]).
+    pub fn user_counts(&self) -> UserCounts {
+        UserCounts {
+            active: self.active_users,
+            inactive: self.inactive_users,
+        }
+    }
 }
 
 /// A status change of a user (disable or reactivate).

@@ -26,6 +26,77 @@ pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option
         .optional()?)
 }
 
+/// Appends an event as the account's next one (`row.sequence` is ignored)
+/// and returns its sequence: one statement, one round trip, where the
+/// sequence bump and the insert were two. The bump is an UPDATE of the
+/// account row, so concurrent appends to one account take turns.
+pub(super) async fn insert_next_event(
+    conn: &mut Conn,
+    row: super::models::EventRow,
+) -> Result<i64> {
+    use diesel_async::RunQueryDsl;
+    Ok(NextEvent { row: &row }.get_result(conn).await?)
+}
+
+/// The statement of [`insert_next_event`], by hand: diesel's DSL has no
+/// data-modifying CTE. A static query id keeps it prepared per connection.
+struct NextEvent<'a> {
+    row: &'a super::models::EventRow,
+}
+
+/// The static query id of [`NextEvent`].
+struct NextEventId;
+
+impl diesel::query_builder::QueryId for NextEvent<'_> {
+    type QueryId = NextEventId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for NextEvent<'_> {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for NextEvent<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> diesel::QueryResult<()> {
+        use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+        let row = self.row;
+        out.push_sql("WITH bumped AS (UPDATE accounts SET event_seq = event_seq + 1 WHERE id = ");
+        out.push_bind_param::<Text, _>(&row.account_id)?;
+        out.push_sql(
+            " RETURNING id, event_seq) \
+             INSERT INTO events (account_id, sequence, event_type, created_at, actor, \
+             user_id, target_user_id, job_id, seats_before, seats_after, amount_minor, \
+             moved, detail) SELECT bumped.id, bumped.event_seq, ",
+        );
+        out.push_bind_param::<Text, _>(&row.event_type)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&row.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&row.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&row.user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&row.target_user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&row.job_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Integer>, _>(&row.seats_before)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Integer>, _>(&row.seats_after)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&row.amount_minor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&row.moved)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&row.detail)?;
+        out.push_sql(" FROM bumped RETURNING sequence");
+        Ok(())
+    }
+}
+
 pub(super) async fn lock_login_throttle_row(
     conn: &mut Conn,
     email: &str,

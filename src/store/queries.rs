@@ -232,14 +232,10 @@ impl Repo for Conn {
         event: NewEvent,
         now: NaiveDateTime,
     ) -> Result<i64> {
-        let sequence: i64 = diesel::update(accounts::table.find(account_id))
-            .set(accounts::event_seq.eq(accounts::event_seq + 1))
-            .returning(accounts::event_seq)
-            .get_result(self)
-            .await?;
         let row = EventRow {
             account_id: account_id.to_owned(),
-            sequence,
+            // The next of the account's sequence, taken by the insert.
+            sequence: 0,
             event_type: event.event_type.to_owned(),
             created_at: now,
             actor: event.actor,
@@ -252,11 +248,7 @@ impl Repo for Conn {
             moved: event.moved,
             detail: event.detail,
         };
-        diesel::insert_into(events::table)
-            .values(&row)
-            .execute(self)
-            .await?;
-        Ok(sequence)
+        super::insert_next_event(self, row).await
     }
 
     async fn insert_ledger_entry(&mut self, entry: &NewLedgerEntry) -> Result<LedgerRow> {
@@ -413,20 +405,15 @@ impl Repo for Conn {
     }
 
     async fn count_users(&mut self, account_id: &str) -> Result<UserCounts> {
-        let rows: Vec<(String, i64)> = users::table
-            .filter(users::account_id.eq(account_id))
-            .group_by(users::status)
-            .select((users::status, diesel::dsl::count_star()))
-            .load(self)
-            .await?;
-        let mut counts = UserCounts::default();
-        for (status, n) in rows {
-            match status.as_str() {
-                "ACTIVE" => counts.active = n,
-                _ => counts.inactive += n,
-            }
-        }
-        Ok(counts)
+        // Kept in the account row by the users trigger: no scan of the users.
+        let (active, inactive): (i64, i64) = accounts::table
+            .find(account_id)
+            .select((accounts::active_users, accounts::inactive_users))
+            .first(self)
+            .await
+            .optional()?
+            .unwrap_or_default();
+        Ok(UserCounts { active, inactive })
     }
 
     async fn count_active_admins(&mut self, account_id: &str) -> Result<i64> {

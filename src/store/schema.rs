@@ -23,6 +23,9 @@ diesel::table! {
         updated_at -> Timestamp,
         /// Bumped by a trigger with every change to the account's users.
         users_version -> BigInt,
+        /// Kept by the same trigger: the account's users by status.
+        active_users -> BigInt,
+        inactive_users -> BigInt,
     }
 }
 

@@ -33,6 +33,28 @@ pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option
         .optional()?)
 }
 
+/// Appends an event as the account's next one (`row.sequence` is ignored)
+/// and returns its sequence. The writer holds SQLite's only write lock, so
+/// the two statements cannot interleave with another writer's.
+pub(super) async fn insert_next_event(
+    conn: &mut Conn,
+    mut row: super::models::EventRow,
+) -> Result<i64> {
+    use super::schema::{accounts, events};
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    row.sequence = diesel::update(accounts::table.find(&row.account_id))
+        .set(accounts::event_seq.eq(accounts::event_seq + 1))
+        .returning(accounts::event_seq)
+        .get_result(conn)
+        .await?;
+    diesel::insert_into(events::table)
+        .values(&row)
+        .execute(conn)
+        .await?;
+    Ok(row.sequence)
+}
+
 pub(super) async fn lock_login_throttle_row(
     conn: &mut Conn,
     email: &str,
