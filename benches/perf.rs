@@ -25,7 +25,8 @@
 //! the table shows medians, and each ratio is the median of the ratios of
 //! runs made back to back, so a slow minute on a shared box moves both
 //! sides), ROSTER_PERF_BACKENDS (default `sqlite,postgres`), ROSTER_PERF_LOG
-//! (the server's RUST_LOG, default `warn`),
+//! (the server's RUST_LOG, default `warn`), ROSTER_PERF_BIN (a roster
+//! binary to measure instead of this build's: A/B of two builds),
 //! ROSTER_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
 //! The server inherits the environment: `ROSTER_LIST_CACHE_USERS=0` measures
 //! ListUsers with no page kept (every call reads its page).
@@ -96,7 +97,10 @@ impl Server {
     async fn start(database_url: &str) -> anyhow::Result<(Server, Duration)> {
         let (port, metrics_port) = (free_port()?, free_port()?);
         let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+        // ROSTER_PERF_BIN: another build to measure (A/B against this one).
+        let binary = std::env::var("ROSTER_PERF_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_roster").to_owned());
+        let child = Command::new(binary)
             .args(["--database-url", database_url, "serve"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
