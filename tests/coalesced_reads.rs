@@ -18,6 +18,7 @@ use roster::proto::v1 as pb;
 both_backends!(
     a_burst_of_gets_answers_each_call_from_its_own_account,
     a_user_disabled_just_before_a_burst_is_refused_in_it,
+    kept_pages_checked_in_bursts_of_gets_show_every_change,
 );
 
 /// Calls per burst: well above the concurrency a single read serves.
@@ -182,4 +183,82 @@ async fn a_user_disabled_just_before_a_burst_is_refused_in_it(db: Db) {
     .await;
     let wrong = burst(&app, &asks(&[0, 1])).await;
     assert!(wrong.is_empty(), "after SQL:\n{}", wrong.join("\n"));
+}
+
+/// The names on one account's first ListUsers page, or the error.
+async fn listed(app: &TestApp, token: &str) -> Result<Vec<String>, (Code, String)> {
+    app.users()
+        .list_users(authed(pb::ListUsersRequest::default(), token))
+        .await
+        .map(|r| {
+            let mut names: Vec<String> = r.into_inner().users.into_iter().map(|u| u.name).collect();
+            names.sort();
+            names
+        })
+        .map_err(|status| (status.code(), reason(&status)))
+}
+
+/// ListUsers checks a kept page with its caller's row and the account's
+/// users version, read in the same coalesced queries as GetUser's rows (on
+/// PostgreSQL a batch reads the versions when any of its calls asks). In
+/// bursts mixing both, every kept page must still show a change made just
+/// before (by SQL, so only the version tells), and a member disabled by SQL
+/// must be refused.
+async fn kept_pages_checked_in_bursts_of_gets_show_every_change(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let [(ws, members), (other, other_members)] = two_accounts(&app).await;
+    let token = app.user_token(&members[0].id, &ws.account.id);
+    let names = |ws: &Workspace, members: &[pb::User]| -> Vec<String> {
+        let mut names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+        names.push(ws.admin.name.clone());
+        names.sort();
+        names
+    };
+    // Keep both pages.
+    assert_eq!(listed(&app, &token).await, Ok(names(&ws, &members)));
+    assert_eq!(
+        listed(&app, &other.admin_token).await,
+        Ok(names(&other, &other_members))
+    );
+    let gets: Vec<Ask> = (0..BURST / 2)
+        .map(|i| Ask {
+            token: other.admin_token.clone(),
+            account_id: String::new(),
+            user_id: other_members[i % other_members.len()].id.clone(),
+            want: Ok(other_members[i % other_members.len()].name.clone()),
+        })
+        .collect();
+    let mixed_burst = |want: Result<Vec<String>, (Code, String)>, token: String| {
+        let app = &app;
+        let gets = &gets;
+        async move {
+            let lists = join_all((0..BURST / 2).map(|_| listed(app, &token)));
+            let (listed, wrong) = futures::join!(lists, burst(app, gets));
+            assert!(wrong.is_empty(), "gets:\n{}", wrong.join("\n"));
+            for (call, got) in listed.into_iter().enumerate() {
+                assert_eq!(got, want, "ListUsers call {call}");
+            }
+        }
+    };
+    mixed_burst(Ok(names(&ws, &members)), token.clone()).await;
+
+    app.sql(&format!(
+        "UPDATE users SET name = 'Renamed By Hand' WHERE id = '{}'",
+        members[1].id
+    ))
+    .await;
+    let mut renamed = members.clone();
+    renamed[1].name = "Renamed By Hand".into();
+    mixed_burst(Ok(names(&ws, &renamed)), token.clone()).await;
+
+    app.sql(&format!(
+        "UPDATE users SET status = 'INACTIVE', disabled_at = updated_at WHERE id = '{}'",
+        members[0].id
+    ))
+    .await;
+    mixed_burst(
+        Err((Code::Unauthenticated, "TOKEN_INVALID".into())),
+        token.clone(),
+    )
+    .await;
 }

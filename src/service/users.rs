@@ -331,9 +331,8 @@ impl Roster {
             }
         };
         if page.is_kept(&self.pages) {
-            let found = read_users!(self.store, |conn| conn
-                .find_user_with_users_version(&claims.user_id)
-                .await)?;
+            // Coalesced with concurrent calls' reads on PostgreSQL.
+            let found = self.store.user_with_users_version(&claims.user_id).await?;
             let (caller, version) = found.unzip();
             claims
                 .confirm(caller.as_ref())?

@@ -37,10 +37,15 @@ pub struct UserLoader {
     queue: OnceLock<mpsc::UnboundedSender<Lookup>>,
 }
 
-/// One call's ids and where its rows go.
+/// A user row and, when asked for, its account's `users_version`, read in
+/// the same statement.
+pub type VersionedUser = (UserRow, Option<i64>);
+
+/// One call's ids, whether it needs the versions, and where its rows go.
 struct Lookup {
     ids: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<UserRow>>>,
+    versioned: bool,
+    reply: oneshot::Sender<Result<Vec<VersionedUser>>>,
 }
 
 impl UserLoader {
@@ -54,8 +59,10 @@ impl UserLoader {
     }
 
     /// The users with these ids (any account; missing ids are left out),
-    /// read by a query sent after this call.
-    pub async fn load(&self, ids: Vec<String>) -> Result<Vec<UserRow>> {
+    /// read by a query sent after this call; `versioned`: each with its
+    /// account's `users_version` (a batch reads the versions when any of
+    /// its calls asks).
+    pub async fn load(&self, ids: Vec<String>, versioned: bool) -> Result<Vec<VersionedUser>> {
         let queue = self.queue.get_or_init(|| {
             let (queue, lookups) = mpsc::unbounded_channel();
             tokio::spawn(drive(lookups, self.reads.clone(), self.most_in_flight));
@@ -63,7 +70,11 @@ impl UserLoader {
         });
         let (reply, rows) = oneshot::channel();
         queue
-            .send(Lookup { ids, reply })
+            .send(Lookup {
+                ids,
+                versioned,
+                reply,
+            })
             .map_err(|_| Error::unavailable())?;
         rows.await.map_err(|_| Error::unavailable())?
     }
@@ -124,12 +135,13 @@ async fn answer(reads: Arc<PipelinedReads>, batch: Vec<Lookup>) {
     // Calls per query is the second over the first.
     metrics::counter!("roster_coalesced_reads_total").increment(1);
     metrics::counter!("roster_coalesced_lookups_total").increment(batch.len() as u64);
-    match read_by_ids(&reads, &ids).await {
+    let versioned = batch.iter().any(|lookup| lookup.versioned);
+    match read_by_ids(&reads, &ids, versioned).await {
         Ok(rows) => {
             for lookup in batch {
                 let mine = rows
                     .iter()
-                    .filter(|row| lookup.ids.contains(&row.id))
+                    .filter(|(row, _)| lookup.ids.contains(&row.id))
                     .cloned()
                     .collect();
                 // The caller may have gone (deadline, cancel): nothing to do.
@@ -146,11 +158,15 @@ async fn answer(reads: Arc<PipelinedReads>, batch: Vec<Lookup>) {
 
 /// On a shared connection; once more on a new one if it was lost (a read,
 /// so safe to repeat), as [`read_users!`](crate::read_users) does.
-async fn read_by_ids(reads: &PipelinedReads, ids: &[&str]) -> Result<Vec<UserRow>> {
+async fn read_by_ids(
+    reads: &PipelinedReads,
+    ids: &[&str],
+    versioned: bool,
+) -> Result<Vec<VersionedUser>> {
     let mut shared = reads.get().await?;
     let mut retried = false;
     loop {
-        match users_by_ids(shared.conn(), ids).await {
+        match users_by_ids(shared.conn(), ids, versioned).await {
             Err(e) if e.code == Code::Unavailable && !retried => {
                 shared = reads.replace(shared).await?;
                 retried = true;
@@ -168,6 +184,7 @@ mod tests {
         let (reply, _) = oneshot::channel();
         Lookup {
             ids: (0..ids).map(|i| i.to_string()).collect(),
+            versioned: false,
             reply,
         }
     }

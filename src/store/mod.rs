@@ -547,9 +547,32 @@ impl Store {
     /// with concurrent calls' reads on PostgreSQL (see [`coalesced`]).
     pub async fn user_by_id(&self, user_id: &str) -> Result<Option<UserRow>> {
         if let Backend::Postgres(pools) = &self.backend {
-            return Ok(pools.users.load(vec![user_id.to_owned()]).await?.pop());
+            return Ok(pools
+                .users
+                .load(vec![user_id.to_owned()], false)
+                .await?
+                .pop()
+                .map(|(row, _)| row));
         }
         crate::read!(self, |conn| conn.find_user_by_id(user_id).await)
+    }
+
+    /// A user by id and its account's `users_version`, read in one
+    /// statement (a ListUsers call checking a kept page). Coalesced on
+    /// PostgreSQL.
+    pub async fn user_with_users_version(&self, user_id: &str) -> Result<Option<(UserRow, i64)>> {
+        if let Backend::Postgres(pools) = &self.backend {
+            let found = pools.users.load(vec![user_id.to_owned()], true).await?;
+            return match found.into_iter().next() {
+                Some((row, Some(version))) => Ok(Some((row, version))),
+                // A versioned batch always reads the version.
+                Some((_, None)) => Err(crate::error::Error::internal()),
+                None => Ok(None),
+            };
+        }
+        crate::read_users!(self, |conn| conn
+            .find_user_with_users_version(user_id)
+            .await)
     }
 
     /// A user of one account, coalesced on PostgreSQL.
@@ -559,9 +582,11 @@ impl Store {
         user_id: &str,
     ) -> Result<Option<UserRow>> {
         if let Backend::Postgres(pools) = &self.backend {
-            let mut rows = pools.users.load(vec![user_id.to_owned()]).await?;
-            rows.retain(|row| row.account_id == account_id);
-            return Ok(rows.pop());
+            let rows = pools.users.load(vec![user_id.to_owned()], false).await?;
+            return Ok(rows
+                .into_iter()
+                .map(|(row, _)| row)
+                .find(|row| row.account_id == account_id));
         }
         crate::read!(self, |conn| conn.find_user(account_id, user_id).await)
     }
@@ -576,9 +601,12 @@ impl Store {
     ) -> Result<Vec<UserRow>> {
         if let Backend::Postgres(pools) = &self.backend {
             let ids = vec![caller_id.to_owned(), user_id.to_owned()];
-            let mut rows = pools.users.load(ids).await?;
-            rows.retain(|row| row.account_id == account_id);
-            return Ok(rows);
+            let rows = pools.users.load(ids, false).await?;
+            return Ok(rows
+                .into_iter()
+                .map(|(row, _)| row)
+                .filter(|row| row.account_id == account_id)
+                .collect());
         }
         crate::read!(self, |conn| conn
             .find_caller_and_user(account_id, caller_id, user_id)
