@@ -19,6 +19,7 @@ pub enum Code {
     FailedPrecondition,
     Aborted,
     ResourceExhausted,
+    OutOfRange,
     Unavailable,
     Unimplemented,
     Internal,
@@ -52,6 +53,7 @@ pub enum Reason {
     JobFinished,
     TooManyAttempts,
     WrongCredentials,
+    CursorExpired,
 }
 
 impl Reason {
@@ -82,6 +84,7 @@ impl Reason {
             Reason::Internal => "INTERNAL",
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::JobFinished => "JOB_FINISHED",
+            Reason::CursorExpired => "CURSOR_EXPIRED",
         }
     }
 }
@@ -109,6 +112,8 @@ pub struct Error {
     pub message: String,
     pub field_violations: Vec<FieldViolation>,
     pub precondition_violations: Vec<PreconditionViolation>,
+    /// `google.rpc.ErrorInfo.metadata`: machine-readable facts of the error.
+    pub metadata: Vec<(&'static str, String)>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -121,6 +126,7 @@ impl Error {
             message: message.into(),
             field_violations: Vec::new(),
             precondition_violations: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 
@@ -195,6 +201,21 @@ impl Error {
             Reason::StorageUnavailable,
             "storage unavailable, retry later",
         )
+    }
+
+    /// OUT_OF_RANGE: events up to `oldest - 1` were pruned, so a stream
+    /// from `after` would miss some.
+    pub fn cursor_expired(after: i64, oldest: i64) -> Self {
+        let mut error = Error::new(
+            Code::OutOfRange,
+            Reason::CursorExpired,
+            format!(
+                "events after sequence {after} are no longer kept; the oldest still available is {oldest} (resume with after_sequence = {})",
+                oldest - 1
+            ),
+        );
+        error.metadata.push(("oldest_sequence", oldest.to_string()));
+        error
     }
 
     pub fn with_precondition(mut self, kind: &str, subject: &str, description: String) -> Self {

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio_stream::StreamExt;
@@ -15,106 +14,26 @@ use roster::auth::Scope;
 use roster::proto::v1 as pb;
 use roster::proto::v1::user_management_service_client::UserManagementServiceClient;
 
-/// A `roster serve` child process.
-struct Server {
-    child: Child,
-    addr: String,
-}
+/// `roster serve` with small, slow job batches and short leases, so that a
+/// job is still running when the test kills or stops its server.
+struct Server;
 
 impl Server {
-    async fn start(database_url: &str, host: &str) -> Server {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-            listener.local_addr().expect("addr").port()
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_roster"))
-            .args([
-                "--database-url",
-                database_url,
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args([
+    async fn start(database_url: &str, host: &str) -> process::Server {
+        let server = process::Server::spawn(
+            database_url,
+            host,
+            &[
                 "--job-batch-size",
                 "50",
                 "--job-batch-pause-ms",
                 "20",
                 "--job-lease-secs",
                 "2",
-            ])
-            .env(
-                "ROSTER_JWT_SECRET",
-                std::str::from_utf8(SECRET).expect("utf8"),
-            )
-            .env("HOSTNAME", host)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start roster");
-        let server = Server {
-            child,
-            addr: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(channel) = Channel::from_shared(server.addr.clone())
-                .expect("uri")
-                .connect()
-                .await
-            {
-                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-                let serving = health
-                    .check(tonic_health::pb::HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await
-                    .map(|r| r.into_inner().status)
-                    .ok();
-                if serving
-                    == Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
-                {
-                    return server;
-                }
-            }
-            assert!(Instant::now() < deadline, "roster did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn users(&self) -> UserManagementServiceClient<Channel> {
-        UserManagementServiceClient::new(
-            Channel::from_shared(self.addr.clone())
-                .expect("uri")
-                .connect()
-                .await
-                .expect("connect"),
-        )
-    }
-
-    /// SIGTERM: graceful shutdown; waits for the exit.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        assert!(sent.success());
-        self.child.wait().expect("wait")
-    }
-
-    /// SIGKILL: no shutdown, no lease hand-back.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            ],
+        );
+        server.wait_serving().await;
+        server
     }
 }
 

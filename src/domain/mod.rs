@@ -13,7 +13,7 @@ pub mod user;
 
 pub use billing::{BillingCycle, Plan, PriceList};
 pub use email::Email;
-pub use names::{DisplayName, GroupName, RequestId};
+pub use names::{DisplayName, GroupName, RequestId, refused_char};
 pub use password::Password;
 pub use permissions::Permissions;
 pub use seats::{SeatDecision, SeatPolicy};

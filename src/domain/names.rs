@@ -8,8 +8,21 @@ pub enum TextError {
     Empty,
     #[error("must be at most {0} characters")]
     TooLong(usize),
-    #[error("must not contain control characters")]
+    #[error("must not contain control or bidirectional formatting characters")]
     ControlCharacters,
+}
+
+/// The first character of `text` that no request field may hold: a control
+/// character (C0, DEL, C1) or a bidirectional embedding, override or isolate
+/// character (U+202A..U+202E, U+2066..U+2069), which can make text display
+/// differently from what it is. Marks such as U+200E/U+200F stay allowed:
+/// right-to-left names need them.
+pub fn refused_char(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        c.is_control()
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    })
 }
 
 fn parse_text(raw: &str, max: usize) -> Result<String, TextError> {
@@ -20,7 +33,7 @@ fn parse_text(raw: &str, max: usize) -> Result<String, TextError> {
     if trimmed.chars().count() > max {
         return Err(TextError::TooLong(max));
     }
-    if trimmed.chars().any(char::is_control) {
+    if refused_char(trimmed).is_some() {
         return Err(TextError::ControlCharacters);
     }
     Ok(trimmed.to_owned())
@@ -78,7 +91,7 @@ impl RequestId {
         if raw.chars().count() > Self::MAX_LEN {
             return Err(TextError::TooLong(Self::MAX_LEN));
         }
-        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if refused_char(raw).is_some() || raw.chars().any(char::is_whitespace) {
             return Err(TextError::ControlCharacters);
         }
         Ok(Some(RequestId(raw.to_owned())))

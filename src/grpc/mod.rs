@@ -4,6 +4,7 @@
 pub mod convert;
 pub mod oversize;
 pub mod seats;
+pub mod text;
 pub mod user_management;
 
 use std::collections::HashMap;
@@ -28,12 +29,17 @@ pub fn status(error: Error) -> Status {
         Code::FailedPrecondition => TonicCode::FailedPrecondition,
         Code::Aborted => TonicCode::Aborted,
         Code::ResourceExhausted => TonicCode::ResourceExhausted,
+        Code::OutOfRange => TonicCode::OutOfRange,
         Code::Unavailable => TonicCode::Unavailable,
         Code::Unimplemented => TonicCode::Unimplemented,
         Code::Internal => TonicCode::Internal,
     };
-    let mut details =
-        ErrorDetails::with_error_info(error.reason.as_str(), ERROR_DOMAIN, HashMap::new());
+    let metadata: HashMap<String, String> = error
+        .metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let mut details = ErrorDetails::with_error_info(error.reason.as_str(), ERROR_DOMAIN, metadata);
     for v in &error.field_violations {
         details.add_bad_request_violation(v.field.clone(), v.description.clone());
     }

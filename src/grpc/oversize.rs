@@ -1,7 +1,8 @@
 //! tonic refuses a request message above the size limit with OUT_OF_RANGE;
 //! gRPC's convention (and every other gRPC implementation) says
-//! RESOURCE_EXHAUSTED. Roster itself never answers OUT_OF_RANGE, so this
-//! layer rewrites that one status on the way out.
+//! RESOURCE_EXHAUSTED. This layer rewrites that one answer on the way out,
+//! recognised by tonic's message: Roster's own OUT_OF_RANGE (a StreamEvents
+//! cursor older than the oldest kept event) passes unchanged.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -26,6 +27,9 @@ pub struct Oversize<S> {
 
 const OUT_OF_RANGE: &str = "11";
 const RESOURCE_EXHAUSTED: &str = "8";
+/// The start of tonic's message for a request above the limit, as it goes
+/// out (percent-encoded).
+const TONIC_SIZE_MESSAGE: &[u8] = b"Error,%20decoded%20message%20length%20too%20large";
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Oversize<S>
 where
@@ -46,9 +50,12 @@ where
         Box::pin(async move {
             let mut response = future.await?;
             let headers = response.headers_mut();
-            if headers.get("grpc-status").map(HeaderValue::as_bytes)
+            let oversize = headers.get("grpc-status").map(HeaderValue::as_bytes)
                 == Some(OUT_OF_RANGE.as_bytes())
-            {
+                && headers
+                    .get("grpc-message")
+                    .is_some_and(|m| m.as_bytes().starts_with(TONIC_SIZE_MESSAGE));
+            if oversize {
                 headers.insert("grpc-status", HeaderValue::from_static(RESOURCE_EXHAUSTED));
                 headers.insert(
                     "grpc-message",

@@ -725,7 +725,12 @@ impl Store {
         Ok(Store { backend })
     }
 
-    /// Applies pending migrations of the backend (idempotent).
+    /// Applies pending migrations of the backend (idempotent). Processes
+    /// started together (the replicas of a Deployment, `bootstrap` beside
+    /// `serve`) take turns: on PostgreSQL a session advisory lock keyed by
+    /// the schema the migrations go to, on SQLite an exclusive lock on a
+    /// file next to the database. The one that waited finds nothing left to
+    /// apply.
     pub async fn migrate(&self, url: &str) -> anyhow::Result<usize> {
         let url = if is_postgres_url(url) {
             url.to_owned()
@@ -738,10 +743,17 @@ impl Store {
                 let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<
                     PgConn,
                 >::establish(&url)?;
-                conn.run_pending_migrations(PG_MIGRATIONS)
-                    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
-                    .len()
+                // Released by pg_advisory_unlock, or when the connection
+                // closes if this process dies midway.
+                diesel::RunQueryDsl::execute(diesel::sql_query(PG_MIGRATION_LOCK), &mut conn)?;
+                let applied = conn
+                    .run_pending_migrations(PG_MIGRATIONS)
+                    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+                    .map(|versions| versions.len());
+                diesel::RunQueryDsl::execute(diesel::sql_query(PG_MIGRATION_UNLOCK), &mut conn)?;
+                applied?
             } else {
+                let _lock = SqliteMigrationLock::acquire(&url)?;
                 let mut conn = diesel::SqliteConnection::establish(&url)?;
                 configure_sqlite(&mut conn, false)?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
@@ -804,9 +816,11 @@ fn configure_sqlite(conn: &mut diesel::SqliteConnection, reads: bool) -> diesel:
     use diesel::connection::SimpleConnection;
     // WAL lets readers run beside the writer; busy_timeout makes writers
     // queue for the lock instead of failing; foreign keys are off by default.
+    // busy_timeout comes first: switching to WAL takes a lock that another
+    // process opening the same file may hold for a moment.
     conn.batch_execute(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
     )?;
     if reads {
         // Read connections serve small lookups; a 512 KiB page cache each
@@ -814,6 +828,45 @@ fn configure_sqlite(conn: &mut diesel::SqliteConnection, reads: bool) -> diesel:
         conn.batch_execute("PRAGMA cache_size = -512;")?;
     }
     Ok(())
+}
+
+/// The advisory lock a migration run holds: one per schema (tests and
+/// tenants of one database may keep Roster in several schemas).
+const PG_MIGRATION_LOCK: &str =
+    "SELECT pg_advisory_lock(hashtext('roster.migrations'), hashtext(current_schema()))";
+const PG_MIGRATION_UNLOCK: &str =
+    "SELECT pg_advisory_unlock(hashtext('roster.migrations'), hashtext(current_schema()))";
+
+/// An exclusive lock on `<database>.migrate-lock`, held while one process
+/// migrates a SQLite file (released when dropped, or by the kernel if the
+/// process dies). An in-memory database needs none.
+struct SqliteMigrationLock(Option<std::fs::File>);
+
+impl SqliteMigrationLock {
+    fn acquire(path: &str) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        if path == ":memory:" || path.is_empty() {
+            return Ok(SqliteMigrationLock(None));
+        }
+        let lock_path = format!("{path}.migrate-lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {lock_path}"))?;
+        file.lock()
+            .with_context(|| format!("locking {lock_path}"))?;
+        Ok(SqliteMigrationLock(Some(file)))
+    }
+}
+
+impl Drop for SqliteMigrationLock {
+    fn drop(&mut self) {
+        if let Some(file) = &self.0 {
+            let _ = file.unlock();
+        }
+    }
 }
 
 pub fn is_postgres_url(url: &str) -> bool {

@@ -2,6 +2,8 @@
 //! channel, backed by a fresh SQLite file or a fresh PostgreSQL schema.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod raw;
 pub mod relay;
 
 use std::sync::Arc;
