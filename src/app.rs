@@ -22,6 +22,7 @@ use crate::service::Roster;
 use crate::service::auth::Authenticator;
 use crate::service::jobs::JobSettings;
 use crate::service::page_cache::PageCache;
+use crate::service::retention::{Pruned, RetentionSettings};
 use crate::service::worker::{SHUTDOWN_GRACE, Worker};
 use crate::store::{Store, StoreConfig};
 use crate::telemetry::RpcMetricsLayer;
@@ -46,6 +47,10 @@ pub struct Settings {
     /// How often the server rolls over ended billing periods by itself
     /// (None: only through RollOverBillingPeriods).
     pub rollover_interval: Option<Duration>,
+    /// How long rows that only grow are kept.
+    pub retention: RetentionSettings,
+    /// How often this process prunes expired rows (None: never here).
+    pub prune_interval: Option<Duration>,
     /// How jobs run.
     pub jobs: JobSettings,
     /// Job workers in this process (0: this process works no jobs).
@@ -99,6 +104,8 @@ pub struct App {
     auth: Authenticator,
     health_interval: Duration,
     rollover_interval: Option<Duration>,
+    retention: RetentionSettings,
+    prune_interval: Option<Duration>,
     job_workers: usize,
     tls: Option<TlsSettings>,
 }
@@ -142,6 +149,8 @@ impl App {
             auth,
             health_interval: settings.health_interval,
             rollover_interval: settings.rollover_interval,
+            retention: settings.retention,
+            prune_interval: settings.prune_interval,
             job_workers: settings.job_workers,
             tls: settings.tls,
         })
@@ -222,6 +231,23 @@ impl App {
             })
         });
 
+        // Retention: any replica may prune; batches are small and each is
+        // its own transaction.
+        let pruner = self.prune_interval.map(|every| {
+            let roster = self.roster.clone();
+            let retention = self.retention;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match roster.prune_expired(&retention).await {
+                        Ok(pruned) if pruned == Pruned::default() => {}
+                        Ok(pruned) => tracing::info!(?pruned, "expired rows pruned"),
+                        Err(e) => tracing::warn!(error = %e, "pruning failed"),
+                    }
+                }
+            })
+        });
+
         // Job workers stop at a batch boundary and hand their lease back
         // when shutdown begins.
         let workers: Vec<_> = (0..self.job_workers)
@@ -283,7 +309,7 @@ impl App {
             )
             .await;
         monitor.abort();
-        if let Some(task) = rollover {
+        for task in [rollover, pruner].into_iter().flatten() {
             task.abort();
         }
         for worker in workers {

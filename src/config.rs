@@ -223,6 +223,49 @@ pub struct ServeArgs {
     pub list_cache_users: usize,
     #[command(flatten)]
     pub jobs: JobArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Seconds a stored reply of an idempotent call (request_id) is kept; a
+    /// retry after that is a new request.
+    #[arg(
+        long,
+        env = "ROSTER_IDEMPOTENCY_RETENTION_SECS",
+        default_value_t = 86_400
+    )]
+    pub idempotency_retention_secs: u64,
+    /// Seconds events are kept (0: forever). A StreamEvents cursor older
+    /// than the oldest kept event gets OUT_OF_RANGE.
+    #[arg(long, env = "ROSTER_EVENT_RETENTION_SECS", default_value_t = 0)]
+    pub event_retention_secs: u64,
+    /// Seconds finished jobs (and their per-user results) are kept.
+    #[arg(long, env = "ROSTER_JOB_RETENTION_SECS", default_value_t = 2_592_000)]
+    pub job_retention_secs: u64,
+    /// Seconds between pruning passes of this process (0: this process never prunes).
+    #[arg(long, env = "ROSTER_PRUNE_INTERVAL_SECS", default_value_t = 60)]
+    pub prune_interval_secs: u64,
+    /// Rows deleted per pruning statement.
+    #[arg(long, env = "ROSTER_PRUNE_BATCH_SIZE", default_value_t = 1000)]
+    pub prune_batch_size: i64,
+}
+
+impl RetentionArgs {
+    pub fn settings(&self) -> crate::service::retention::RetentionSettings {
+        crate::service::retention::RetentionSettings {
+            idempotency: Duration::from_secs(self.idempotency_retention_secs),
+            events: (self.event_retention_secs > 0)
+                .then(|| Duration::from_secs(self.event_retention_secs)),
+            jobs: Duration::from_secs(self.job_retention_secs),
+            batch_size: self.prune_batch_size.clamp(1, 100_000),
+        }
+    }
+
+    pub fn interval(&self) -> Option<Duration> {
+        (self.prune_interval_secs > 0).then(|| Duration::from_secs(self.prune_interval_secs))
+    }
 }
 
 impl ServeArgs {

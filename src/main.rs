@@ -63,6 +63,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 clock: Arc::new(SystemClock),
                 health_interval: Duration::from_secs(5),
                 rollover_interval: Some(Duration::from_secs(60)),
+                retention: args.retention.settings(),
+                prune_interval: args.retention.interval(),
                 jobs: args.jobs.settings(),
                 job_workers: args.jobs.job_workers,
                 list_cache_users: args.list_cache_users,

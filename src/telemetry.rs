@@ -9,7 +9,8 @@
 //!   `roster_db_pool_waiting`;
 //! - `roster_password_hashes_in_use`, `roster_password_hash_slots`;
 //! - `roster_job_records_moved_total`, `roster_job_batches_total`,
-//!   `roster_jobs_finished_total{state}`, `roster_jobs_active`.
+//!   `roster_jobs_finished_total{state}`, `roster_jobs_active`;
+//! - `roster_pruned_rows_total{table}`: rows deleted by the retention pruner.
 
 use std::net::SocketAddr;
 use std::pin::Pin;

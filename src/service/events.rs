@@ -21,7 +21,9 @@ impl Roster {
     /// Events with a sequence above `after`, in order; with `follow`, then
     /// every new event as it commits. Sequences are per account, gap-free and
     /// allocated under the account lock, so resuming after the last sequence
-    /// seen misses nothing and repeats nothing.
+    /// seen misses nothing and repeats nothing. A cursor older than the
+    /// oldest event kept (the event retention pruned what follows it) is
+    /// refused with OUT_OF_RANGE rather than answered with a gap.
     pub async fn stream_events(
         &self,
         caller: &Principal,
@@ -33,8 +35,18 @@ impl Roster {
         if after < 0 {
             return Err(Error::invalid("after_sequence", "must not be negative"));
         }
-        read!(self.store, |conn| conn.find_account(&account_id).await)?
+        let account = read!(self.store, |conn| conn.find_account(&account_id).await)?
             .ok_or_else(Error::account_not_found)?;
+        if after < account.event_seq {
+            let oldest = read!(self.store, |conn| conn
+                .oldest_event_sequence(&account_id)
+                .await)?
+            // Every event was pruned: the next one will be the oldest.
+            .unwrap_or(account.event_seq + 1);
+            if after + 1 < oldest {
+                return Err(Error::cursor_expired(after, oldest));
+            }
+        }
         let (tx, rx) = mpsc::channel(BATCH as usize);
         let store = self.store.clone();
         let stopping = self.stopping.clone();
@@ -49,6 +61,15 @@ impl Roster {
                 .await;
                 match batch {
                     Ok(events) => {
+                        // Pruned while this stream was behind.
+                        if let Some(first) = events.first()
+                            && first.sequence > cursor + 1
+                        {
+                            let _ = tx
+                                .send(Err(Error::cursor_expired(cursor, first.sequence)))
+                                .await;
+                            return;
+                        }
                         let full = events.len() as i64 == BATCH;
                         for event in events {
                             cursor = event.sequence;

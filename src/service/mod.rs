@@ -13,6 +13,7 @@ pub mod page_cache;
 pub mod paging;
 pub mod passwords;
 pub mod records;
+pub mod retention;
 pub mod seats;
 pub mod users;
 pub mod worker;

@@ -317,6 +317,8 @@ pub trait Repo: UserReads + Send {
         user_id: &str,
         change: &UserStatusChange,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes a user and the journal rows that start or end at it: they
+    /// could only give records back to a user that exists.
     fn delete_user(&mut self, user_id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Deletes stored idempotent replies holding the user's personal data.
     fn forget_replies_about(&mut self, user_id: &str) -> impl Future<Output = Result<()>> + Send;
@@ -400,6 +402,40 @@ pub trait Repo: UserReads + Send {
         now: NaiveDateTime,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The lowest sequence of the account's events still kept (None: none).
+    fn oldest_event_sequence(
+        &mut self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+    /// Deletes at most about `limit` of the oldest stored replies created
+    /// before `before` (rows created in the same instant go together);
+    /// returns how many.
+    fn prune_idempotency_keys(
+        &mut self,
+        before: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// As [`Repo::prune_idempotency_keys`], for events.
+    fn prune_events(
+        &mut self,
+        before: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// Deletes up to `limit` jobs finished before `before`, with their
+    /// per-user rows; returns how many jobs.
+    fn prune_finished_jobs(
+        &mut self,
+        before: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// Deletes up to `limit` throttle rows whose window started before
+    /// `window_before` and that are not locked at `now`.
+    fn prune_login_throttle(
+        &mut self,
+        window_before: NaiveDateTime,
+        now: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<usize>> + Send;
     /// Events with sequence greater than `after`, in order.
     fn list_events(
         &mut self,

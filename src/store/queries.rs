@@ -435,6 +435,15 @@ impl Repo for Conn {
     }
 
     async fn delete_user(&mut self, user_id: &str) -> Result<()> {
+        diesel::delete(
+            record_moves::table.filter(
+                record_moves::from_user_id
+                    .eq(user_id)
+                    .or(record_moves::to_user_id.eq(user_id)),
+            ),
+        )
+        .execute(self)
+        .await?;
         diesel::delete(users::table.find(user_id))
             .execute(self)
             .await?;
@@ -685,6 +694,108 @@ impl Repo for Conn {
             .limit(limit)
             .load(self)
             .await?)
+    }
+
+    async fn oldest_event_sequence(&mut self, account_id: &str) -> Result<Option<i64>> {
+        Ok(events::table
+            .filter(events::account_id.eq(account_id))
+            .select(diesel::dsl::min(events::sequence))
+            .first(self)
+            .await?)
+    }
+
+    async fn prune_idempotency_keys(&mut self, before: NaiveDateTime, limit: i64) -> Result<usize> {
+        use idempotency_keys::created_at;
+        // The creation time of the limit-th oldest expired row bounds the
+        // batch, so one indexed statement deletes it on both backends.
+        let bound: Option<NaiveDateTime> = idempotency_keys::table
+            .filter(created_at.lt(before))
+            .order(created_at.asc())
+            .select(created_at)
+            .offset(limit.max(1) - 1)
+            .limit(1)
+            .first(self)
+            .await
+            .optional()?;
+        let expired = idempotency_keys::table.filter(created_at.lt(before));
+        Ok(match bound {
+            Some(bound) => {
+                diesel::delete(expired.filter(created_at.le(bound)))
+                    .execute(self)
+                    .await?
+            }
+            None => diesel::delete(expired).execute(self).await?,
+        })
+    }
+
+    async fn prune_events(&mut self, before: NaiveDateTime, limit: i64) -> Result<usize> {
+        use events::created_at;
+        let bound: Option<NaiveDateTime> = events::table
+            .filter(created_at.lt(before))
+            .order(created_at.asc())
+            .select(created_at)
+            .offset(limit.max(1) - 1)
+            .limit(1)
+            .first(self)
+            .await
+            .optional()?;
+        let expired = events::table.filter(created_at.lt(before));
+        Ok(match bound {
+            Some(bound) => {
+                diesel::delete(expired.filter(created_at.le(bound)))
+                    .execute(self)
+                    .await?
+            }
+            None => diesel::delete(expired).execute(self).await?,
+        })
+    }
+
+    async fn prune_finished_jobs(&mut self, before: NaiveDateTime, limit: i64) -> Result<usize> {
+        let ids: Vec<String> = jobs::table
+            .filter(jobs::finished_at.lt(before))
+            .order(jobs::finished_at.asc())
+            .select(jobs::id)
+            .limit(limit)
+            .load(self)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(job_users::table.filter(job_users::job_id.eq_any(&ids)))
+            .execute(self)
+            .await?;
+        Ok(diesel::delete(jobs::table.filter(jobs::id.eq_any(&ids)))
+            .execute(self)
+            .await?)
+    }
+
+    async fn prune_login_throttle(
+        &mut self,
+        window_before: NaiveDateTime,
+        now: NaiveDateTime,
+        limit: i64,
+    ) -> Result<usize> {
+        use login_throttle::{email, locked_until, window_started_at};
+        let emails: Vec<String> = login_throttle::table
+            .filter(window_started_at.lt(window_before))
+            .filter(locked_until.is_null().or(locked_until.lt(now)))
+            .select(email)
+            .limit(limit)
+            .load(self)
+            .await?;
+        if emails.is_empty() {
+            return Ok(0);
+        }
+        // The conditions again: a check may have renewed a row since it was
+        // read (PostgreSQL re-evaluates them on the row it waited for).
+        Ok(diesel::delete(
+            login_throttle::table
+                .filter(email.eq_any(&emails))
+                .filter(window_started_at.lt(window_before))
+                .filter(locked_until.is_null().or(locked_until.lt(now))),
+        )
+        .execute(self)
+        .await?)
     }
 
     async fn list_events(

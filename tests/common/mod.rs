@@ -59,6 +59,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub database_url: String,
     pub db: Db,
+    /// The server's use cases, for what no RPC triggers (pruning passes).
+    pub roster: roster::service::Roster,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -114,6 +116,8 @@ impl TestApp {
             clock: Arc::new(clock.clone()),
             health_interval: Duration::from_millis(200),
             rollover_interval: None,
+            retention: roster::service::retention::RetentionSettings::default(),
+            prune_interval: None,
             jobs: roster::service::jobs::JobSettings {
                 batch_size: 100,
                 lease: Duration::from_secs(2),
@@ -131,6 +135,7 @@ impl TestApp {
         let database_url = settings.database_url.clone();
         let app = App::build(settings).await.expect("build app");
         let addr = app.local_addr().expect("addr");
+        let roster = app.roster().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.serve(async move {
             let _ = rx.await;
@@ -149,6 +154,7 @@ impl TestApp {
             clock,
             database_url,
             db,
+            roster,
             _dir: dir,
             shutdown: Some(tx),
         }
