@@ -99,6 +99,56 @@ impl Permissions {
     }
 }
 
+/// Rights as a request gives them: unset levels (None) take the defaults
+/// of the role the user ends up with, which for UpdateUser without a role
+/// is the role the user already has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestedRights {
+    pub view: Option<Level>,
+    pub edit: Option<Level>,
+    pub add: Option<Level>,
+    pub delete: Option<Level>,
+    pub export: Option<Level>,
+}
+
+impl RequestedRights {
+    pub fn resolve(&self, defaults: EntityRights) -> EntityRights {
+        EntityRights {
+            view: self.view.unwrap_or(defaults.view),
+            edit: self.edit.unwrap_or(defaults.edit),
+            add: self.add.unwrap_or(defaults.add),
+            delete: self.delete.unwrap_or(defaults.delete),
+            export: self.export.unwrap_or(defaults.export),
+        }
+    }
+}
+
+/// Permissions as a request gives them (see [`RequestedRights`]); an
+/// entity left out entirely takes the role's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestedPermissions {
+    pub leads: RequestedRights,
+    pub contacts: RequestedRights,
+    pub companies: RequestedRights,
+    pub tasks: RequestedRights,
+    pub mail_access: bool,
+    pub catalog_access: bool,
+}
+
+impl RequestedPermissions {
+    pub fn resolve(&self, role: Role) -> Permissions {
+        let d = Permissions::default_for(role);
+        Permissions {
+            leads: self.leads.resolve(d.leads),
+            contacts: self.contacts.resolve(d.contacts),
+            companies: self.companies.resolve(d.companies),
+            tasks: self.tasks.resolve(d.tasks),
+            mail_access: self.mail_access,
+            catalog_access: self.catalog_access,
+        }
+    }
+}
+
 /// How many parsed permission sets each thread remembers.
 const PARSED_PER_THREAD: usize = 64;
 
@@ -115,6 +165,23 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unset_levels_take_the_final_roles_defaults() {
+        let requested = RequestedPermissions {
+            leads: RequestedRights {
+                export: Some(Level::Denied),
+                ..RequestedRights::default()
+            },
+            ..RequestedPermissions::default()
+        };
+        let admin = requested.resolve(Role::Admin);
+        assert_eq!(admin.leads.export, Level::Denied);
+        assert_eq!(admin.leads.edit, Level::All);
+        assert_eq!(admin.tasks, EntityRights::default_for(Role::Admin));
+        let member = requested.resolve(Role::Member);
+        assert_eq!(member.leads.edit, Level::Own);
+    }
 
     #[test]
     fn json_round_trip() {

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 
-use crate::domain::permissions::{EntityRights, Level};
+use crate::domain::permissions::{EntityRights, Level, RequestedPermissions, RequestedRights};
 use crate::domain::records::{RecordCounts, RecordKind, Targets};
 use crate::domain::{BillingCycle, Permissions, Plan, PriceList, Role, SeatPolicy, UserStatus};
 use crate::error::Violations;
@@ -116,16 +116,16 @@ pub fn status_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<
     }
 }
 
-fn level_from_proto(v: &mut Violations, field: &str, value: i32, default: Level) -> Level {
+fn level_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<Level> {
     match pb::PermissionLevel::try_from(value) {
-        Ok(pb::PermissionLevel::Unspecified) => default,
-        Ok(pb::PermissionLevel::All) => Level::All,
-        Ok(pb::PermissionLevel::Group) => Level::Group,
-        Ok(pb::PermissionLevel::Own) => Level::Own,
-        Ok(pb::PermissionLevel::Denied) => Level::Denied,
+        Ok(pb::PermissionLevel::Unspecified) => None,
+        Ok(pb::PermissionLevel::All) => Some(Level::All),
+        Ok(pb::PermissionLevel::Group) => Some(Level::Group),
+        Ok(pb::PermissionLevel::Own) => Some(Level::Own),
+        Ok(pb::PermissionLevel::Denied) => Some(Level::Denied),
         Err(_) => {
             v.add(field, "unknown permission level");
-            default
+            None
         }
     }
 }
@@ -143,43 +143,32 @@ fn rights_from_proto(
     v: &mut Violations,
     field: &str,
     rights: Option<&pb::EntityRights>,
-    default: EntityRights,
-) -> EntityRights {
-    let Some(r) = rights else { return default };
-    EntityRights {
-        view: level_from_proto(v, &format!("{field}.view"), r.view, default.view),
-        edit: level_from_proto(v, &format!("{field}.edit"), r.edit, default.edit),
-        add: level_from_proto(v, &format!("{field}.add"), r.add, default.add),
-        delete: level_from_proto(v, &format!("{field}.delete"), r.delete, default.delete),
-        export: level_from_proto(v, &format!("{field}.export"), r.export, default.export),
+) -> RequestedRights {
+    let Some(r) = rights else {
+        return RequestedRights::default();
+    };
+    RequestedRights {
+        view: level_from_proto(v, &format!("{field}.view"), r.view),
+        edit: level_from_proto(v, &format!("{field}.edit"), r.edit),
+        add: level_from_proto(v, &format!("{field}.add"), r.add),
+        delete: level_from_proto(v, &format!("{field}.delete"), r.delete),
+        export: level_from_proto(v, &format!("{field}.export"), r.export),
     }
 }
 
-/// Resolves requested permissions against the role's defaults; None when
-/// the request carries none.
+/// The permissions a request carries (None: none); unset levels are left
+/// for the service to resolve against the user's final role.
 pub fn permissions_from_proto(
     v: &mut Violations,
     field: &str,
     permissions: Option<&pb::Permissions>,
-    role: Role,
-) -> Option<Permissions> {
+) -> Option<RequestedPermissions> {
     let p = permissions?;
-    let d = Permissions::default_for(role);
-    Some(Permissions {
-        leads: rights_from_proto(v, &format!("{field}.leads"), p.leads.as_ref(), d.leads),
-        contacts: rights_from_proto(
-            v,
-            &format!("{field}.contacts"),
-            p.contacts.as_ref(),
-            d.contacts,
-        ),
-        companies: rights_from_proto(
-            v,
-            &format!("{field}.companies"),
-            p.companies.as_ref(),
-            d.companies,
-        ),
-        tasks: rights_from_proto(v, &format!("{field}.tasks"), p.tasks.as_ref(), d.tasks),
+    Some(RequestedPermissions {
+        leads: rights_from_proto(v, &format!("{field}.leads"), p.leads.as_ref()),
+        contacts: rights_from_proto(v, &format!("{field}.contacts"), p.contacts.as_ref()),
+        companies: rights_from_proto(v, &format!("{field}.companies"), p.companies.as_ref()),
+        tasks: rights_from_proto(v, &format!("{field}.tasks"), p.tasks.as_ref()),
         mail_access: p.mail_access,
         catalog_access: p.catalog_access,
     })

@@ -368,7 +368,8 @@ impl UserManagementService for UserManagementApi {
         let group_id = parse_optional_group(&mut v, &r.group_id);
         let role = convert::role_from_proto(&mut v, "role", r.role).unwrap_or(Role::Member);
         let permissions =
-            convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref(), role);
+            convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref())
+                .map(|p| p.resolve(role));
         let request_id = v
             .check("request_id", RequestId::parse_optional(&r.request_id))
             .flatten();
@@ -499,14 +500,10 @@ impl UserManagementService for UserManagementApi {
             }
             parsed
         });
-        // Unset levels resolve against the new role, or the member defaults
-        // when the role does not change (the service keeps the old role).
-        let permissions = convert::permissions_from_proto(
-            &mut v,
-            "permissions",
-            r.permissions.as_ref(),
-            role.unwrap_or(Role::Member),
-        );
+        // Unset levels resolve in the service, against the new role or the
+        // role the user already has.
+        let permissions =
+            convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref());
         v.into_result()?;
         let user = self
             .roster

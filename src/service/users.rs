@@ -11,6 +11,7 @@ use super::seats::{SeatEffect, take_seat};
 use super::{Roster, ensure_writable, new_id};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
+use crate::domain::permissions::RequestedPermissions;
 use crate::domain::user::search_text;
 use crate::domain::{DisplayName, Email, Password, Permissions, RequestId, Role, UserStatus};
 use crate::error::{Error, Reason, Result};
@@ -165,7 +166,8 @@ pub struct UserUpdate {
     /// Some(None) removes the user from its group.
     pub group_id: Option<Option<String>>,
     pub role: Option<Role>,
-    pub permissions: Option<Permissions>,
+    /// Unset levels take the defaults of the user's final role.
+    pub permissions: Option<RequestedPermissions>,
 }
 
 pub fn etag_of(user: &UserRow) -> String {
@@ -413,7 +415,7 @@ impl Roster {
                 .map(|n| n.as_str().to_owned())
                 .unwrap_or_else(|| user.name.clone());
             let permissions = match update.permissions {
-                Some(p) => p.to_json(),
+                Some(p) => p.resolve(role).to_json(),
                 None if role != old_role => Permissions::default_for(role).to_json(),
                 None => user.permissions.clone(),
             };
