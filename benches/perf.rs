@@ -565,8 +565,8 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     let concurrency = 4 * std::thread::available_parallelism()?.get();
     let half = knobs.users / 2;
     // The reference is measured right before and right after, as Health/Check
-    // is next to each read: this box's speed drifts over the minutes
-    // between the start of the bench and the PostgreSQL run.
+    // is next to each read: a shared machine's speed can drift over the
+    // minutes between the start of the bench and the PostgreSQL run.
     let reference_secs = if knobs.smoke { 0.5 } else { 3.0 };
     let raw_before = raw_argon2_rate(reference_secs)?;
     let started = Instant::now();

@@ -840,7 +840,7 @@ impl Store {
 
 /// Coalesced reads of users out at once: one per shared connection, so a
 /// burst of calls waits for the read before it and goes out as one query.
-/// Two per connection measured no better (README → Performance).
+/// Two per connection measured no better in the bench (docs/performance.md).
 fn coalesced_reads_in_flight(shared_connections: usize) -> usize {
     shared_connections
 }

@@ -4,7 +4,7 @@
 //! trip, a wake-up of a PostgreSQL backend and a handful of syscalls on
 //! both sides. A connection shared by many calls carries their queries back
 //! to back (tokio-postgres pipelines whatever is queued), so PostgreSQL
-//! reads several queries per wake-up. On this project's 2-core machine
+//! reads several queries per wake-up. On a 2-core machine
 //! `pgbench -M extended` ran 20–24k `SELECT`s/s over 16–32 connections and
 //! ~100k/s over 2–4 connections in pipelines of 8.
 //!
@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 /// one per two CPU cores (at least one). Each busy shared connection keeps a
 /// PostgreSQL backend busy and, pipelined, carries many calls at once; on a
 /// two-core machine one connection gave about 10% more GetUser throughput
-/// than two at 32 concurrent calls (README → Performance), and four were no
+/// than two at 32 concurrent calls (docs/performance.md), and four were no
 /// better than two.
 pub fn shared_read_connections(configured: usize) -> usize {
     if configured > 0 {
@@ -87,7 +87,7 @@ impl PipelinedReads {
     /// plans again on every execution while a plan for the actual values
     /// looks cheaper than the generic one; for `users_by_ids` (an array of
     /// ids, which it guesses holds 100) it always does, and planning cost
-    /// more than the lookup (README → Performance). Not for the page reads:
+    /// more than the lookup. Not for the page reads:
     /// one plan for every account could scan a big account's rows to
     /// find a small one's.
     pub fn with_generic_plans(mut self) -> Self {

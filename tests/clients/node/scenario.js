@@ -49,7 +49,7 @@ function step(text) {
   console.log(`  ok  ${text}`);
 }
 
-// The README's proration: price x months x remaining days / days of the
+// The proration of docs/concepts.md: price x months x remaining days / days of the
 // period, half-up, UTC calendar days (first day of the period = whole period).
 function expectedCharge(priceMonthlyMinor, months, periodStart, periodEnd, now) {
   const day = (seconds) => Math.floor(seconds / 86400);

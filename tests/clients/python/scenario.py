@@ -42,7 +42,7 @@ def step(text):
 
 
 def expected_charge(price_monthly_minor, months, period_start, period_end, today):
-    """The README's proration: price x months x remaining days / days of the
+    """The proration of docs/concepts.md: price x months x remaining days / days of the
     period, half-up, UTC calendar days (first day of the period = whole period)."""
     days = (period_end.ToDatetime().date() - period_start.ToDatetime().date()).days
     remaining = (period_end.ToDatetime().date() - today).days
