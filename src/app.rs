@@ -189,6 +189,7 @@ impl App {
             .await;
         // Health follows the database: NOT_SERVING while it is unreachable.
         let store = self.roster.store.clone();
+        let roster = self.roster.clone();
         let interval = self.health_interval;
         let monitor = tokio::spawn(async move {
             let mut last = None;
@@ -198,6 +199,11 @@ impl App {
                     Ok(()) => ServingStatus::Serving,
                     Err(_) => ServingStatus::NotServing,
                 };
+                metrics::gauge!("roster_health_serving")
+                    .set(if status == ServingStatus::Serving { 1.0 } else { 0.0 });
+                if let Ok(stalled) = roster.count_stalled_jobs().await {
+                    metrics::gauge!("roster_jobs_stalled").set(stalled as f64);
+                }
                 if last != Some(status) {
                     tracing::info!(?status, "health changed");
                     for name in SERVICE_NAMES {

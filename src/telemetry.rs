@@ -10,7 +10,10 @@
 //! - `roster_password_hashes_in_use`, `roster_password_hash_slots`;
 //! - `roster_job_records_moved_total`, `roster_job_batches_total`,
 //!   `roster_jobs_finished_total{state}`, `roster_jobs_active`;
-//! - `roster_pruned_rows_total{table}`: rows deleted by the retention pruner.
+//! - `roster_jobs_stalled`: RUNNING jobs whose lease expired (checked with
+//!   the health probe of the database);
+//! - `roster_events_appended_total`, `roster_pruned_rows_total{table}`;
+//! - `roster_health_serving`: 1 while the database answers, else 0.
 
 use std::net::SocketAddr;
 use std::pin::Pin;

@@ -361,8 +361,17 @@ impl Roster {
             }
             conn.insert_job(&job, &users).await?;
             job_event(conn, &job, state, &actor, now).await?;
+            if state == "FAILED" {
+                metrics::counter!("roster_jobs_finished_total", "state" => "FAILED").increment(1);
+            }
             Ok::<_, Error>(JobView { job, users })
         })
+    }
+
+    /// RUNNING jobs whose lease expired (a metric for alerting).
+    pub async fn count_stalled_jobs(&self) -> Result<i64> {
+        let now = self.now();
+        read!(self.store, |conn| conn.count_stalled_jobs(now).await)
     }
 
     pub async fn get_job(

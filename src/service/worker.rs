@@ -186,7 +186,7 @@ impl Worker {
     async fn end(&self, job: &JobRow, state: &str) -> Result<()> {
         let now = self.roster.now();
         let store = &self.roster.store;
-        write!(store, |conn| {
+        let ended = write!(store, |conn| {
             if conn
                 .finish_job(&job.id, &self.owner, state, "", now)
                 .await?
@@ -204,9 +204,14 @@ impl Worker {
                     now,
                 )
                 .await?;
+                return Ok::<_, Error>(true);
             }
-            Ok::<_, Error>(())
-        })
+            Ok::<_, Error>(false)
+        })?;
+        if ended {
+            metrics::counter!("roster_jobs_finished_total", "state" => state.to_owned()).increment(1);
+        }
+        Ok(())
     }
 
     /// Re-checks the user; marks it RUNNING, or FAILED/SKIPPED with the

@@ -402,6 +402,10 @@ pub trait Repo: UserReads + Send {
         now: NaiveDateTime,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// RUNNING jobs whose lease has expired: their worker died or hangs,
+    /// and no other worker has taken them over yet.
+    fn count_stalled_jobs(&mut self, now: NaiveDateTime)
+    -> impl Future<Output = Result<i64>> + Send;
     /// The lowest sequence of the account's events still kept (None: none).
     fn oldest_event_sequence(
         &mut self,

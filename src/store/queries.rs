@@ -248,7 +248,11 @@ impl Repo for Conn {
             moved: event.moved,
             detail: event.detail,
         };
-        super::insert_next_event(self, row).await
+        let sequence = super::insert_next_event(self, row).await?;
+        // Counted when written; a transaction that rolls back after this
+        // still counts (the rate is what dashboards want).
+        metrics::counter!("roster_events_appended_total").increment(1);
+        Ok(sequence)
     }
 
     async fn insert_ledger_entry(&mut self, entry: &NewLedgerEntry) -> Result<LedgerRow> {
@@ -693,6 +697,15 @@ impl Repo for Conn {
             .order(accounts::id.asc())
             .limit(limit)
             .load(self)
+            .await?)
+    }
+
+    async fn count_stalled_jobs(&mut self, now: NaiveDateTime) -> Result<i64> {
+        Ok(jobs::table
+            .filter(jobs::state.eq("RUNNING"))
+            .filter(jobs::lease_expires_at.lt(now))
+            .count()
+            .get_result(self)
             .await?)
     }
 
