@@ -25,6 +25,7 @@ const TEXT_FREE_FOREIGN: &[&str] = &[".google.protobuf.Timestamp", ".google.prot
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rustc-env=ROSTER_GIT_COMMIT={}", git_commit());
     let descriptors = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(
@@ -140,6 +141,39 @@ fn message_checks(
     )
     .ok();
     Ok(())
+}
+
+/// The commit `roster --version` names: ROSTER_GIT_COMMIT when set (an
+/// image build without `.git`), else `git rev-parse`, else "unknown".
+fn git_commit() -> String {
+    println!("cargo:rerun-if-env-changed=ROSTER_GIT_COMMIT");
+    if let Ok(commit) = env::var("ROSTER_GIT_COMMIT")
+        && !commit.is_empty()
+    {
+        return commit;
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+    };
+    // Rebuild when HEAD moves (a commit, a checkout).
+    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+        // A missing file would rerun this script on every build: a ref
+        // may live in packed-refs instead.
+        let head = git(&["symbolic-ref", "-q", "HEAD"]).map(|h| format!("{dir}/{h}"));
+        for path in head.into_iter().chain([format!("{dir}/packed-refs")]) {
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
+        }
+    }
+    git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into())
 }
 
 /// Field and module names as prost spells them (raw identifiers for keywords).

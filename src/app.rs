@@ -115,8 +115,15 @@ impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         anyhow::ensure!(
             settings.verifier.has_keys(),
-            "no token key configured: set ROSTER_JWT_SECRET or ROSTER_JWT_PUBLIC_KEY_FILES"
+            "no token key configured: set ROSTER_JWT_SECRET, ROSTER_JWT_SECRET_FILE or ROSTER_JWT_PUBLIC_KEY_FILES (a development secret is generated only for SQLite)"
         );
+        // The port first: a taken port should fail before the database is touched.
+        let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e} (another process holds it? --listen / ROSTER_LISTEN)",
+                settings.listen
+            )
+        })?;
         let store = Store::open(&StoreConfig {
             url: settings.database_url.clone(),
             max_connections: settings.db_max_connections,
@@ -141,7 +148,6 @@ impl App {
             verifier: settings.verifier.clone(),
             store,
         };
-        let listener = TcpListener::bind(settings.listen).await?;
         Ok(App {
             listener,
             stop,
@@ -199,8 +205,11 @@ impl App {
                     Ok(()) => ServingStatus::Serving,
                     Err(_) => ServingStatus::NotServing,
                 };
-                metrics::gauge!("roster_health_serving")
-                    .set(if status == ServingStatus::Serving { 1.0 } else { 0.0 });
+                metrics::gauge!("roster_health_serving").set(if status == ServingStatus::Serving {
+                    1.0
+                } else {
+                    0.0
+                });
                 if let Ok(stalled) = roster.count_stalled_jobs().await {
                     metrics::gauge!("roster_jobs_stalled").set(stalled as f64);
                 }

@@ -14,20 +14,28 @@ use crate::domain::PriceList;
 #[derive(Debug, Parser)]
 #[command(
     name = "roster",
-    version,
+    version = VERSION,
     about = "User and seat management for CRM workspaces, over gRPC"
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// `roster --version`: the crate version and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ROSTER_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server (applies migrations first unless --no-migrate).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create an account with its first admin and print a token for it.
@@ -36,8 +44,9 @@ pub enum Command {
     Token(TokenArgs),
 }
 
+/// Settings every subcommand uses; accepted before or after the subcommand.
 #[derive(Debug, Clone, Args)]
-pub struct CommonArgs {
+pub struct GlobalArgs {
     /// Database: `postgres://user@host/db` or a SQLite file path.
     #[arg(
         long,
@@ -46,116 +55,70 @@ pub struct CommonArgs {
         global = true
     )]
     pub database_url: String,
-    /// HS256 secret for bearer tokens (at least 32 bytes). Without it (and
-    /// without --jwt-secret-file or public keys) a SQLite setup generates
-    /// one next to the database file: fine for development only.
-    #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true, global = true)]
-    pub jwt_secret: Option<String>,
-    /// File holding the HS256 secret.
-    #[arg(long, env = "ROSTER_JWT_SECRET_FILE", global = true)]
-    pub jwt_secret_file: Option<PathBuf>,
-    /// PEM public keys (RSA, EC P-256, Ed25519) accepted for tokens; comma-separated.
-    #[arg(
-        long,
-        env = "ROSTER_JWT_PUBLIC_KEY_FILES",
-        value_delimiter = ',',
-        global = true
-    )]
-    pub jwt_public_key_files: Vec<PathBuf>,
-    /// Expected `iss` claim.
-    #[arg(
-        long,
-        env = "ROSTER_JWT_ISSUER",
-        default_value = "roster",
-        global = true
-    )]
-    pub jwt_issuer: String,
-    /// Expected `aud` claim.
-    #[arg(
-        long,
-        env = "ROSTER_JWT_AUDIENCE",
-        default_value = "roster",
-        global = true
-    )]
-    pub jwt_audience: String,
     /// Log format.
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-    /// OTLP/gRPC endpoint for trace export (e.g. http://otel-collector:4317); unset: no export.
-    #[arg(long, env = "ROSTER_OTLP_ENDPOINT", global = true)]
-    pub otlp_endpoint: Option<String>,
+}
+
+/// How tokens are signed (bootstrap, token) and verified (serve).
+#[derive(Debug, Clone, Args)]
+pub struct JwtArgs {
+    /// HS256 secret for bearer tokens (at least 32 bytes). Without it (and
+    /// without --jwt-secret-file or public keys) a SQLite setup generates
+    /// one next to the database file: fine for development only.
+    #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// File holding the HS256 secret.
+    #[arg(long, env = "ROSTER_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Expected `iss` claim.
+    #[arg(long, env = "ROSTER_JWT_ISSUER", default_value = "roster")]
+    pub jwt_issuer: String,
+    /// Expected `aud` claim.
+    #[arg(long, env = "ROSTER_JWT_AUDIENCE", default_value = "roster")]
+    pub jwt_audience: String,
+}
+
+/// Database connections of a server.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
     /// Maximum database connections.
-    #[arg(
-        long,
-        env = "ROSTER_DB_MAX_CONNECTIONS",
-        default_value_t = 16,
-        global = true
-    )]
+    #[arg(long, env = "ROSTER_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: usize,
     /// PostgreSQL connections shared, pipelined, by the hot point reads
     /// (token checks, GetUser, ListUsers); 0: one per two CPU cores, at least one.
-    #[arg(
-        long,
-        env = "ROSTER_DB_SHARED_READ_CONNECTIONS",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "ROSTER_DB_SHARED_READ_CONNECTIONS", default_value_t = 0)]
     pub db_shared_read_connections: usize,
     /// Seconds a call waits for a database connection before UNAVAILABLE.
-    #[arg(
-        long,
-        env = "ROSTER_DB_ACQUIRE_TIMEOUT_SECS",
-        default_value_t = 5,
-        global = true
-    )]
+    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5)]
     pub db_acquire_timeout_secs: u64,
+}
+
+/// Password hashing.
+#[derive(Debug, Clone, Args)]
+pub struct HashArgs {
     /// argon2id memory in KiB (OWASP minimum 19456).
-    #[arg(
-        long,
-        env = "ROSTER_ARGON2_MEMORY_KIB",
-        default_value_t = 19_456,
-        global = true
-    )]
+    #[arg(long, env = "ROSTER_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
     pub argon2_memory_kib: u32,
     /// argon2id iterations (OWASP minimum 2).
-    #[arg(
-        long,
-        env = "ROSTER_ARGON2_ITERATIONS",
-        default_value_t = 2,
-        global = true
-    )]
+    #[arg(long, env = "ROSTER_ARGON2_ITERATIONS", default_value_t = 2)]
     pub argon2_iterations: u32,
     /// Concurrent password hashes (0: one per CPU core).
-    #[arg(
-        long,
-        env = "ROSTER_HASH_CONCURRENCY",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "ROSTER_HASH_CONCURRENCY", default_value_t = 0)]
     pub hash_concurrency: usize,
+}
+
+/// Seat prices.
+#[derive(Debug, Clone, Args)]
+pub struct PriceArgs {
     /// Seat price per month in minor units, Base plan.
-    #[arg(
-        long,
-        env = "ROSTER_PRICE_BASE_MINOR",
-        default_value_t = 1500,
-        global = true
-    )]
+    #[arg(long, env = "ROSTER_PRICE_BASE_MINOR", default_value_t = 1500)]
     pub price_base_minor: i64,
     /// Seat price per month in minor units, Advanced plan.
-    #[arg(
-        long,
-        env = "ROSTER_PRICE_ADVANCED_MINOR",
-        default_value_t = 2500,
-        global = true
-    )]
+    #[arg(long, env = "ROSTER_PRICE_ADVANCED_MINOR", default_value_t = 2500)]
     pub price_advanced_minor: i64,
     /// Seat price per month in minor units, Pro plan.
-    #[arg(
-        long,
-        env = "ROSTER_PRICE_PRO_MINOR",
-        default_value_t = 4500,
-        global = true
-    )]
+    #[arg(long, env = "ROSTER_PRICE_PRO_MINOR", default_value_t = 4500)]
     pub price_pro_minor: i64,
 }
 
@@ -221,6 +184,20 @@ pub struct ServeArgs {
     /// are unchanged.
     #[arg(long, env = "ROSTER_LIST_CACHE_USERS", default_value_t = 10_000)]
     pub list_cache_users: usize,
+    /// OTLP/gRPC endpoint for trace export (e.g. http://otel-collector:4317); unset: no export.
+    #[arg(long, env = "ROSTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// PEM public keys (RSA, EC P-256, Ed25519) accepted for tokens; comma-separated.
+    #[arg(long, env = "ROSTER_JWT_PUBLIC_KEY_FILES", value_delimiter = ',')]
+    pub jwt_public_key_files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub hash: HashArgs,
+    #[command(flatten)]
+    pub prices: PriceArgs,
     #[command(flatten)]
     pub jobs: JobArgs,
     #[command(flatten)]
@@ -272,16 +249,35 @@ impl ServeArgs {
     /// Reads the TLS files, if TLS is configured.
     pub fn tls(&self) -> anyhow::Result<Option<crate::app::TlsSettings>> {
         use anyhow::Context;
-        let read = |path: &std::path::Path| {
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        let read = |path: &std::path::Path, what: &str, flag: &str| {
+            std::fs::read(path).with_context(|| {
+                format!(
+                    "cannot read the TLS {what} file {} ({flag})",
+                    path.display()
+                )
+            })
         };
         let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) else {
             return Ok(None);
         };
         Ok(Some(crate::app::TlsSettings {
-            cert_pem: read(cert)?,
-            key_pem: read(key)?,
-            client_ca_pem: self.tls_client_ca_file.as_deref().map(read).transpose()?,
+            cert_pem: read(
+                cert,
+                "certificate",
+                "--tls-cert-file / ROSTER_TLS_CERT_FILE",
+            )?,
+            key_pem: read(key, "key", "--tls-key-file / ROSTER_TLS_KEY_FILE")?,
+            client_ca_pem: self
+                .tls_client_ca_file
+                .as_deref()
+                .map(|ca| {
+                    read(
+                        ca,
+                        "client CA",
+                        "--tls-client-ca-file / ROSTER_TLS_CLIENT_CA_FILE",
+                    )
+                })
+                .transpose()?,
         }))
     }
 }
@@ -312,6 +308,10 @@ pub struct BootstrapArgs {
     /// Lifetime of the printed admin token, in seconds.
     #[arg(long, default_value_t = 86_400)]
     pub ttl_secs: i64,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    #[command(flatten)]
+    pub hash: HashArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -331,9 +331,11 @@ pub struct TokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3_600)]
     pub ttl_secs: i64,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
 }
 
-impl CommonArgs {
+impl HashArgs {
     pub fn hash_params(&self) -> HashParams {
         HashParams {
             memory_kib: self.argon2_memory_kib,
@@ -350,7 +352,9 @@ impl CommonArgs {
             n => n,
         }
     }
+}
 
+impl PriceArgs {
     pub fn prices(&self) -> PriceList {
         PriceList {
             base: self.price_base_minor,
@@ -358,27 +362,43 @@ impl CommonArgs {
             pro: self.price_pro_minor,
         }
     }
+}
 
+impl DbArgs {
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_secs(self.db_acquire_timeout_secs.max(1))
     }
+}
 
-    /// The HS256 secret: the flag, the file, or (SQLite only, no public
-    /// keys) a development secret generated next to the database.
-    pub fn jwt_secret(&self) -> anyhow::Result<Option<Vec<u8>>> {
+impl JwtArgs {
+    /// The HS256 secret: the flag, the file, or (SQLite only, without
+    /// public keys) a development secret generated next to the database.
+    pub fn secret(
+        &self,
+        database_url: &str,
+        has_public_keys: bool,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        use anyhow::Context;
         let secret = if let Some(secret) = &self.jwt_secret {
             Some(secret.as_bytes().to_vec())
         } else if let Some(path) = &self.jwt_secret_file {
-            Some(std::fs::read_to_string(path)?.trim().as_bytes().to_vec())
-        } else if self.jwt_public_key_files.is_empty()
-            && !crate::store::is_postgres_url(&self.database_url)
-        {
-            Some(dev_secret(&self.database_url)?)
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read the JWT secret file {} (--jwt-secret-file / ROSTER_JWT_SECRET_FILE)",
+                    path.display()
+                )
+            })?;
+            Some(text.trim().as_bytes().to_vec())
+        } else if !has_public_keys && !crate::store::is_postgres_url(database_url) {
+            Some(dev_secret(database_url)?)
         } else {
             None
         };
         if let Some(s) = &secret {
-            anyhow::ensure!(s.len() >= 32, "the JWT secret must be at least 32 bytes");
+            anyhow::ensure!(
+                s.len() >= 32,
+                "the JWT secret must be at least 32 bytes (ROSTER_JWT_SECRET)"
+            );
         }
         Ok(secret)
     }

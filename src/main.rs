@@ -11,7 +11,7 @@ use roster::app::{App, Settings};
 use roster::auth::password::HashParams;
 use roster::auth::{Principal, Scope, TokenIssuer, TokenVerifier};
 use roster::clock::{Clock, SystemClock};
-use roster::config::{BootstrapArgs, Cli, Command, CommonArgs, LogFormat, TokenArgs};
+use roster::config::{BootstrapArgs, Cli, Command, GlobalArgs, JwtArgs, LogFormat, TokenArgs};
 use roster::domain::{BillingCycle, DisplayName, Email, Password, Plan, Role, SeatPolicy};
 use roster::service::Roster;
 use roster::service::accounts::NewAccount;
@@ -24,16 +24,34 @@ use roster::store::{Store, StoreConfig};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs a subcommand. A failure is one line on stderr ("roster: error:
+/// what happened: why") and exit status 1, never a backtrace; clap's own
+/// usage errors exit with 2.
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(async_main())
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(async_main(cli)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` joins the causes with ": ", on one line.
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("roster: error: {line}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
-async fn async_main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let traces = init_tracing(cli.common.log_format, cli.common.otlp_endpoint.as_deref())?;
+async fn async_main(cli: Cli) -> anyhow::Result<()> {
+    roster::store::check_database_url(&cli.global.database_url)?;
+    let otlp = match &cli.command {
+        Command::Serve(args) => args.otlp_endpoint.clone(),
+        _ => None,
+    };
+    let traces = init_tracing(cli.global.log_format, otlp.as_deref())?;
     let result = run(cli).await;
     if let Some(provider) = traces {
         // Flush the spans still buffered.
@@ -43,23 +61,31 @@ async fn async_main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
     match cli.command {
         Command::Serve(args) => {
+            let tls = args.tls()?;
+            let verifier = verifier(&global, &args.jwt, &args.jwt_public_key_files)?;
+            if !args.no_migrate {
+                roster::store::ensure_reachable(&global.database_url).await?;
+            }
             if let Some(listen) = args.metrics_listen {
-                roster::telemetry::install_metrics(listen)?;
+                roster::telemetry::install_metrics(listen).with_context(|| {
+                    format!("cannot serve metrics on {listen} (--metrics-listen / ROSTER_METRICS_LISTEN)")
+                })?;
                 tracing::info!(%listen, "metrics listening on /metrics");
             }
             let settings = Settings {
-                database_url: cli.common.database_url.clone(),
+                database_url: global.database_url.clone(),
                 listen: args.listen,
                 migrate: !args.no_migrate,
-                db_max_connections: cli.common.db_max_connections,
-                db_shared_read_connections: cli.common.db_shared_read_connections,
-                db_acquire_timeout: cli.common.acquire_timeout(),
-                verifier: verifier(&cli.common)?,
-                hash_params: cli.common.hash_params(),
-                hash_concurrency: cli.common.hash_concurrency(),
-                prices: cli.common.prices(),
+                db_max_connections: args.db.db_max_connections,
+                db_shared_read_connections: args.db.db_shared_read_connections,
+                db_acquire_timeout: args.db.acquire_timeout(),
+                verifier,
+                hash_params: args.hash.hash_params(),
+                hash_concurrency: args.hash.hash_concurrency(),
+                prices: args.prices.prices(),
                 clock: Arc::new(SystemClock),
                 health_interval: Duration::from_secs(5),
                 rollover_interval: Some(Duration::from_secs(60)),
@@ -68,7 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 jobs: args.jobs.settings(),
                 job_workers: args.jobs.job_workers,
                 list_cache_users: args.list_cache_users,
-                tls: args.tls()?,
+                tls,
             };
             let app = App::build(settings).await?;
             tracing::info!(addr = %app.local_addr()?, "roster listening");
@@ -76,12 +102,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("roster stopped");
         }
         Command::Migrate => {
-            let store = open_store(&cli.common)?;
-            let applied = store.migrate(&cli.common.database_url).await?;
+            roster::store::ensure_reachable(&global.database_url).await?;
+            let store = open_store(&global)?;
+            let applied = store.migrate(&global.database_url).await?;
             println!("applied {applied} migration(s)");
         }
-        Command::Bootstrap(args) => bootstrap(&cli.common, args).await?,
-        Command::Token(args) => println!("{}", mint(&cli.common, args)?),
+        Command::Bootstrap(args) => bootstrap(&global, args).await?,
+        Command::Token(args) => println!("{}", mint(&global, args)?),
     }
     Ok(())
 }
@@ -148,40 +175,51 @@ fn init_tracing(
     Ok(provider)
 }
 
-fn verifier(common: &CommonArgs) -> anyhow::Result<TokenVerifier> {
-    let mut verifier = TokenVerifier::new(&common.jwt_issuer, &common.jwt_audience);
-    if let Some(secret) = common.jwt_secret()? {
+fn verifier(
+    global: &GlobalArgs,
+    jwt: &JwtArgs,
+    public_keys: &[std::path::PathBuf],
+) -> anyhow::Result<TokenVerifier> {
+    let mut verifier = TokenVerifier::new(&jwt.jwt_issuer, &jwt.jwt_audience);
+    if let Some(secret) = jwt.secret(&global.database_url, !public_keys.is_empty())? {
         verifier = verifier.with_hs256_secret(&secret);
     }
-    for path in &common.jwt_public_key_files {
-        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        verifier = verifier.with_public_key_pem(&pem)?;
+    for path in public_keys {
+        let pem = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the JWT public key file {} (--jwt-public-key-files / ROSTER_JWT_PUBLIC_KEY_FILES)",
+                path.display()
+            )
+        })?;
+        verifier = verifier
+            .with_public_key_pem(&pem)
+            .with_context(|| format!("{} is not a PEM public key", path.display()))?;
     }
     Ok(verifier)
 }
 
-fn issuer(common: &CommonArgs) -> anyhow::Result<TokenIssuer> {
-    let secret = common.jwt_secret()?.context(
+fn issuer(global: &GlobalArgs, jwt: &JwtArgs) -> anyhow::Result<TokenIssuer> {
+    let secret = jwt.secret(&global.database_url, false)?.context(
         "minting tokens needs an HS256 secret (ROSTER_JWT_SECRET or ROSTER_JWT_SECRET_FILE)",
     )?;
     Ok(TokenIssuer::hs256(
         &secret,
-        &common.jwt_issuer,
-        &common.jwt_audience,
+        &jwt.jwt_issuer,
+        &jwt.jwt_audience,
     ))
 }
 
-fn open_store(common: &CommonArgs) -> anyhow::Result<Store> {
+fn open_store(global: &GlobalArgs) -> anyhow::Result<Store> {
     Store::open(&StoreConfig {
-        url: common.database_url.clone(),
+        url: global.database_url.clone(),
         max_connections: 2,
         shared_read_connections: 1,
-        acquire_timeout: common.acquire_timeout(),
+        acquire_timeout: Duration::from_secs(5),
     })
 }
 
-fn mint(common: &CommonArgs, args: TokenArgs) -> anyhow::Result<String> {
-    let issuer = issuer(common)?;
+fn mint(global: &GlobalArgs, args: TokenArgs) -> anyhow::Result<String> {
+    let issuer = issuer(global, &args.jwt)?;
     let now = chrono::Utc::now().timestamp();
     let claims = match (args.user, args.service) {
         (Some(user), None) => {
@@ -201,21 +239,22 @@ fn mint(common: &CommonArgs, args: TokenArgs) -> anyhow::Result<String> {
     issuer.sign(&claims)
 }
 
-async fn bootstrap(common: &CommonArgs, args: BootstrapArgs) -> anyhow::Result<()> {
-    let issuer = issuer(common)?;
-    let store = open_store(common)?;
-    store.migrate(&common.database_url).await?;
+async fn bootstrap(global: &GlobalArgs, args: BootstrapArgs) -> anyhow::Result<()> {
+    let issuer = issuer(global, &args.jwt)?;
+    roster::store::ensure_reachable(&global.database_url).await?;
+    let store = open_store(global)?;
+    store.migrate(&global.database_url).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let roster = Roster {
         store,
         hasher: roster::auth::PasswordHasher::new(
             HashParams {
-                ..common.hash_params()
+                ..args.hash.hash_params()
             },
             1,
         )?,
         clock,
-        prices: common.prices(),
+        prices: roster::domain::PriceList::default(),
         jobs: roster::service::jobs::JobSettings::default(),
         pages: Arc::new(roster::service::page_cache::PageCache::new(0)),
         stopping: tokio::sync::watch::channel(false).1,

@@ -34,7 +34,74 @@ pub fn install_metrics(listen: SocketAddr) -> anyhow::Result<()> {
             ],
         )?
         .install()?;
+    describe();
     Ok(())
+}
+
+/// HELP lines of every series (promtool's lint asks for them).
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "roster_rpc_requests_total",
+        "RPCs answered, by method and gRPC code"
+    );
+    describe_histogram!(
+        "roster_rpc_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to the response headers, by method"
+    );
+    describe_gauge!(
+        "roster_db_pool_connections",
+        "Database pool connections by state"
+    );
+    describe_gauge!(
+        "roster_db_pool_waiting",
+        "Calls waiting for a database connection"
+    );
+    describe_gauge!(
+        "roster_password_hashes_in_use",
+        "Password hashing slots in use"
+    );
+    describe_gauge!(
+        "roster_password_hash_slots",
+        "Password hashing slots in all"
+    );
+    describe_counter!(
+        "roster_job_records_moved_total",
+        "Records moved by job batches"
+    );
+    describe_counter!("roster_job_batches_total", "Job batches committed");
+    describe_counter!(
+        "roster_jobs_finished_total",
+        "Jobs that reached a final state, by state"
+    );
+    describe_gauge!("roster_jobs_active", "Jobs this process is working on");
+    describe_gauge!("roster_jobs_stalled", "RUNNING jobs whose lease expired");
+    describe_counter!(
+        "roster_events_appended_total",
+        "Events written to the event log"
+    );
+    describe_counter!(
+        "roster_pruned_rows_total",
+        "Rows deleted by retention, by table"
+    );
+    describe_gauge!(
+        "roster_health_serving",
+        "1 while the database answers, else 0"
+    );
+    describe_counter!("roster_list_pages_total", "ListUsers pages, by source");
+    describe_gauge!(
+        "roster_list_cache_users",
+        "Users held in kept ListUsers pages"
+    );
+    describe_counter!(
+        "roster_coalesced_reads_total",
+        "Coalesced user reads sent (PostgreSQL)"
+    );
+    describe_counter!(
+        "roster_coalesced_lookups_total",
+        "User lookups carried by coalesced reads"
+    );
 }
 
 /// Adds [`RpcMetrics`] to a tonic server.

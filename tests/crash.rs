@@ -30,6 +30,9 @@ impl Server {
                 "20",
                 "--job-lease-secs",
                 "2",
+                // The test reads the jobs' journal after they end.
+                "--prune-interval-secs",
+                "0",
             ],
         );
         server.wait_serving().await;

@@ -242,7 +242,8 @@ async fn the_background_task_prunes(db: Db) {
     assert!(none.is_empty());
 }
 
-/// Journal rows go with the user they start or end at.
+/// Journal rows go once a user they start or end at is removed, and not
+/// before.
 async fn journal_rows_go_with_their_user(db: Db) {
     let app = TestApp::spawn(db).await;
     let ws = app
@@ -292,9 +293,25 @@ async fn journal_rows_go_with_their_user(db: Db) {
         ))
         .await
         .expect("remove b");
+    // Kept until a pruning pass: the removal's own moves are journalled.
+    assert_eq!(app.sql_count(&journal(&b.id)).await, 2);
+    let pruned = app.roster.prune_expired(&settings()).await.expect("prune");
     // a's row ended at b, who is gone: nothing left to give back to a.
+    assert_eq!(pruned.journal, 2);
     assert_eq!(app.sql_count(&journal(&b.id)).await, 0);
     assert_eq!(app.sql_count(&journal(&a.id)).await, 0);
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) AS n FROM removed_users")
+            .await,
+        0
+    );
+    // c's own journal row would stay while c exists: c received b's lead.
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) AS n FROM record_moves")
+            .await,
+        0,
+        "the b -> c row ends at c but starts at b, who is gone"
+    );
 }
 
 both_backends!(

@@ -163,7 +163,7 @@ impl PasswordHasher {
         let span = tracing::Span::current();
         let running = self.running.clone();
         running.fetch_add(1, Ordering::SeqCst);
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let result = span.in_scope(work);
             // Back-to-back hashes reuse each other's 19 MiB; the last one
             // of a burst hands it all back to the operating system.
@@ -173,8 +173,11 @@ impl PasswordHasher {
             result
         })
         .instrument(tracing::Span::current())
-        .await
-        .map_err(|e| {
+        .await;
+        // This call's slot is still held: the gauge counts it out itself.
+        metrics::gauge!("roster_password_hashes_in_use")
+            .set(self.in_use().saturating_sub(1) as f64);
+        result.map_err(|e| {
             tracing::error!(error = %e, "hashing task failed");
             Error::internal()
         })?

@@ -290,7 +290,7 @@ pub async fn finish_change<R: Repo>(
             conn.forget_replies_about(&user.id).await?;
             // The foreign key from work_records refuses this if any record
             // were still owned by the user: nothing is left with a removed owner.
-            conn.delete_user(&user.id).await?;
+            conn.delete_user(&user.id, now).await?;
             // Only the id is kept in answers: the personal data is gone.
             UserRow {
                 name: String::new(),

@@ -1,8 +1,8 @@
 //! Retention: tables that would otherwise only grow are pruned in small
 //! batches, each its own short transaction, by a background task that any
 //! replica may run (two replicas pruning at once only delete the same rows
-//! sooner). The journal needs no pruner: its rows go with the user they
-//! start or end at ([`crate::store::Repo::delete_user`]).
+//! sooner). Journal rows are kept while the users at both ends exist:
+//! removing a user queues its rows ([`crate::store::Repo::delete_user`]).
 
 use std::time::Duration;
 
@@ -45,6 +45,7 @@ pub struct Pruned {
     pub events: usize,
     pub jobs: usize,
     pub login_throttle: usize,
+    pub journal: usize,
 }
 
 /// Batches one pass deletes per table at most, so that a large backlog
@@ -74,6 +75,8 @@ enum Expired {
     Events {
         before: NaiveDateTime,
     },
+    /// Journal rows of removed users.
+    Journal,
 }
 
 impl Expired {
@@ -83,6 +86,7 @@ impl Expired {
             Expired::Jobs { .. } => "jobs",
             Expired::Throttle { .. } => "login_throttle",
             Expired::Events { .. } => "events",
+            Expired::Journal => "record_moves",
         }
     }
 }
@@ -118,6 +122,7 @@ impl Roster {
                     limit,
                 )
                 .await?,
+            journal: self.prune_in_batches(Expired::Journal, limit).await?,
             ..Pruned::default()
         };
         if let Some(age) = settings.events {
@@ -164,6 +169,7 @@ impl Roster {
             Expired::Events { before } => {
                 write!(self.store, |conn| conn.prune_events(before, limit).await)
             }
+            Expired::Journal => write!(self.store, |conn| conn.prune_journal(limit).await),
         }
     }
 }

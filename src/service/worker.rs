@@ -209,7 +209,8 @@ impl Worker {
             Ok::<_, Error>(false)
         })?;
         if ended {
-            metrics::counter!("roster_jobs_finished_total", "state" => state.to_owned()).increment(1);
+            metrics::counter!("roster_jobs_finished_total", "state" => state.to_owned())
+                .increment(1);
         }
         Ok(())
     }

@@ -317,9 +317,13 @@ pub trait Repo: UserReads + Send {
         user_id: &str,
         change: &UserStatusChange,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Deletes a user and the journal rows that start or end at it: they
-    /// could only give records back to a user that exists.
-    fn delete_user(&mut self, user_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes a user, and queues the journal rows that start or end at it
+    /// for the pruner: they can no longer give anything back.
+    fn delete_user(
+        &mut self,
+        user_id: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Deletes stored idempotent replies holding the user's personal data.
     fn forget_replies_about(&mut self, user_id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Ids among `user_ids` that are users of the account.
@@ -404,8 +408,10 @@ pub trait Repo: UserReads + Send {
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// RUNNING jobs whose lease has expired: their worker died or hangs,
     /// and no other worker has taken them over yet.
-    fn count_stalled_jobs(&mut self, now: NaiveDateTime)
-    -> impl Future<Output = Result<i64>> + Send;
+    fn count_stalled_jobs(
+        &mut self,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<i64>> + Send;
     /// The lowest sequence of the account's events still kept (None: none).
     fn oldest_event_sequence(
         &mut self,
@@ -432,6 +438,9 @@ pub trait Repo: UserReads + Send {
         before: NaiveDateTime,
         limit: i64,
     ) -> impl Future<Output = Result<usize>> + Send;
+    /// Deletes up to about `limit` journal rows of removed users, oldest
+    /// removal first; a user whose rows are all gone leaves the queue.
+    fn prune_journal(&mut self, limit: i64) -> impl Future<Output = Result<usize>> + Send;
     /// Deletes up to `limit` throttle rows whose window started before
     /// `window_before` and that are not locked at `now`.
     fn prune_login_throttle(
@@ -906,6 +915,65 @@ impl Drop for SqliteMigrationLock {
         if let Some(file) = &self.0 {
             let _ = file.unlock();
         }
+    }
+}
+
+/// Refuses a database URL Roster cannot use, with a line saying why: a
+/// malformed PostgreSQL URL, or a scheme other than postgres/sqlite.
+pub fn check_database_url(url: &str) -> anyhow::Result<()> {
+    if is_postgres_url(url) {
+        return url
+            .parse::<tokio_postgres::Config>()
+            .map(drop)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the PostgreSQL database URL is malformed: {e} (--database-url / ROSTER_DATABASE_URL)"
+                )
+            });
+    }
+    if let Some((scheme, _)) = url.split_once("://")
+        && scheme != "sqlite"
+    {
+        anyhow::bail!(
+            "unsupported database URL scheme `{scheme}`: use postgres://user@host:port/db or a SQLite file path (--database-url / ROSTER_DATABASE_URL)"
+        );
+    }
+    Ok(())
+}
+
+/// On PostgreSQL, fails with the host and port when no server answers
+/// there (rather than a driver error later, mid-migration).
+pub async fn ensure_reachable(url: &str) -> anyhow::Result<()> {
+    use tokio_postgres::config::Host;
+    if !is_postgres_url(url) {
+        return Ok(());
+    }
+    check_database_url(url)?;
+    let config: tokio_postgres::Config = url.parse()?;
+    let ports = config.get_ports();
+    let mut last_error = None;
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        // A Unix socket is for the driver to try.
+        let Host::Tcp(host) = host else {
+            return Ok(());
+        };
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+        match tokio::time::timeout(Duration::from_secs(5), connect).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => {
+                last_error = Some(format!("cannot reach PostgreSQL at {host}:{port}: {e}"))
+            }
+            Err(_) => {
+                last_error = Some(format!(
+                    "cannot reach PostgreSQL at {host}:{port}: no answer in 5 s"
+                ))
+            }
+        }
+    }
+    match last_error {
+        Some(e) => anyhow::bail!("{e} (is it running? --database-url / ROSTER_DATABASE_URL)"),
+        None => Ok(()),
     }
 }
 

@@ -12,7 +12,7 @@ use crate::store::Repo;
 use crate::store::models::*;
 use crate::store::schema::{
     accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries, login_throttle,
-    record_moves, users, work_records,
+    record_moves, removed_users, users, work_records,
 };
 
 /// Journals one move: the ids of the records that just went from
@@ -438,17 +438,16 @@ impl Repo for Conn {
         Ok(())
     }
 
-    async fn delete_user(&mut self, user_id: &str) -> Result<()> {
-        diesel::delete(
-            record_moves::table.filter(
-                record_moves::from_user_id
-                    .eq(user_id)
-                    .or(record_moves::to_user_id.eq(user_id)),
-            ),
-        )
-        .execute(self)
-        .await?;
+    async fn delete_user(&mut self, user_id: &str, now: NaiveDateTime) -> Result<()> {
         diesel::delete(users::table.find(user_id))
+            .execute(self)
+            .await?;
+        diesel::insert_into(removed_users::table)
+            .values((
+                removed_users::user_id.eq(user_id),
+                removed_users::removed_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
             .execute(self)
             .await?;
         Ok(())
@@ -780,6 +779,44 @@ impl Repo for Conn {
         Ok(diesel::delete(jobs::table.filter(jobs::id.eq_any(&ids)))
             .execute(self)
             .await?)
+    }
+
+    async fn prune_journal(&mut self, limit: i64) -> Result<usize> {
+        let removed: Vec<String> = removed_users::table
+            .order(removed_users::removed_at.asc())
+            .select(removed_users::user_id)
+            .limit(limit)
+            .load(self)
+            .await?;
+        let mut deleted = 0;
+        for user_id in removed {
+            let left = limit - deleted as i64;
+            if left <= 0 {
+                break;
+            }
+            let of_user = record_moves::from_user_id
+                .eq(&user_id)
+                .or(record_moves::to_user_id.eq(&user_id));
+            let ids: Vec<i64> = record_moves::table
+                .filter(of_user)
+                .select(record_moves::id)
+                .limit(left)
+                .load(self)
+                .await?;
+            let count = ids.len();
+            if !ids.is_empty() {
+                diesel::delete(record_moves::table.filter(record_moves::id.eq_any(&ids)))
+                    .execute(self)
+                    .await?;
+            }
+            deleted += count;
+            if (count as i64) < left {
+                diesel::delete(removed_users::table.find(&user_id))
+                    .execute(self)
+                    .await?;
+            }
+        }
+        Ok(deleted)
     }
 
     async fn prune_login_throttle(

@@ -184,6 +184,13 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
+    /// Removed users whose journal rows are yet to be pruned.
+    removed_users (user_id) {
+        user_id -> Text,
+        removed_at -> Timestamp,
+    }
+}
+diesel::table! {
     login_throttle (email) {
         email -> Text,
         failures -> BigInt,
