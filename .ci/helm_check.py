@@ -15,6 +15,7 @@ Exits non-zero on any defect.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,20 @@ import yaml
 
 RELEASE = "roster"
 NAMESPACE = "roster"
-# The only kind without a schema in kubernetes-validate: a CRD of the
-# Prometheus Operator. It is checked by hand below instead.
-UNSCHEMED = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+# The only kinds without a schema in kubernetes-validate: CRDs of the
+# Prometheus Operator. They are checked by hand below instead.
+UNSCHEMED = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
+# What the monitoring objects carry (paths from the repository root, where
+# .ci/helm-check runs): the PrometheusRule's spec is the rules file, the
+# dashboard ConfigMap holds the dashboard JSON under this label.
+CHART_DIR = Path("helm/roster")
+RULES_FILE = CHART_DIR / "alerts" / "roster.rules.yaml"
+DASHBOARD_FILE = CHART_DIR / "dashboards" / "roster.json"
+DASHBOARD_LABEL = ("grafana_dashboard", "1")
+SEVERITIES = {"critical", "warning", "info"}
 
 errors: list[str] = []
 
@@ -181,9 +193,16 @@ def check_invariants(origin: str, docs: list[dict]) -> None:
         check_pod_spec(where, pod, server=False)
         if [c.get("args") for c in pod["containers"]] != [["migrate"]]:
             fail(f"{where}: must run `roster migrate`")
+    dashboards = [cm for cm in by_kind.get("ConfigMap", []) if is_dashboard(cm)]
     for cm in by_kind.get("ConfigMap", []):
+        if cm in dashboards:
+            continue
         if (cm.get("data") or {}).get("ROSTER_NO_MIGRATE") != "true":
             fail(f"{origin} {ident(cm)}: ROSTER_NO_MIGRATE must be \"true\"")
+    for cm in dashboards:
+        check_dashboard(f"{origin} {ident(cm)}", cm)
+    for rule in by_kind.get("PrometheusRule", []):
+        check_prometheus_rule(f"{origin} {ident(rule)}", rule)
     for sa in by_kind.get("ServiceAccount", []):
         if sa.get("automountServiceAccountToken") is not False:
             fail(f"{origin} {ident(sa)}: automountServiceAccountToken must be false")
@@ -207,6 +226,83 @@ def check_invariants(origin: str, docs: list[dict]) -> None:
                 fail(f"{where}: endpoint port {ep.get('port')!r} is on no selected Service")
             if ep.get("path") != "/metrics":
                 fail(f"{where}: endpoint path must be /metrics")
+
+
+def is_dashboard(cm: dict) -> bool:
+    """A Grafana dashboard ConfigMap: the sidecar's label, or JSON data."""
+    labels = cm.get("metadata", {}).get("labels") or {}
+    return DASHBOARD_LABEL[0] in labels or any(k.endswith(".json") for k in (cm.get("data") or {}))
+
+
+def check_dashboard(where: str, cm: dict) -> None:
+    """The dashboard ConfigMap: the sidecar's label, valid JSON equal to the
+    chart's dashboard file, and every query on the ${datasource} variable."""
+    labels = cm.get("metadata", {}).get("labels") or {}
+    key, value = DASHBOARD_LABEL
+    if labels.get(key) != value:
+        fail(f"{where}: label {key}: {value!r} missing (Grafana's sidecar would not load it)")
+    data = cm.get("data") or {}
+    if list(data) != ["roster.json"]:
+        fail(f"{where}: data must be exactly roster.json, got {sorted(data)}")
+    try:
+        dash = json.loads(data.get("roster.json", ""))
+    except json.JSONDecodeError as e:
+        fail(f"{where}: roster.json is not valid JSON: {e}")
+        return
+    if dash != json.loads(DASHBOARD_FILE.read_text()):
+        fail(f"{where}: roster.json differs from {DASHBOARD_FILE}")
+    if not dash.get("title") or not dash.get("uid"):
+        fail(f"{where}: dashboard needs a title and a uid")
+    variables = {v.get("name"): v for v in (dash.get("templating") or {}).get("list", [])}
+    ds = variables.get("datasource") or {}
+    if ds.get("type") != "datasource" or ds.get("query") != "prometheus":
+        fail(f"{where}: no Prometheus datasource variable named datasource")
+    for v in variables.values():
+        if v.get("type") == "query" and (v.get("datasource") or {}).get("uid") != "${datasource}":
+            fail(f"{where}: variable {v.get('name')!r} does not query ${{datasource}}")
+    panels = [p for p in dash.get("panels", []) if p.get("type") != "row"]
+    if not panels:
+        fail(f"{where}: dashboard has no panels")
+    for p in panels:
+        targets = p.get("targets") or []
+        if not targets or not all(t.get("expr") for t in targets):
+            fail(f"{where}: panel {p.get('title')!r} has a target without expr")
+        for obj in [p, *targets]:
+            if (obj.get("datasource") or {}).get("uid") != "${datasource}":
+                fail(f"{where}: panel {p.get('title')!r} does not query ${{datasource}}")
+                break
+
+
+def check_prometheus_rule(where: str, rule: dict) -> None:
+    """The PrometheusRule: its spec is the rules file, with named groups of
+    alerts that each have an expression, a severity and their annotations."""
+    if rule.get("apiVersion") != "monitoring.coreos.com/v1":
+        fail(f"{where}: apiVersion must be monitoring.coreos.com/v1")
+    spec = rule.get("spec") or {}
+    if spec != yaml.safe_load(RULES_FILE.read_text()):
+        fail(f"{where}: spec differs from {RULES_FILE}")
+    groups = spec.get("groups")
+    if not isinstance(groups, list) or not groups:
+        fail(f"{where}: spec.groups must be a non-empty list")
+        return
+    names: set = set()
+    for g in groups:
+        if not g.get("name") or not g.get("rules"):
+            fail(f"{where}: every group needs a name and rules")
+            continue
+        for r in g["rules"]:
+            alert = r.get("alert")
+            if not alert or not isinstance(r.get("expr"), str) or not r["expr"].strip():
+                fail(f"{where}: group {g['name']}: every rule needs alert and expr ({r})")
+                continue
+            if alert in names:
+                fail(f"{where}: alert {alert} defined twice")
+            names.add(alert)
+            if (r.get("labels") or {}).get("severity") not in SEVERITIES:
+                fail(f"{where}: {alert}: labels.severity must be one of {sorted(SEVERITIES)}")
+            ann = r.get("annotations") or {}
+            if not ann.get("summary") or not ann.get("description"):
+                fail(f"{where}: {alert}: annotations summary and description needed")
 
 
 def cmd_validate(versions: list[str], files: list[str]) -> None:

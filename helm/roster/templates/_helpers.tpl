@@ -109,6 +109,9 @@ app.kubernetes.io/component: server
 {{- if and .Values.serviceMonitor.enabled (not .Values.metrics.enabled) }}
 {{- fail "serviceMonitor.enabled needs metrics.enabled" }}
 {{- end }}
+{{- if and .Values.prometheusRule.enabled (not .Values.metrics.enabled) }}
+{{- fail "prometheusRule.enabled needs metrics.enabled (without metrics its alerts report every replica down)" }}
+{{- end }}
 {{- end }}
 
 {{/* Comma-separated paths of the mounted JWT public keys. */}}
