@@ -15,6 +15,9 @@ ARG RUST_IMAGE=rust:1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS builder
+# `roster --version` names this commit (.git is not in the build context):
+# docker build --build-arg ROSTER_GIT_COMMIT=$(git rev-parse --short=12 HEAD) .
+ARG ROSTER_GIT_COMMIT=unknown
 WORKDIR /src
 COPY . .
 # Registry and target caches survive between builds (BuildKit); the binary is

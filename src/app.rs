@@ -301,7 +301,8 @@ impl App {
                     "rpc",
                     method = %request.uri().path(),
                     request_id = %request_id,
-                    account_id = tracing::field::Empty
+                    account_id = tracing::field::Empty,
+                    code = tracing::field::Empty
                 )
             })
             .layer(RpcMetricsLayer)

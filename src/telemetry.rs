@@ -140,6 +140,9 @@ where
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
+            // The call's "rpc" span (tonic's trace_fn), entered while this
+            // future is polled (not while `call` runs): it gets the code too.
+            let span = tracing::Span::current();
             let result = future.await;
             // Errors of unary calls come as trailers-only responses, with
             // grpc-status in the headers; otherwise the call started OK.
@@ -153,6 +156,7 @@ where
                     .unwrap_or_else(|| "Ok".to_owned()),
                 Err(_) => "Transport".to_owned(),
             };
+            span.record("code", code.as_str());
             metrics::counter!("roster_rpc_requests_total", "method" => method.clone(), "code" => code).increment(1);
             metrics::histogram!("roster_rpc_duration_seconds", "method" => method)
                 .record(started.elapsed().as_secs_f64());

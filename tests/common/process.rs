@@ -19,6 +19,17 @@ pub struct Server {
 impl Server {
     /// Starts `roster --database-url URL serve --listen <free port> ARGS`.
     pub fn spawn(database_url: &str, host: &str, args: &[&str]) -> Server {
+        Self::spawn_with_env(database_url, host, args, &[])
+    }
+
+    /// As [`Server::spawn`], with extra environment variables (after the
+    /// defaults, so they win: `RUST_LOG` is `warn` otherwise).
+    pub fn spawn_with_env(
+        database_url: &str,
+        host: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             listener.local_addr().expect("addr").port()
@@ -38,6 +49,7 @@ impl Server {
             )
             .env("HOSTNAME", host)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
