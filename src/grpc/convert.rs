@@ -376,7 +376,7 @@ pub fn refusals(list: &[Refusal]) -> Vec<pb::Refusal> {
     list.iter()
         .map(|r| pb::Refusal {
             user_id: r.user_id.clone(),
-            reason: pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{}", r.reason))
+            reason: pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{}", r.reason.as_str()))
                 .unwrap_or(pb::ErrorReason::Unspecified) as i32,
             message: r.message.clone(),
         })

@@ -1,0 +1,48 @@
+//! Groups: CreateGroup, ListGroups.
+
+use super::{UserManagementApi, parse_account_id};
+use crate::auth::principal::{Access, Scope};
+use crate::domain::GroupName;
+use crate::error::{Error, Violations};
+use crate::grpc::{convert, principal};
+use crate::proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+pub(super) async fn create_group(
+    api: &UserManagementApi,
+    request: Request<pb::CreateGroupRequest>,
+) -> Result<Response<pb::CreateGroupResponse>, Status> {
+    let caller = principal(&api.auth, &request).await?;
+    let r = request.into_inner();
+    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let mut v = Violations::new();
+    let account_id = parse_account_id(&mut v, &r.account_id);
+    let name = v.check("name", GroupName::parse(&r.name));
+    v.into_result()?;
+    let Some(name) = name else {
+        return Err(Error::internal().into());
+    };
+    let group = api.roster.create_group(&caller, &account_id, name).await?;
+    Ok(Response::new(pb::CreateGroupResponse {
+        group: Some(convert::group(&group)),
+    }))
+}
+
+pub(super) async fn list_groups(
+    api: &UserManagementApi,
+    request: Request<pb::ListGroupsRequest>,
+) -> Result<Response<pb::ListGroupsResponse>, Status> {
+    let caller = principal(&api.auth, &request).await?;
+    let r = request.into_inner();
+    let mut v = Violations::new();
+    let account_id = parse_account_id(&mut v, &r.account_id);
+    v.into_result()?;
+    let (groups, next_page_token) = api
+        .roster
+        .list_groups(&caller, &account_id, r.page_size, &r.page_token)
+        .await?;
+    Ok(Response::new(pb::ListGroupsResponse {
+        groups: groups.iter().map(convert::group).collect(),
+        next_page_token,
+    }))
+}

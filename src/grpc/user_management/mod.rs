@@ -1,0 +1,252 @@
+//! `roster.v1.UserManagementService`: thin adapters over the use cases,
+//! one file per area; the trait impl below only routes each RPC to its file.
+
+mod accounts;
+mod events;
+mod groups;
+mod jobs;
+mod lifecycle;
+mod passwords;
+mod records;
+mod users;
+
+use crate::error::Violations;
+use crate::proto::v1::user_management_service_server::UserManagementService;
+use crate::service::Roster;
+use crate::service::auth::Authenticator;
+use std::pin::Pin;
+use tokio_stream::Stream;
+
+use tonic::{Request, Response, Status};
+
+use crate::domain::{DisplayName, Email, Password};
+use crate::proto::v1 as pb;
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Largest seats_purchased accepted on input.
+pub const MAX_SEATS: i32 = 100_000;
+
+pub struct UserManagementApi {
+    pub roster: Roster,
+    pub auth: Authenticator,
+}
+
+/// Parses a new user's fields; `prefix` is the path of the message holding
+/// them ("" for AddUserRequest, "admin." for CreateAccountRequest.admin).
+fn parse_new_user(
+    v: &mut Violations,
+    prefix: &str,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> (Option<DisplayName>, Option<Email>, Option<Password>) {
+    (
+        v.check(&format!("{prefix}name"), DisplayName::parse(name)),
+        v.check(&format!("{prefix}email"), Email::parse(email)),
+        v.check(&format!("{prefix}password"), Password::parse(password)),
+    )
+}
+
+fn parse_id(v: &mut Violations, field: &str, value: &str) -> Option<String> {
+    if value.is_empty() {
+        v.add(field, "required");
+        None
+    } else if value.len() > 64 || uuid::Uuid::parse_str(value).is_err() {
+        v.add(field, "must be a UUID");
+        None
+    } else {
+        Some(value.to_owned())
+    }
+}
+
+/// An account id field: empty means "the caller's own".
+fn parse_account_id(v: &mut Violations, value: &str) -> String {
+    if !value.is_empty() && uuid::Uuid::parse_str(value).is_err() {
+        v.add("account_id", "must be a UUID or empty");
+    }
+    value.to_owned()
+}
+
+fn parse_optional_group(v: &mut Violations, value: &str) -> Option<String> {
+    if value.is_empty() {
+        None
+    } else {
+        parse_id(v, "group_id", value)
+    }
+}
+
+#[tonic::async_trait]
+impl UserManagementService for UserManagementApi {
+    type BulkDisableUsersStream = ResponseStream<pb::BulkDisableUsersResponse>;
+    type BulkRemoveUsersStream = ResponseStream<pb::BulkRemoveUsersResponse>;
+    type WatchJobStream = ResponseStream<pb::WatchJobResponse>;
+    type StreamEventsStream = ResponseStream<pb::StreamEventsResponse>;
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Result<Response<pb::CreateAccountResponse>, Status> {
+        accounts::create_account(self, request).await
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        accounts::get_account(self, request).await
+    }
+
+    async fn create_group(
+        &self,
+        request: Request<pb::CreateGroupRequest>,
+    ) -> Result<Response<pb::CreateGroupResponse>, Status> {
+        groups::create_group(self, request).await
+    }
+
+    async fn list_groups(
+        &self,
+        request: Request<pb::ListGroupsRequest>,
+    ) -> Result<Response<pb::ListGroupsResponse>, Status> {
+        groups::list_groups(self, request).await
+    }
+
+    async fn add_user(
+        &self,
+        request: Request<pb::AddUserRequest>,
+    ) -> Result<Response<pb::AddUserResponse>, Status> {
+        users::add_user(self, request).await
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::GetUserResponse>, Status> {
+        users::get_user(self, request).await
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        users::list_users(self, request).await
+    }
+
+    async fn update_user(
+        &self,
+        request: Request<pb::UpdateUserRequest>,
+    ) -> Result<Response<pb::UpdateUserResponse>, Status> {
+        users::update_user(self, request).await
+    }
+
+    async fn disable_user(
+        &self,
+        request: Request<pb::DisableUserRequest>,
+    ) -> Result<Response<pb::DisableUserResponse>, Status> {
+        lifecycle::disable_user(self, request).await
+    }
+
+    async fn activate_user(
+        &self,
+        request: Request<pb::ActivateUserRequest>,
+    ) -> Result<Response<pb::ActivateUserResponse>, Status> {
+        lifecycle::activate_user(self, request).await
+    }
+
+    async fn remove_user(
+        &self,
+        request: Request<pb::RemoveUserRequest>,
+    ) -> Result<Response<pb::RemoveUserResponse>, Status> {
+        lifecycle::remove_user(self, request).await
+    }
+
+    async fn bulk_disable_users(
+        &self,
+        request: Request<pb::BulkDisableUsersRequest>,
+    ) -> Result<Response<Self::BulkDisableUsersStream>, Status> {
+        jobs::bulk_disable_users(self, request).await
+    }
+
+    async fn bulk_remove_users(
+        &self,
+        request: Request<pb::BulkRemoveUsersRequest>,
+    ) -> Result<Response<Self::BulkRemoveUsersStream>, Status> {
+        jobs::bulk_remove_users(self, request).await
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::GetJobResponse>, Status> {
+        jobs::get_job(self, request).await
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        jobs::list_jobs(self, request).await
+    }
+
+    async fn watch_job(
+        &self,
+        request: Request<pb::WatchJobRequest>,
+    ) -> Result<Response<Self::WatchJobStream>, Status> {
+        jobs::watch_job(self, request).await
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::CancelJobResponse>, Status> {
+        jobs::cancel_job(self, request).await
+    }
+
+    async fn register_work_records(
+        &self,
+        request: Request<pb::RegisterWorkRecordsRequest>,
+    ) -> Result<Response<pb::RegisterWorkRecordsResponse>, Status> {
+        records::register_work_records(self, request).await
+    }
+
+    async fn list_work_records(
+        &self,
+        request: Request<pb::ListWorkRecordsRequest>,
+    ) -> Result<Response<pb::ListWorkRecordsResponse>, Status> {
+        records::list_work_records(self, request).await
+    }
+
+    async fn count_work_records(
+        &self,
+        request: Request<pb::CountWorkRecordsRequest>,
+    ) -> Result<Response<pb::CountWorkRecordsResponse>, Status> {
+        records::count_work_records(self, request).await
+    }
+
+    async fn stream_events(
+        &self,
+        request: Request<pb::StreamEventsRequest>,
+    ) -> Result<Response<Self::StreamEventsStream>, Status> {
+        events::stream_events(self, request).await
+    }
+
+    async fn verify_password(
+        &self,
+        request: Request<pb::VerifyPasswordRequest>,
+    ) -> Result<Response<pb::VerifyPasswordResponse>, Status> {
+        passwords::verify_password(self, request).await
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        passwords::change_password(self, request).await
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
+        passwords::reset_password(self, request).await
+    }
+}

@@ -1,0 +1,179 @@
+//! Users: AddUser, GetUser, ListUsers, UpdateUser.
+
+use super::{UserManagementApi, parse_account_id, parse_id, parse_new_user, parse_optional_group};
+use crate::auth::principal::{Access, Scope};
+use crate::domain::{DisplayName, RequestId, Role};
+use crate::error::{Error, Violations};
+use crate::grpc::{bearer, convert, principal};
+use crate::proto::v1 as pb;
+use crate::service::auth::Bearer;
+use crate::service::users::{ListUsers, NewUser, UserUpdate};
+use tonic::{Request, Response, Status};
+
+pub(super) async fn add_user(
+    api: &UserManagementApi,
+    request: Request<pb::AddUserRequest>,
+) -> Result<Response<pb::AddUserResponse>, Status> {
+    let caller = principal(&api.auth, &request).await?;
+    let r = request.into_inner();
+    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let mut v = Violations::new();
+    let account_id = parse_account_id(&mut v, &r.account_id);
+    let (name, email, password) = parse_new_user(&mut v, "", &r.name, &r.email, &r.password);
+    let group_id = parse_optional_group(&mut v, &r.group_id);
+    let role = convert::role_from_proto(&mut v, "role", r.role).unwrap_or(Role::Member);
+    let permissions =
+        convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref())
+            .map(|p| p.resolve(role));
+    let request_id = v
+        .check("request_id", RequestId::parse_optional(&r.request_id))
+        .flatten();
+    v.into_result()?;
+    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
+        return Err(Error::internal().into());
+    };
+    let added = api
+        .roster
+        .add_user(
+            &caller,
+            &account_id,
+            NewUser {
+                name,
+                email,
+                password,
+                group_id,
+                role,
+                permissions,
+            },
+            request_id,
+        )
+        .await?;
+    Ok(Response::new(pb::AddUserResponse {
+        user: Some(convert::user(&added.user)),
+        seat_effect: Some(convert::seat_effect(&added.seat_effect)),
+    }))
+}
+
+pub(super) async fn get_user(
+    api: &UserManagementApi,
+    request: Request<pb::GetUserRequest>,
+) -> Result<Response<pb::GetUserResponse>, Status> {
+    let bearer = bearer(&api.auth, &request)?;
+    let r = request.into_inner();
+    let mut v = Violations::new();
+    let account_id = parse_account_id(&mut v, &r.account_id);
+    let user_id = parse_id(&mut v, "user_id", &r.user_id).unwrap_or_default();
+    if let Err(invalid) = v.into_result() {
+        // A revoked token hears UNAUTHENTICATED first, as on every RPC.
+        api.auth.principal(bearer).await?;
+        return Err(invalid.into());
+    }
+    let user = match &bearer {
+        Bearer::User(claims) if claims.acts_on(&account_id) => {
+            api.roster.get_user_as(claims, &user_id).await?
+        }
+        _ => {
+            let caller = api.auth.principal(bearer).await?;
+            api.roster.get_user(&caller, &account_id, &user_id).await?
+        }
+    };
+    Ok(Response::new(pb::GetUserResponse {
+        user: Some(convert::user(&user)),
+    }))
+}
+
+pub(super) async fn list_users(
+    api: &UserManagementApi,
+    request: Request<pb::ListUsersRequest>,
+) -> Result<Response<pb::ListUsersResponse>, Status> {
+    let bearer = bearer(&api.auth, &request)?;
+    let r = request.into_inner();
+    let mut v = Violations::new();
+    let account_id = parse_account_id(&mut v, &r.account_id);
+    let status = convert::status_from_proto(&mut v, "status", r.status);
+    let role = convert::role_from_proto(&mut v, "role", r.role);
+    let group_id = parse_optional_group(&mut v, &r.group_id);
+    let query = r.query.trim();
+    if query.chars().count() > 200 {
+        v.add("query", "must be at most 200 characters");
+    }
+    if let Err(invalid) = v.into_result() {
+        // A revoked token hears UNAUTHENTICATED first, as on every RPC.
+        api.auth.principal(bearer).await?;
+        return Err(invalid.into());
+    }
+    let request = ListUsers {
+        status,
+        group_id,
+        role,
+        query: (!query.is_empty()).then(|| query.to_owned()),
+        page_size: r.page_size,
+        page_token: r.page_token,
+    };
+    let page = match &bearer {
+        Bearer::User(claims) if claims.acts_on(&account_id) && request.query.is_none() => {
+            api.roster.list_users_as(claims, request).await?
+        }
+        _ => {
+            let caller = api.auth.principal(bearer).await?;
+            api.roster.list_users(&caller, &account_id, request).await?
+        }
+    };
+    Ok(Response::new(pb::ListUsersResponse {
+        users: page.users.iter().map(convert::user).collect(),
+        next_page_token: page.next_page_token,
+    }))
+}
+
+pub(super) async fn update_user(
+    api: &UserManagementApi,
+    request: Request<pb::UpdateUserRequest>,
+) -> Result<Response<pb::UpdateUserResponse>, Status> {
+    let caller = principal(&api.auth, &request).await?;
+    let r = request.into_inner();
+    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let mut v = Violations::new();
+    let account_id = parse_account_id(&mut v, &r.account_id);
+    let user_id = parse_id(&mut v, "user_id", &r.user_id);
+    if r.etag.is_empty() {
+        v.add("etag", "required: send the etag of the user as last read");
+    }
+    let name = r
+        .name
+        .as_deref()
+        .and_then(|n| v.check("name", DisplayName::parse(n)));
+    let group_id = r
+        .group_id
+        .as_deref()
+        .map(|g| parse_optional_group(&mut v, g));
+    let role = r.role.and_then(|role| {
+        let parsed = convert::role_from_proto(&mut v, "role", role);
+        if parsed.is_none() {
+            v.add("role", "must be ROLE_ADMIN or ROLE_MEMBER when set");
+        }
+        parsed
+    });
+    // Unset levels resolve in the service, against the new role or the
+    // role the user already has.
+    let permissions =
+        convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref());
+    v.into_result()?;
+    let user = api
+        .roster
+        .update_user(
+            &caller,
+            &account_id,
+            &user_id.unwrap_or_default(),
+            UserUpdate {
+                etag: r.etag,
+                name,
+                group_id,
+                role,
+                permissions,
+            },
+        )
+        .await?;
+    Ok(Response::new(pb::UpdateUserResponse {
+        user: Some(convert::user(&user)),
+    }))
+}
