@@ -57,6 +57,40 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the proto's order.
+    pub const ALL: [Reason; 25] = [
+        Reason::InvalidArgument,
+        Reason::EmailTaken,
+        Reason::SeatLimitReached,
+        Reason::LastAdmin,
+        Reason::TargetNotActive,
+        Reason::TargetIsSubject,
+        Reason::TrialExpired,
+        Reason::UserNotFound,
+        Reason::AccountNotFound,
+        Reason::GroupNotFound,
+        Reason::JobNotFound,
+        Reason::EtagMismatch,
+        Reason::InvalidStatus,
+        Reason::ReassignmentRequired,
+        Reason::GroupNameTaken,
+        Reason::RequestIdReused,
+        Reason::TokenInvalid,
+        Reason::PermissionDenied,
+        Reason::StorageUnavailable,
+        Reason::Internal,
+        Reason::NotImplemented,
+        Reason::JobFinished,
+        Reason::TooManyAttempts,
+        Reason::WrongCredentials,
+        Reason::CursorExpired,
+    ];
+
+    /// The reason named `name` (as [`Reason::as_str`] spells it).
+    pub fn from_name(name: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// The `ErrorInfo.reason` string.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,6 +120,21 @@ impl Reason {
             Reason::JobFinished => "JOB_FINISHED",
             Reason::CursorExpired => "CURSOR_EXPIRED",
         }
+    }
+}
+
+/// Stored (in idempotent replies, job results) by name.
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Reason::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason {name:?}")))
     }
 }
 
@@ -349,6 +398,22 @@ mod tests {
         let info: Box<dyn diesel::result::DatabaseErrorInformation + Send + Sync> =
             Box::new(message.to_owned());
         Error::from(D::DatabaseError(DatabaseErrorKind::Unknown, info)).code
+    }
+
+    #[test]
+    fn reasons_round_trip_by_name_and_match_the_proto() {
+        use crate::proto::v1::ErrorReason;
+        for reason in Reason::ALL {
+            assert_eq!(Reason::from_name(reason.as_str()), Some(reason));
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), reason);
+            assert!(
+                ErrorReason::from_str_name(&format!("ERROR_REASON_{}", reason.as_str())).is_some(),
+                "{reason:?} is not in error_reason.proto"
+            );
+        }
+        // RECORD_EXISTS is the proto's and not yet sent by the server.
+        assert_eq!(Reason::ALL.len() + 2, ErrorReason::NotImplemented as usize + 2);
     }
 
     #[test]

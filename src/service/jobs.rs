@@ -108,7 +108,9 @@ fn user_row(
         position: position as i32,
         user_id: user_id.to_owned(),
         outcome: outcome.to_owned(),
-        reason: refusal.map(|r| r.reason.clone()).unwrap_or_default(),
+        reason: refusal
+            .map(|r| r.reason.as_str().to_owned())
+            .unwrap_or_default(),
         message: refusal.map(|r| r.message.clone()).unwrap_or_default(),
         moved: RecordCounts::default().to_json(),
     }

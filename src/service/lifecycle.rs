@@ -20,7 +20,7 @@ use crate::write;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
     pub user_id: String,
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -28,23 +28,24 @@ impl Refusal {
     pub fn new(user_id: &str, reason: Reason, message: impl Into<String>) -> Self {
         Refusal {
             user_id: user_id.to_owned(),
-            reason: reason.as_str().to_owned(),
+            reason,
             message: message.into(),
         }
     }
 
     /// The error a real (not validate-only) call fails with.
     pub fn into_error(self) -> Error {
-        match self.reason.as_str() {
-            "REASSIGNMENT_REQUIRED" => Error {
+        match self.reason {
+            Reason::ReassignmentRequired => Error {
                 reason: Reason::ReassignmentRequired,
                 ..Error::invalid("reassignment", self.message)
             },
-            "TARGET_NOT_ACTIVE" => Error::precondition(Reason::TargetNotActive, self.message),
-            "TARGET_IS_SUBJECT" => Error::precondition(Reason::TargetIsSubject, self.message),
-            "LAST_ADMIN" => Error::precondition(Reason::LastAdmin, self.message),
-            "TRIAL_EXPIRED" => Error::precondition(Reason::TrialExpired, self.message),
-            "INVALID_STATUS" => Error::precondition(Reason::InvalidStatus, self.message),
+            reason @ (Reason::TargetNotActive
+            | Reason::TargetIsSubject
+            | Reason::LastAdmin
+            | Reason::TrialExpired
+            | Reason::InvalidStatus
+            | Reason::SeatLimitReached) => Error::precondition(reason, self.message),
             _ => Error::new(
                 Code::FailedPrecondition,
                 Reason::InvalidStatus,

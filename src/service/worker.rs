@@ -258,7 +258,7 @@ impl Worker {
                     // Kinds can be uncovered only until their records moved; the
                     // final step checks removal again.
                     refusals.retain(|r| {
-                        r.reason != "REASSIGNMENT_REQUIRED" && r.reason != "INVALID_STATUS"
+                        r.reason != Reason::ReassignmentRequired && r.reason != Reason::InvalidStatus
                     });
                     refusals.into_iter().next().map(|r| ("FAILED", r))
                 }
@@ -267,7 +267,7 @@ impl Worker {
             match refusal {
                 Some((outcome, r)) => {
                     updated.outcome = outcome.into();
-                    updated.reason = r.reason;
+                    updated.reason = r.reason.as_str().to_owned();
                     updated.message = r.message;
                 }
                 None => updated.outcome = "RUNNING".into(),
@@ -402,7 +402,7 @@ impl Worker {
                     if let Some(r) = refusals.into_iter().next() {
                         // Records moved so far stay moved (each has one owner).
                         updated.outcome = "FAILED".into();
-                        updated.reason = r.reason;
+                        updated.reason = r.reason.as_str().to_owned();
                         updated.message = r.message;
                     } else {
                         let (_, last) = finish_change(
