@@ -258,7 +258,8 @@ impl Worker {
                     // Kinds can be uncovered only until their records moved; the
                     // final step checks removal again.
                     refusals.retain(|r| {
-                        r.reason != Reason::ReassignmentRequired && r.reason != Reason::InvalidStatus
+                        r.reason != Reason::ReassignmentRequired
+                            && r.reason != Reason::InvalidStatus
                     });
                     refusals.into_iter().next().map(|r| ("FAILED", r))
                 }
