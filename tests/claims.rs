@@ -614,36 +614,28 @@ async fn removing_a_user_forgets_replies_with_its_personal_data(db: Db) {
         .into_inner()
         .user
         .expect("user");
-    for (kind, request_id) in [
-        ("disable", "disable-leaver"),
-        ("activate", "activate-leaver"),
-    ] {
-        if kind == "disable" {
-            app.users()
-                .disable_user(authed(
-                    pb::DisableUserRequest {
-                        user_id: leaver.id.clone(),
-                        request_id: request_id.into(),
-                        ..Default::default()
-                    },
-                    &token,
-                ))
-                .await
-                .expect("disable");
-        } else {
-            app.users()
-                .activate_user(authed(
-                    pb::ActivateUserRequest {
-                        user_id: leaver.id.clone(),
-                        request_id: request_id.into(),
-                        ..Default::default()
-                    },
-                    &token,
-                ))
-                .await
-                .expect("activate");
-        }
-    }
+    app.users()
+        .disable_user(authed(
+            pb::DisableUserRequest {
+                user_id: leaver.id.clone(),
+                request_id: "disable-leaver".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("disable");
+    app.users()
+        .activate_user(authed(
+            pb::ActivateUserRequest {
+                user_id: leaver.id.clone(),
+                request_id: "activate-leaver".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("activate");
     assert!(replies_mentioning(&app, &email).await >= 3);
     assert!(replies_mentioning(&app, "Lea Leaver").await >= 3);
     assert!(replies_mentioning(&app, &admin_email).await >= 1);

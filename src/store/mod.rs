@@ -887,15 +887,17 @@ const PG_MIGRATION_UNLOCK: &str =
     "SELECT pg_advisory_unlock(hashtext('roster.migrations'), hashtext(current_schema()))";
 
 /// An exclusive lock on `<database>.migrate-lock`, held while one process
-/// migrates a SQLite file (released when dropped, or by the kernel if the
-/// process dies). An in-memory database needs none.
-struct SqliteMigrationLock(Option<std::fs::File>);
+/// migrates a SQLite file; closing the file (on drop, or the kernel if the
+/// process dies) releases it. An in-memory database needs none.
+struct SqliteMigrationLock {
+    _file: Option<std::fs::File>,
+}
 
 impl SqliteMigrationLock {
     fn acquire(path: &str) -> anyhow::Result<Self> {
         use anyhow::Context;
         if path == ":memory:" || path.is_empty() {
-            return Ok(SqliteMigrationLock(None));
+            return Ok(SqliteMigrationLock { _file: None });
         }
         let lock_path = format!("{path}.migrate-lock");
         let file = std::fs::OpenOptions::new()
@@ -906,15 +908,7 @@ impl SqliteMigrationLock {
             .with_context(|| format!("opening {lock_path}"))?;
         file.lock()
             .with_context(|| format!("locking {lock_path}"))?;
-        Ok(SqliteMigrationLock(Some(file)))
-    }
-}
-
-impl Drop for SqliteMigrationLock {
-    fn drop(&mut self) {
-        if let Some(file) = &self.0 {
-            let _ = file.unlock();
-        }
+        Ok(SqliteMigrationLock { _file: Some(file) })
     }
 }
 
@@ -948,8 +942,10 @@ pub async fn ensure_reachable(url: &str) -> anyhow::Result<()> {
     if !is_postgres_url(url) {
         return Ok(());
     }
-    check_database_url(url)?;
-    let config: tokio_postgres::Config = url.parse()?;
+    // check_database_url has refused a malformed one already.
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return check_database_url(url);
+    };
     let ports = config.get_ports();
     let mut last_error = None;
     for (i, host) in config.get_hosts().iter().enumerate() {

@@ -44,6 +44,34 @@ async fn journal(conn: &mut Conn, mv: &Move<'_>, ids: &[i64]) -> Result<()> {
     Ok(())
 }
 
+/// Deletes about `$limit` of the oldest rows of `$table` whose `created_at`
+/// is before `$before`: the creation time of the limit-th oldest expired row
+/// bounds the batch, so one indexed statement deletes it on both backends
+/// (rows created in the same instant go together).
+macro_rules! prune_oldest {
+    ($conn:expr, $table:ident, $before:expr, $limit:expr) => {{
+        use $table::created_at;
+        let bound: Option<NaiveDateTime> = $table::table
+            .filter(created_at.lt($before))
+            .order(created_at.asc())
+            .select(created_at)
+            .offset($limit.max(1) - 1)
+            .limit(1)
+            .first($conn)
+            .await
+            .optional()?;
+        let expired = $table::table.filter(created_at.lt($before));
+        Ok(match bound {
+            Some(bound) => {
+                diesel::delete(expired.filter(created_at.le(bound)))
+                    .execute($conn)
+                    .await?
+            }
+            None => diesel::delete(expired).execute($conn).await?,
+        })
+    }};
+}
+
 /// Parses a journal row's id list (written by [`journal`]).
 fn journal_ids(text: &str) -> impl Iterator<Item = i64> + '_ {
     text.split(',').filter_map(|id| id.parse().ok())
@@ -717,49 +745,11 @@ impl Repo for Conn {
     }
 
     async fn prune_idempotency_keys(&mut self, before: NaiveDateTime, limit: i64) -> Result<usize> {
-        use idempotency_keys::created_at;
-        // The creation time of the limit-th oldest expired row bounds the
-        // batch, so one indexed statement deletes it on both backends.
-        let bound: Option<NaiveDateTime> = idempotency_keys::table
-            .filter(created_at.lt(before))
-            .order(created_at.asc())
-            .select(created_at)
-            .offset(limit.max(1) - 1)
-            .limit(1)
-            .first(self)
-            .await
-            .optional()?;
-        let expired = idempotency_keys::table.filter(created_at.lt(before));
-        Ok(match bound {
-            Some(bound) => {
-                diesel::delete(expired.filter(created_at.le(bound)))
-                    .execute(self)
-                    .await?
-            }
-            None => diesel::delete(expired).execute(self).await?,
-        })
+        prune_oldest!(self, idempotency_keys, before, limit)
     }
 
     async fn prune_events(&mut self, before: NaiveDateTime, limit: i64) -> Result<usize> {
-        use events::created_at;
-        let bound: Option<NaiveDateTime> = events::table
-            .filter(created_at.lt(before))
-            .order(created_at.asc())
-            .select(created_at)
-            .offset(limit.max(1) - 1)
-            .limit(1)
-            .first(self)
-            .await
-            .optional()?;
-        let expired = events::table.filter(created_at.lt(before));
-        Ok(match bound {
-            Some(bound) => {
-                diesel::delete(expired.filter(created_at.le(bound)))
-                    .execute(self)
-                    .await?
-            }
-            None => diesel::delete(expired).execute(self).await?,
-        })
+        prune_oldest!(self, events, before, limit)
     }
 
     async fn prune_finished_jobs(&mut self, before: NaiveDateTime, limit: i64) -> Result<usize> {
