@@ -24,13 +24,13 @@ use crate::service::jobs::JobSettings;
 use crate::service::page_cache::PageCache;
 use crate::service::retention::{Pruned, RetentionSettings};
 use crate::service::worker::{SHUTDOWN_GRACE, Worker};
-use crate::store::{Store, StoreConfig};
+use crate::store::{DatabaseUrl, Store, StoreConfig};
 use crate::telemetry::RpcMetricsLayer;
 
 /// Everything needed to start a server.
 #[derive(Clone)]
 pub struct Settings {
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub listen: SocketAddr,
     pub migrate: bool,
     pub db_max_connections: usize,
@@ -131,7 +131,7 @@ impl App {
             acquire_timeout: settings.db_acquire_timeout,
         })?;
         if settings.migrate {
-            let applied = store.migrate(&settings.database_url).await?;
+            let applied = store.migrate().await?;
             tracing::info!(applied, "migrations applied");
         }
         let (stop, stopping) = tokio::sync::watch::channel(false);

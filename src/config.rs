@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::password::HashParams;
 use crate::domain::PriceList;
+use crate::store::DatabaseUrl;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -375,7 +376,7 @@ impl JwtArgs {
     /// public keys) a development secret generated next to the database.
     pub fn secret(
         &self,
-        database_url: &str,
+        database: &DatabaseUrl,
         has_public_keys: bool,
     ) -> anyhow::Result<Option<Vec<u8>>> {
         use anyhow::Context;
@@ -389,8 +390,8 @@ impl JwtArgs {
                 )
             })?;
             Some(text.trim().as_bytes().to_vec())
-        } else if !has_public_keys && !crate::store::is_postgres_url(database_url) {
-            Some(dev_secret(database_url)?)
+        } else if let (false, Some(path)) = (has_public_keys, database.sqlite_path()) {
+            Some(dev_secret(path)?)
         } else {
             None
         };
@@ -405,10 +406,7 @@ impl JwtArgs {
 }
 
 /// Reads or creates `<database dir>/jwt-secret` (mode 0600).
-fn dev_secret(database_url: &str) -> anyhow::Result<Vec<u8>> {
-    let db_path = database_url
-        .strip_prefix("sqlite://")
-        .unwrap_or(database_url);
+fn dev_secret(db_path: &str) -> anyhow::Result<Vec<u8>> {
     let dir = Path::new(db_path)
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

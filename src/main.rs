@@ -11,12 +11,12 @@ use roster::app::{App, Settings};
 use roster::auth::password::HashParams;
 use roster::auth::{Principal, Scope, TokenIssuer, TokenVerifier};
 use roster::clock::{Clock, SystemClock};
-use roster::config::{BootstrapArgs, Cli, Command, GlobalArgs, JwtArgs, LogFormat, TokenArgs};
+use roster::config::{BootstrapArgs, Cli, Command, JwtArgs, LogFormat, TokenArgs};
 use roster::domain::{BillingCycle, DisplayName, Email, Password, Plan, Role, SeatPolicy};
 use roster::service::Roster;
 use roster::service::accounts::NewAccount;
 use roster::service::users::NewUser;
-use roster::store::{Store, StoreConfig};
+use roster::store::{DatabaseUrl, Store, StoreConfig};
 
 /// mimalloc: glibc's malloc showed up as arena-lock contention and
 /// consolidation under load, and kept argon2's 19 MiB blocks resident in
@@ -46,13 +46,14 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn async_main(cli: Cli) -> anyhow::Result<()> {
-    roster::store::check_database_url(&cli.global.database_url)?;
+    // The one place the URL is parsed; everything after takes the result.
+    let database = DatabaseUrl::parse(&cli.global.database_url)?;
     let otlp = match &cli.command {
         Command::Serve(args) => args.otlp_endpoint.clone(),
         _ => None,
     };
     let traces = init_tracing(cli.global.log_format, otlp.as_deref())?;
-    let result = run(cli).await;
+    let result = run(cli, database).await;
     if let Some(provider) = traces {
         // Flush the spans still buffered.
         let _ = provider.shutdown();
@@ -60,14 +61,13 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let global = cli.global;
+async fn run(cli: Cli, database: DatabaseUrl) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let tls = args.tls()?;
-            let verifier = verifier(&global, &args.jwt, &args.jwt_public_key_files)?;
+            let verifier = verifier(&database, &args.jwt, &args.jwt_public_key_files)?;
             if !args.no_migrate {
-                roster::store::ensure_reachable(&global.database_url).await?;
+                database.ensure_reachable().await?;
             }
             if let Some(listen) = args.metrics_listen {
                 roster::telemetry::install_metrics(listen).with_context(|| {
@@ -76,7 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!(%listen, "metrics listening on /metrics");
             }
             let settings = Settings {
-                database_url: global.database_url.clone(),
+                database_url: database,
                 listen: args.listen,
                 migrate: !args.no_migrate,
                 db_max_connections: args.db.db_max_connections,
@@ -102,13 +102,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("roster stopped");
         }
         Command::Migrate => {
-            roster::store::ensure_reachable(&global.database_url).await?;
-            let store = open_store(&global)?;
-            let applied = store.migrate(&global.database_url).await?;
+            database.ensure_reachable().await?;
+            let store = open_store(&database)?;
+            let applied = store.migrate().await?;
             println!("applied {applied} migration(s)");
         }
-        Command::Bootstrap(args) => bootstrap(&global, args).await?,
-        Command::Token(args) => println!("{}", mint(&global, args)?),
+        Command::Bootstrap(args) => bootstrap(&database, args).await?,
+        Command::Token(args) => println!("{}", mint(&database, args)?),
     }
     Ok(())
 }
@@ -176,12 +176,12 @@ fn init_tracing(
 }
 
 fn verifier(
-    global: &GlobalArgs,
+    database: &DatabaseUrl,
     jwt: &JwtArgs,
     public_keys: &[std::path::PathBuf],
 ) -> anyhow::Result<TokenVerifier> {
     let mut verifier = TokenVerifier::new(&jwt.jwt_issuer, &jwt.jwt_audience);
-    if let Some(secret) = jwt.secret(&global.database_url, !public_keys.is_empty())? {
+    if let Some(secret) = jwt.secret(database, !public_keys.is_empty())? {
         verifier = verifier.with_hs256_secret(&secret);
     }
     for path in public_keys {
@@ -198,8 +198,8 @@ fn verifier(
     Ok(verifier)
 }
 
-fn issuer(global: &GlobalArgs, jwt: &JwtArgs) -> anyhow::Result<TokenIssuer> {
-    let secret = jwt.secret(&global.database_url, false)?.context(
+fn issuer(database: &DatabaseUrl, jwt: &JwtArgs) -> anyhow::Result<TokenIssuer> {
+    let secret = jwt.secret(database, false)?.context(
         "minting tokens needs an HS256 secret (ROSTER_JWT_SECRET or ROSTER_JWT_SECRET_FILE)",
     )?;
     Ok(TokenIssuer::hs256(
@@ -209,17 +209,17 @@ fn issuer(global: &GlobalArgs, jwt: &JwtArgs) -> anyhow::Result<TokenIssuer> {
     ))
 }
 
-fn open_store(global: &GlobalArgs) -> anyhow::Result<Store> {
+fn open_store(database: &DatabaseUrl) -> anyhow::Result<Store> {
     Store::open(&StoreConfig {
-        url: global.database_url.clone(),
+        url: database.clone(),
         max_connections: 2,
         shared_read_connections: 1,
         acquire_timeout: Duration::from_secs(5),
     })
 }
 
-fn mint(global: &GlobalArgs, args: TokenArgs) -> anyhow::Result<String> {
-    let issuer = issuer(global, &args.jwt)?;
+fn mint(database: &DatabaseUrl, args: TokenArgs) -> anyhow::Result<String> {
+    let issuer = issuer(database, &args.jwt)?;
     let now = chrono::Utc::now().timestamp();
     let claims = match (args.user, args.service) {
         (Some(user), None) => {
@@ -239,11 +239,11 @@ fn mint(global: &GlobalArgs, args: TokenArgs) -> anyhow::Result<String> {
     issuer.sign(&claims)
 }
 
-async fn bootstrap(global: &GlobalArgs, args: BootstrapArgs) -> anyhow::Result<()> {
-    let issuer = issuer(global, &args.jwt)?;
-    roster::store::ensure_reachable(&global.database_url).await?;
-    let store = open_store(global)?;
-    store.migrate(&global.database_url).await?;
+async fn bootstrap(database: &DatabaseUrl, args: BootstrapArgs) -> anyhow::Result<()> {
+    let issuer = issuer(database, &args.jwt)?;
+    database.ensure_reachable().await?;
+    let store = open_store(database)?;
+    store.migrate().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let roster = Roster {
         store,

@@ -37,7 +37,7 @@ async fn postgres_outage_under_load_loses_nothing_and_recovers() {
     let direct = fresh_pg_schema().await;
     let (url, open) = through_relay(&direct).await;
     let app = TestApp::spawn_with(Db::Postgres, |s| {
-        s.database_url = url.clone();
+        s.database_url = url.parse().expect("database url");
         s.db_acquire_timeout = Duration::from_secs(1);
     })
     .await;
@@ -320,7 +320,9 @@ async fn graceful_shutdown_finishes_calls_and_ends_streams() {
 async fn killed_shared_read_connections_are_replaced_without_failing_a_read() {
     let tag = format!("roster_shared_{}", std::process::id());
     let app = TestApp::spawn_with(Db::Postgres, |s| {
-        s.database_url = format!("{}&application_name={tag}", s.database_url);
+        s.database_url = format!("{}&application_name={tag}", s.database_url.as_str())
+            .parse()
+            .expect("database url");
         // Two, whatever the cores: all of them end at once.
         s.db_shared_read_connections = 2;
     })

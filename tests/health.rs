@@ -38,7 +38,7 @@ async fn health_turns_not_serving_while_postgres_is_unreachable() {
     let (through_relay, open) = through_relay(&direct).await;
 
     let app = TestApp::spawn_with(Db::Postgres, |s| {
-        s.database_url = through_relay.clone();
+        s.database_url = through_relay.parse().expect("database url");
         s.db_acquire_timeout = Duration::from_secs(1);
     })
     .await;

@@ -109,7 +109,10 @@ async fn lockout_is_counted_in_the_database(db: Db) {
     let app = TestApp::spawn(db).await;
     // A second replica on the same database.
     let shared_url = app.database_url.clone();
-    let replica = TestApp::spawn_with(db, |s| s.database_url = shared_url).await;
+    let replica = TestApp::spawn_with(db, |s| {
+        s.database_url = shared_url.parse().expect("database url")
+    })
+    .await;
     let ws = app
         .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
         .await;

@@ -64,7 +64,7 @@ async fn four_servers_and_a_migrate_started_together(db: Db) {
 
     // Each version once, and all of them.
     let probe = TestApp::spawn_with(db, |s| {
-        s.database_url = url.clone();
+        s.database_url = url.parse().expect("database url");
         s.migrate = false;
     })
     .await;

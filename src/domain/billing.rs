@@ -5,43 +5,22 @@ use chrono::{Months, NaiveDateTime};
 /// Length of the free trial.
 pub const TRIAL_DAYS: i64 = 14;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
-    Trial,
-    Base,
-    Advanced,
-    Pro,
-    Enterprise,
-}
-
-impl Plan {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Trial => "TRIAL",
-            Plan::Base => "BASE",
-            Plan::Advanced => "ADVANCED",
-            Plan::Pro => "PRO",
-            Plan::Enterprise => "ENTERPRISE",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Option<Plan> {
-        Some(match s {
-            "TRIAL" => Plan::Trial,
-            "BASE" => Plan::Base,
-            "ADVANCED" => Plan::Advanced,
-            "PRO" => Plan::Pro,
-            "ENTERPRISE" => Plan::Enterprise,
-            _ => return None,
-        })
+super::named_enum! {
+    pub enum Plan {
+        Trial,
+        Base,
+        Advanced,
+        Pro,
+        Enterprise,
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BillingCycle {
-    Monthly,
-    Semiannual,
-    Annual,
+super::named_enum! {
+    pub enum BillingCycle {
+        Monthly,
+        Semiannual,
+        Annual,
+    }
 }
 
 impl BillingCycle {
@@ -51,23 +30,6 @@ impl BillingCycle {
             BillingCycle::Semiannual => 6,
             BillingCycle::Annual => 12,
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BillingCycle::Monthly => "MONTHLY",
-            BillingCycle::Semiannual => "SEMIANNUAL",
-            BillingCycle::Annual => "ANNUAL",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Option<BillingCycle> {
-        Some(match s {
-            "MONTHLY" => BillingCycle::Monthly,
-            "SEMIANNUAL" => BillingCycle::Semiannual,
-            "ANNUAL" => BillingCycle::Annual,
-            _ => return None,
-        })
     }
 
     /// The end (exclusive) of a period starting at `start`.

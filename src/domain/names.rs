@@ -72,8 +72,13 @@ impl GroupName {
 
     /// The key uniqueness is checked on.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        group_name_key(&self.0)
     }
+}
+
+/// The key a group name's uniqueness is checked on (and groups are listed by).
+pub fn group_name_key(name: &str) -> String {
+    name.to_lowercase()
 }
 
 /// A client-chosen idempotency key: 1 to 128 printable characters.

@@ -212,3 +212,24 @@ mod tests {
         );
     }
 }
+
+/// Serde for [`Permissions`] as JSON text inside stored idempotent replies,
+/// the shape replies have always had. Empty text (a removed user, in
+/// replies stored before removed users carried their role's defaults)
+/// reads as a member's defaults.
+pub mod stored_text {
+    use super::{Permissions, Role};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &Permissions, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&p.to_json())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Permissions, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(Permissions::default_for(Role::Member));
+        }
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+    }
+}

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDateTime;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -334,4 +336,20 @@ mod tests {
             vec![RecordKind::Task, RecordKind::Conversation]
         );
     }
+}
+
+/// A record of another CRM service, known here by its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkRecord {
+    pub id: i64,
+    pub account_id: String,
+    pub kind: RecordKind,
+    pub external_id: String,
+    /// None: its owner was removed (notes only).
+    pub owner_user_id: Option<String>,
+    pub owner_is_former: bool,
+    pub parent_kind: Option<RecordKind>,
+    pub parent_external_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
 }

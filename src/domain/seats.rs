@@ -1,25 +1,9 @@
 //! Seat accounting: whether one more active user fits, and at what cost.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeatPolicy {
-    AutoExpand,
-    Strict,
-}
-
-impl SeatPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SeatPolicy::AutoExpand => "AUTO_EXPAND",
-            SeatPolicy::Strict => "STRICT",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Option<SeatPolicy> {
-        match s {
-            "AUTO_EXPAND" => Some(SeatPolicy::AutoExpand),
-            "STRICT" => Some(SeatPolicy::Strict),
-            _ => None,
-        }
+super::named_enum! {
+    pub enum SeatPolicy {
+        AutoExpand,
+        Strict,
     }
 }
 

@@ -1,48 +1,81 @@
-//! User roles and statuses.
+//! Users, their roles and statuses, and groups.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Member,
-}
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "ADMIN",
-            Role::Member => "MEMBER",
-        }
-    }
+use super::Permissions;
+use super::permissions::stored_text;
 
-    pub fn from_db(s: &str) -> Option<Role> {
-        match s {
-            "ADMIN" => Some(Role::Admin),
-            "MEMBER" => Some(Role::Member),
-            _ => None,
-        }
+super::named_enum! {
+    /// Account administration: admins manage users, seats and billing.
+    pub enum Role {
+        Admin,
+        Member,
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserStatus {
-    Active,
-    Inactive,
+super::named_enum! {
+    /// Only active users hold a seat and may sign in.
+    pub enum UserStatus {
+        Active,
+        Inactive,
+    }
 }
 
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Active => "ACTIVE",
-            UserStatus::Inactive => "INACTIVE",
-        }
+/// A user of an account. `Serialize` is for stored idempotent replies; the
+/// password hash is never serialized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub email: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub group_id: Option<String>,
+    pub role: Role,
+    /// Kept as JSON text in stored replies, as the database keeps it.
+    #[serde(with = "stored_text")]
+    pub permissions: Permissions,
+    pub status: UserStatus,
+    /// Bumped by every change; the etag is made from it.
+    pub version: i64,
+    /// Tokens issued before this instant are refused.
+    pub tokens_valid_after: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub disabled_at: Option<NaiveDateTime>,
+}
+
+impl User {
+    pub fn is_active(&self) -> bool {
+        self.status == UserStatus::Active
     }
 
-    pub fn from_db(s: &str) -> Option<UserStatus> {
-        match s {
-            "ACTIVE" => Some(UserStatus::Active),
-            "INACTIVE" => Some(UserStatus::Inactive),
-            _ => None,
-        }
+    /// An active admin: the account's administration rests on these.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && self.is_active()
+    }
+
+    /// The opaque etag of UpdateUser.
+    pub fn etag(&self) -> String {
+        format!("v{}", self.version)
+    }
+}
+
+/// A group of users in an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl Group {
+    /// What uniqueness of names is checked on, and groups are listed by.
+    pub fn name_key(&self) -> String {
+        super::names::group_name_key(&self.name)
     }
 }
 

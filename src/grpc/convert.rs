@@ -5,15 +5,16 @@ use chrono::NaiveDateTime;
 
 use crate::domain::permissions::{EntityRights, Level, RequestedPermissions, RequestedRights};
 use crate::domain::records::{RecordCounts, RecordKind, Targets};
-use crate::domain::{BillingCycle, Permissions, Plan, PriceList, Role, SeatPolicy, UserStatus};
-use crate::error::Violations;
+use crate::domain::{
+    Account, BillingCycle, BulkMode, Event, EventType, Group, JobKind, JobState, JobUser,
+    LedgerEntry, LedgerKind, Plan, PriceList, Role, SeatPolicy, User, UserOutcome, UserStatus,
+    WorkRecord,
+};
+use crate::error::{Reason, Violations};
 use crate::proto::v1 as pb;
+use crate::service::handover::Refusal;
 use crate::service::jobs::JobView;
-use crate::service::lifecycle::Refusal;
 use crate::service::seats::{SeatEffect, SeatUsage};
-use crate::service::users::etag_of;
-use crate::store::models::{AccountRow, GroupRow, UserRow};
-use crate::store::models::{EventRow, JobUserRow, LedgerRow, WorkRecordRow};
 
 pub fn timestamp(t: NaiveDateTime) -> prost_types::Timestamp {
     let utc = t.and_utc();
@@ -23,31 +24,28 @@ pub fn timestamp(t: NaiveDateTime) -> prost_types::Timestamp {
     }
 }
 
-pub fn plan_to_proto(db: &str) -> i32 {
-    (match Plan::from_db(db) {
-        Some(Plan::Trial) => pb::Plan::Trial,
-        Some(Plan::Base) => pb::Plan::Base,
-        Some(Plan::Advanced) => pb::Plan::Advanced,
-        Some(Plan::Pro) => pb::Plan::Pro,
-        Some(Plan::Enterprise) => pb::Plan::Enterprise,
-        None => pb::Plan::Unspecified,
+pub fn plan_to_proto(plan: Plan) -> i32 {
+    (match plan {
+        Plan::Trial => pb::Plan::Trial,
+        Plan::Base => pb::Plan::Base,
+        Plan::Advanced => pb::Plan::Advanced,
+        Plan::Pro => pb::Plan::Pro,
+        Plan::Enterprise => pb::Plan::Enterprise,
     }) as i32
 }
 
-pub fn cycle_to_proto(db: &str) -> i32 {
-    (match BillingCycle::from_db(db) {
-        Some(BillingCycle::Monthly) => pb::BillingCycle::Monthly,
-        Some(BillingCycle::Semiannual) => pb::BillingCycle::Semiannual,
-        Some(BillingCycle::Annual) => pb::BillingCycle::Annual,
-        None => pb::BillingCycle::Unspecified,
+pub fn cycle_to_proto(cycle: BillingCycle) -> i32 {
+    (match cycle {
+        BillingCycle::Monthly => pb::BillingCycle::Monthly,
+        BillingCycle::Semiannual => pb::BillingCycle::Semiannual,
+        BillingCycle::Annual => pb::BillingCycle::Annual,
     }) as i32
 }
 
-pub fn policy_to_proto(db: &str) -> i32 {
-    (match SeatPolicy::from_db(db) {
-        Some(SeatPolicy::AutoExpand) => pb::SeatPolicy::AutoExpand,
-        Some(SeatPolicy::Strict) => pb::SeatPolicy::Strict,
-        None => pb::SeatPolicy::Unspecified,
+pub fn policy_to_proto(policy: SeatPolicy) -> i32 {
+    (match policy {
+        SeatPolicy::AutoExpand => pb::SeatPolicy::AutoExpand,
+        SeatPolicy::Strict => pb::SeatPolicy::Strict,
     }) as i32
 }
 
@@ -184,16 +182,15 @@ fn rights_to_proto(r: &EntityRights) -> pb::EntityRights {
     }
 }
 
-pub fn user(row: &UserRow) -> pb::User {
-    let role = Role::from_db(&row.role).unwrap_or(Role::Member);
-    let permissions = Permissions::from_json(&row.permissions, role);
+pub fn user(row: &User) -> pb::User {
+    let permissions = &row.permissions;
     pb::User {
         id: row.id.clone(),
         account_id: row.account_id.clone(),
         name: row.name.clone(),
         email: row.email.clone(),
         group_id: row.group_id.clone().unwrap_or_default(),
-        role: (match role {
+        role: (match row.role {
             Role::Admin => pb::Role::Admin,
             Role::Member => pb::Role::Member,
         }) as i32,
@@ -205,40 +202,37 @@ pub fn user(row: &UserRow) -> pb::User {
             mail_access: permissions.mail_access,
             catalog_access: permissions.catalog_access,
         }),
-        status: (match UserStatus::from_db(&row.status) {
-            Some(UserStatus::Active) => pb::UserStatus::Active,
-            Some(UserStatus::Inactive) => pb::UserStatus::Inactive,
-            None => pb::UserStatus::Unspecified,
+        status: (match row.status {
+            UserStatus::Active => pb::UserStatus::Active,
+            UserStatus::Inactive => pb::UserStatus::Inactive,
         }) as i32,
         create_time: Some(timestamp(row.created_at)),
         update_time: Some(timestamp(row.updated_at)),
         disable_time: row.disabled_at.map(timestamp),
-        etag: etag_of(row),
+        etag: row.etag(),
     }
 }
 
-pub fn account(row: &AccountRow, prices: &PriceList) -> pb::Account {
-    let price = Plan::from_db(&row.plan)
-        .map(|plan| prices.monthly_seat_price(plan, row.enterprise_seat_price_minor))
-        .unwrap_or_default();
+pub fn account(row: &Account, prices: &PriceList) -> pb::Account {
+    let price = prices.monthly_seat_price(row.plan, row.enterprise_seat_price_minor);
     pb::Account {
         id: row.id.clone(),
         name: row.name.clone(),
-        plan: plan_to_proto(&row.plan),
-        billing_cycle: cycle_to_proto(&row.billing_cycle),
-        seat_policy: policy_to_proto(&row.seat_policy),
+        plan: plan_to_proto(row.plan),
+        billing_cycle: cycle_to_proto(row.billing_cycle),
+        seat_policy: policy_to_proto(row.seat_policy),
         seats_purchased: row.seats_purchased,
         currency: row.currency.clone(),
         seat_price_monthly_minor: price,
         period_start: Some(timestamp(row.period_start)),
         period_end: Some(timestamp(row.period_end)),
-        trial_ends_at: (row.plan == Plan::Trial.as_str()).then(|| timestamp(row.trial_ends_at)),
+        trial_ends_at: (row.plan == Plan::Trial).then(|| timestamp(row.trial_ends_at)),
         create_time: Some(timestamp(row.created_at)),
         update_time: Some(timestamp(row.updated_at)),
     }
 }
 
-pub fn group(row: &GroupRow) -> pb::Group {
+pub fn group(row: &Group) -> pb::Group {
     pb::Group {
         id: row.id.clone(),
         account_id: row.account_id.clone(),
@@ -271,9 +265,9 @@ pub fn seat_usage(usage: &SeatUsage) -> pb::SeatUsage {
     };
     pb::SeatUsage {
         account_id: a.id.clone(),
-        plan: plan_to_proto(&a.plan),
-        billing_cycle: cycle_to_proto(&a.billing_cycle),
-        seat_policy: policy_to_proto(&a.seat_policy),
+        plan: plan_to_proto(a.plan),
+        billing_cycle: cycle_to_proto(a.billing_cycle),
+        seat_policy: policy_to_proto(a.seat_policy),
         seats_purchased: a.seats_purchased,
         active_users: usage.counts.active as i32,
         inactive_users: usage.counts.inactive as i32,
@@ -281,7 +275,7 @@ pub fn seat_usage(usage: &SeatUsage) -> pb::SeatUsage {
         period_start: Some(timestamp(a.period_start)),
         period_end: Some(timestamp(a.period_end)),
         pending_change,
-        trial_ends_at: (a.plan == Plan::Trial.as_str()).then(|| timestamp(a.trial_ends_at)),
+        trial_ends_at: (a.plan == Plan::Trial).then(|| timestamp(a.trial_ends_at)),
         currency: a.currency.clone(),
         seat_price_monthly_minor: usage.seat_price_monthly_minor,
     }
@@ -376,39 +370,36 @@ pub fn refusals(list: &[Refusal]) -> Vec<pb::Refusal> {
     list.iter()
         .map(|r| pb::Refusal {
             user_id: r.user_id.clone(),
-            reason: pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{}", r.reason.as_str()))
-                .unwrap_or(pb::ErrorReason::Unspecified) as i32,
+            reason: reason_to_proto(Some(r.reason)),
             message: r.message.clone(),
         })
         .collect()
 }
 
-pub fn work_record(row: &WorkRecordRow) -> pb::WorkRecord {
+pub fn work_record(row: &WorkRecord) -> pb::WorkRecord {
     pb::WorkRecord {
-        kind: record_kind_to_proto(RecordKind::from_db(&row.kind)),
+        kind: record_kind_to_proto(Some(row.kind)),
         external_id: row.external_id.clone(),
         owner_user_id: row.owner_user_id.clone().unwrap_or_default(),
         owner_is_former_user: row.owner_is_former,
-        parent_kind: record_kind_to_proto(row.parent_kind.as_deref().and_then(RecordKind::from_db)),
+        parent_kind: record_kind_to_proto(row.parent_kind),
         parent_external_id: row.parent_external_id.clone().unwrap_or_default(),
         create_time: Some(timestamp(row.created_at)),
         update_time: Some(timestamp(row.updated_at)),
     }
 }
 
-pub fn ledger_entry(row: &LedgerRow) -> pb::LedgerEntry {
-    let kind = pb::LedgerEntryKind::from_str_name(&format!("LEDGER_ENTRY_KIND_{}", row.kind))
-        .unwrap_or(pb::LedgerEntryKind::Unspecified);
+pub fn ledger_entry(row: &LedgerEntry) -> pb::LedgerEntry {
     pb::LedgerEntry {
         id: row.id,
         account_id: row.account_id.clone(),
-        kind: kind as i32,
+        kind: ledger_kind_to_proto(row.kind),
         actor: row.actor.clone(),
         create_time: Some(timestamp(row.created_at)),
         seats_before: row.seats_before,
         seats_after: row.seats_after,
-        plan_before: plan_to_proto(&row.plan_before),
-        plan_after: plan_to_proto(&row.plan_after),
+        plan_before: plan_to_proto(row.plan_before),
+        plan_after: plan_to_proto(row.plan_after),
         amount_minor: row.amount_minor,
         currency: row.currency.clone(),
         reason: row.reason.clone(),
@@ -417,23 +408,16 @@ pub fn ledger_entry(row: &LedgerRow) -> pb::LedgerEntry {
     }
 }
 
-pub fn event(row: &EventRow) -> pb::Event {
-    let kind = pb::EventType::from_str_name(&format!("EVENT_TYPE_{}", row.event_type))
-        .unwrap_or(pb::EventType::Unspecified);
-    let moved = row
-        .moved
-        .as_deref()
-        .and_then(|json| serde_json::from_str::<RecordCounts>(json).ok())
-        .map(|c| counts(&c));
+pub fn event(row: &Event) -> pb::Event {
     pb::Event {
         sequence: row.sequence,
         account_id: row.account_id.clone(),
-        r#type: kind as i32,
+        r#type: event_type_to_proto(row.event_type),
         create_time: Some(timestamp(row.created_at)),
         actor: row.actor.clone(),
         user_id: row.user_id.clone().unwrap_or_default(),
         target_user_id: row.target_user_id.clone().unwrap_or_default(),
-        moved,
+        moved: row.moved.as_ref().map(counts),
         job_id: row.job_id.clone().unwrap_or_default(),
         seats_before: row.seats_before.unwrap_or_default(),
         seats_after: row.seats_after.unwrap_or_default(),
@@ -442,12 +426,7 @@ pub fn event(row: &EventRow) -> pb::Event {
     }
 }
 
-fn enum_value(name: &str, parse: fn(&str) -> Option<i32>) -> i32 {
-    parse(name).unwrap_or(0)
-}
-
-pub fn targets_to_proto(json: &str) -> pb::Reassignment {
-    let targets: Targets = serde_json::from_str(json).unwrap_or_default();
+pub fn targets_to_proto(targets: &Targets) -> pb::Reassignment {
     pb::Reassignment {
         target_user_id: String::new(),
         by_kind: RecordKind::MOVABLE
@@ -462,18 +441,13 @@ pub fn targets_to_proto(json: &str) -> pb::Reassignment {
     }
 }
 
-pub fn user_result(row: &JobUserRow) -> pb::UserResult {
-    let moved: RecordCounts = serde_json::from_str(&row.moved).unwrap_or_default();
+pub fn user_result(row: &JobUser) -> pb::UserResult {
     pb::UserResult {
         user_id: row.user_id.clone(),
-        outcome: enum_value(&format!("USER_OUTCOME_{}", row.outcome), |n| {
-            pb::UserOutcome::from_str_name(n).map(|v| v as i32)
-        }),
-        reason: enum_value(&format!("ERROR_REASON_{}", row.reason), |n| {
-            pb::ErrorReason::from_str_name(n).map(|v| v as i32)
-        }),
+        outcome: outcome_to_proto(row.outcome),
+        reason: reason_to_proto(row.reason),
         message: row.message.clone(),
-        moved: Some(counts(&moved)),
+        moved: Some(counts(&row.moved)),
     }
 }
 
@@ -493,22 +467,16 @@ pub fn job(view: &JobView, with_users: bool) -> pb::Job {
     pb::Job {
         id: j.id.clone(),
         account_id: j.account_id.clone(),
-        kind: enum_value(&format!("JOB_KIND_{}", j.kind), |n| {
-            pb::JobKind::from_str_name(n).map(|v| v as i32)
-        }),
-        state: enum_value(&format!("JOB_STATE_{}", j.state), |n| {
-            pb::JobState::from_str_name(n).map(|v| v as i32)
-        }),
-        mode: enum_value(&format!("BULK_MODE_{}", j.mode), |n| {
-            pb::BulkMode::from_str_name(n).map(|v| v as i32)
-        }),
+        kind: job_kind_to_proto(j.kind),
+        state: job_state_to_proto(j.state),
+        mode: mode_to_proto(j.mode),
         reassignment: Some(targets_to_proto(&j.targets)),
         users: if with_users {
             view.users.iter().map(user_result).collect()
         } else {
             Vec::new()
         },
-        moved: Some(counts(&view.moved())),
+        moved: Some(counts(&j.moved)),
         records_total: j.records_total,
         records_moved: j.records_moved,
         percent_complete: percent(view),
@@ -527,10 +495,8 @@ pub fn job(view: &JobView, with_users: bool) -> pb::Job {
 pub fn job_updates(previous: Option<&JobView>, view: &JobView) -> Vec<pb::JobUpdate> {
     let base = pb::JobUpdate {
         job_id: view.job.id.clone(),
-        state: enum_value(&format!("JOB_STATE_{}", view.job.state), |n| {
-            pb::JobState::from_str_name(n).map(|v| v as i32)
-        }),
-        moved: Some(counts(&view.moved())),
+        state: job_state_to_proto(view.job.state),
+        moved: Some(counts(&view.job.moved)),
         records_total: view.job.records_total,
         records_moved: view.job.records_moved,
         percent_complete: percent(view),
@@ -564,4 +530,77 @@ pub fn job_updates(previous: Option<&JobView>, view: &JobView) -> Vec<pb::JobUpd
         });
     }
     updates
+}
+
+fn reason_to_proto(reason: Option<Reason>) -> i32 {
+    reason
+        .and_then(|r| pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{}", r.as_str())))
+        .unwrap_or(pb::ErrorReason::Unspecified) as i32
+}
+
+fn ledger_kind_to_proto(kind: LedgerKind) -> i32 {
+    (match kind {
+        LedgerKind::SeatAutoExpanded => pb::LedgerEntryKind::SeatAutoExpanded,
+        LedgerKind::SeatsSet => pb::LedgerEntryKind::SeatsSet,
+        LedgerKind::PlanChanged => pb::LedgerEntryKind::PlanChanged,
+        LedgerKind::RecalculationRequested => pb::LedgerEntryKind::RecalculationRequested,
+        LedgerKind::RecalculationApplied => pb::LedgerEntryKind::RecalculationApplied,
+        LedgerKind::PeriodRolledOver => pb::LedgerEntryKind::PeriodRolledOver,
+        LedgerKind::AccountCreated => pb::LedgerEntryKind::AccountCreated,
+        LedgerKind::RecalculationCancelled => pb::LedgerEntryKind::RecalculationCancelled,
+    }) as i32
+}
+
+fn event_type_to_proto(event_type: EventType) -> i32 {
+    (match event_type {
+        EventType::AccountCreated => pb::EventType::AccountCreated,
+        EventType::UserAdded => pb::EventType::UserAdded,
+        EventType::UserUpdated => pb::EventType::UserUpdated,
+        EventType::UserDisabled => pb::EventType::UserDisabled,
+        EventType::UserActivated => pb::EventType::UserActivated,
+        EventType::UserRemoved => pb::EventType::UserRemoved,
+        EventType::RecordsReassigned => pb::EventType::RecordsReassigned,
+        EventType::SeatsChanged => pb::EventType::SeatsChanged,
+        EventType::PlanChanged => pb::EventType::PlanChanged,
+        EventType::Recalculation => pb::EventType::Recalculation,
+        EventType::GroupCreated => pb::EventType::GroupCreated,
+        EventType::JobStateChanged => pb::EventType::JobStateChanged,
+        EventType::PasswordChanged => pb::EventType::PasswordChanged,
+    }) as i32
+}
+
+fn job_kind_to_proto(kind: JobKind) -> i32 {
+    (match kind {
+        JobKind::BulkDisable => pb::JobKind::BulkDisable,
+        JobKind::BulkRemove => pb::JobKind::BulkRemove,
+        JobKind::Disable => pb::JobKind::Disable,
+        JobKind::Remove => pb::JobKind::Remove,
+    }) as i32
+}
+
+fn job_state_to_proto(state: JobState) -> i32 {
+    (match state {
+        JobState::Queued => pb::JobState::Queued,
+        JobState::Running => pb::JobState::Running,
+        JobState::Succeeded => pb::JobState::Succeeded,
+        JobState::Failed => pb::JobState::Failed,
+        JobState::Cancelled => pb::JobState::Cancelled,
+    }) as i32
+}
+
+fn mode_to_proto(mode: BulkMode) -> i32 {
+    (match mode {
+        BulkMode::BestEffort => pb::BulkMode::BestEffort,
+        BulkMode::AllOrNothing => pb::BulkMode::AllOrNothing,
+    }) as i32
+}
+
+fn outcome_to_proto(outcome: UserOutcome) -> i32 {
+    (match outcome {
+        UserOutcome::Pending => pb::UserOutcome::Pending,
+        UserOutcome::Running => pb::UserOutcome::Running,
+        UserOutcome::Done => pb::UserOutcome::Done,
+        UserOutcome::Skipped => pb::UserOutcome::Skipped,
+        UserOutcome::Failed => pb::UserOutcome::Failed,
+    }) as i32
 }

@@ -9,11 +9,13 @@ use super::{Roster, new_id};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::billing::TRIAL_DAYS;
-use crate::domain::{BillingCycle, DisplayName, Plan, RequestId, Role, SeatPolicy};
+use crate::domain::{
+    Account, BillingCycle, DisplayName, EventType, LedgerEntry, LedgerKind, NewEvent, Plan,
+    RequestId, Role, SeatPolicy, User,
+};
 use crate::error::{Error, Result};
-use crate::store::Repo;
-use crate::store::models::{AccountRow, NewEvent, NewLedgerEntry, UserRow};
-use crate::{read, write};
+use crate::store::Insert;
+use crate::store::prelude::*;
 
 /// Validated input of CreateAccount.
 pub struct NewAccount {
@@ -30,8 +32,8 @@ pub struct NewAccount {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedAccount {
-    pub account: AccountRow,
-    pub admin: UserRow,
+    pub account: Account,
+    pub admin: User,
 }
 
 impl Roster {
@@ -60,7 +62,10 @@ impl Roster {
             fingerprint: fingerprint.clone(),
         });
         if let Some(key) = &key
-            && let Some(done) = read!(self.store, |conn| idempotency::replay(conn, key).await)?
+            && let Some(done) = self
+                .store
+                .read(async |conn| idempotency::replay(conn, key).await)
+                .await?
         {
             return Ok(done);
         }
@@ -72,12 +77,12 @@ impl Roster {
         } else {
             input.cycle.period_end(now)
         };
-        let account = AccountRow {
+        let account = Account {
             id: new_id(),
             name: input.name.as_str().to_owned(),
-            plan: input.plan.as_str().to_owned(),
-            billing_cycle: input.cycle.as_str().to_owned(),
-            seat_policy: input.policy.as_str().to_owned(),
+            plan: input.plan,
+            billing_cycle: input.cycle,
+            seat_policy: input.policy,
             seats_purchased: input.seats_purchased,
             currency: input.currency.clone(),
             enterprise_seat_price_minor: input.enterprise_seat_price_minor,
@@ -97,78 +102,75 @@ impl Roster {
         };
         let admin = input
             .admin
-            .into_row(&account.id, Role::Admin, password_hash, now);
-        let result = write!(self.store, |conn| {
-            if let Some(key) = &key
-                && let Some(done) = idempotency::replay(conn, key).await?
-            {
-                return Ok(done);
-            }
-            if conn.email_taken(&admin.email).await? {
-                return Err(Error::email_taken());
-            }
-            conn.insert_account(&account).await?;
-            conn.insert_user(&admin).await?;
-            conn.insert_ledger_entry(&NewLedgerEntry {
-                account_id: account.id.clone(),
-                kind: "ACCOUNT_CREATED".into(),
-                actor: actor.clone(),
-                created_at: now,
-                seats_before: 0,
-                seats_after: account.seats_purchased,
-                plan_before: account.plan.clone(),
-                plan_after: account.plan.clone(),
-                amount_minor: 0,
-                currency: account.currency.clone(),
-                reason: "account created".into(),
-                user_id: Some(admin.id.clone()),
-                effective_at: Some(now),
-            })
-            .await?;
-            conn.append_event(
-                &account.id,
-                NewEvent {
-                    event_type: "ACCOUNT_CREATED",
-                    actor: actor.clone(),
-                    seats_after: Some(account.seats_purchased),
-                    ..NewEvent::default()
-                },
-                now,
-            )
-            .await?;
-            conn.append_event(
-                &account.id,
-                NewEvent {
-                    event_type: "USER_ADDED",
-                    actor: actor.clone(),
+            .into_user(&account.id, Role::Admin, password_hash, now);
+        let result = self
+            .store
+            .write(async |conn| {
+                if let Some(key) = &key
+                    && let Some(done) = idempotency::replay(conn, key).await?
+                {
+                    return Ok(done);
+                }
+                if conn.email_taken(&admin.email).await? {
+                    return Err(Error::email_taken());
+                }
+                conn.insert_account(&account).await?;
+                if conn.insert_user(&admin).await? == Insert::Duplicate {
+                    return Err(Error::email_taken());
+                }
+                conn.insert_ledger_entry(&LedgerEntry {
+                    seats_before: 0,
+                    reason: "account created".into(),
                     user_id: Some(admin.id.clone()),
-                    ..NewEvent::default()
-                },
-                now,
-            )
-            .await?;
-            let mut created = CreatedAccount {
-                account: account.clone(),
-                admin: admin.clone(),
-            };
-            created.account.event_seq = 2;
-            if let Some(key) = &key {
-                idempotency::remember(conn, key, &created, Some(&created.admin.id), now).await?;
-            }
-            Ok::<_, Error>(created)
-        });
+                    ..LedgerEntry::about(&account, LedgerKind::AccountCreated, &actor, now)
+                })
+                .await?;
+                conn.append_event(
+                    &account.id,
+                    NewEvent {
+                        seats_after: Some(account.seats_purchased),
+                        ..NewEvent::new(EventType::AccountCreated, &actor)
+                    },
+                    now,
+                )
+                .await?;
+                conn.append_event(
+                    &account.id,
+                    NewEvent {
+                        user_id: Some(admin.id.clone()),
+                        ..NewEvent::new(EventType::UserAdded, &actor)
+                    },
+                    now,
+                )
+                .await?;
+                let mut created = CreatedAccount {
+                    account: account.clone(),
+                    admin: admin.clone(),
+                };
+                created.account.event_seq = 2;
+                if let Some(key) = &key {
+                    idempotency::remember(conn, key, &created, Some(&created.admin.id), now)
+                        .await?;
+                }
+                Ok::<_, Error>(created)
+            })
+            .await;
         match (result, &key) {
             // A concurrent retry with the same request_id won the race.
-            (Err(e), Some(key)) if e.reason == crate::error::Reason::RequestIdReused => {
-                read!(self.store, |conn| idempotency::replay(conn, key).await)?.ok_or(e)
-            }
+            (Err(e), Some(key)) if e.reason == crate::error::Reason::RequestIdReused => self
+                .store
+                .read(async |conn| idempotency::replay(conn, key).await)
+                .await?
+                .ok_or(e),
             (result, _) => result,
         }
     }
 
-    pub async fn get_account(&self, caller: &Principal, account_id: &str) -> Result<AccountRow> {
+    pub async fn get_account(&self, caller: &Principal, account_id: &str) -> Result<Account> {
         let account_id = caller.authorize(account_id, Access::Read)?;
-        read!(self.store, |conn| conn.find_account(&account_id).await)?
+        self.store
+            .read(async |conn| conn.find_account(&account_id).await)
+            .await?
             .ok_or_else(Error::account_not_found)
     }
 }

@@ -3,9 +3,9 @@
 use chrono::DateTime;
 
 use crate::auth::{Principal, TokenVerifier};
+use crate::domain::{Role, User};
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::models::UserRow;
 
 /// A bearer token whose signature, expiry and audience are verified but whose
 /// user, for user tokens, has not been checked against the database yet.
@@ -31,10 +31,10 @@ impl UserClaims {
     /// belong to the token's account, and the token must be issued after
     /// the user's last disable or password change (revocation). `row` is
     /// the user's row read in this call, so revocation takes effect at once.
-    pub fn confirm(&self, row: Option<&UserRow>) -> Result<Principal> {
+    pub fn confirm(&self, row: Option<&User>) -> Result<Principal> {
         let revoked = || Error::unauthenticated("bearer token revoked or user not active");
         let user = row.filter(|u| u.id == self.user_id).ok_or_else(revoked)?;
-        if user.account_id != self.account_id || user.status != "ACTIVE" {
+        if user.account_id != self.account_id || !user.is_active() {
             return Err(revoked());
         }
         if let Some(valid_after) = user.tokens_valid_after {
@@ -48,13 +48,13 @@ impl UserClaims {
         Ok(Principal::User {
             user_id: user.id.clone(),
             account_id: user.account_id.clone(),
-            is_admin: user.role == "ADMIN",
+            is_admin: user.role == Role::Admin,
         })
     }
 
     /// [`UserClaims::confirm`] on the user's row read now.
     pub async fn confirm_now(&self, store: &Store) -> Result<Principal> {
-        let row = store.user_by_id(&self.user_id).await?;
+        let row = store.users().by_id(&self.user_id).await?;
         self.confirm(row.as_ref())
     }
 
@@ -127,6 +127,7 @@ mod tests {
     use chrono::NaiveDateTime;
 
     use super::*;
+    use crate::domain::{Permissions, UserStatus};
     use crate::error::Code;
 
     fn at(secs: i64) -> NaiveDateTime {
@@ -143,18 +144,17 @@ mod tests {
         }
     }
 
-    fn row() -> UserRow {
-        UserRow {
+    fn row() -> User {
+        User {
             id: "u1".into(),
             account_id: "a1".into(),
             name: "Ann".into(),
             email: "ann@example.com".into(),
             password_hash: String::new(),
             group_id: None,
-            role: "ADMIN".into(),
-            permissions: String::new(),
-            status: "ACTIVE".into(),
-            search_text: String::new(),
+            role: Role::Admin,
+            permissions: Permissions::default_for(Role::Admin),
+            status: UserStatus::Active,
             version: 1,
             tokens_valid_after: None,
             created_at: at(0),
@@ -163,7 +163,7 @@ mod tests {
         }
     }
 
-    fn refused(row: Option<&UserRow>) -> bool {
+    fn refused(row: Option<&User>) -> bool {
         claims()
             .confirm(row)
             .is_err_and(|e| e.code == Code::Unauthenticated)
@@ -180,7 +180,7 @@ mod tests {
                 is_admin: true,
             })
         );
-        let valid_after = UserRow {
+        let valid_after = User {
             tokens_valid_after: Some(at(1_000)),
             ..row()
         };
@@ -190,22 +190,22 @@ mod tests {
     #[test]
     fn missing_other_or_inactive_users_and_old_tokens_are_refused() {
         assert!(refused(None));
-        let other = UserRow {
+        let other = User {
             id: "u2".into(),
             ..row()
         };
         assert!(refused(Some(&other)), "another user's row");
-        let moved = UserRow {
+        let moved = User {
             account_id: "a2".into(),
             ..row()
         };
         assert!(refused(Some(&moved)), "another account");
-        let disabled = UserRow {
-            status: "DISABLED".into(),
+        let disabled = User {
+            status: UserStatus::Inactive,
             ..row()
         };
         assert!(refused(Some(&disabled)), "disabled");
-        let revoked = UserRow {
+        let revoked = User {
             tokens_valid_after: Some(at(1_001)),
             ..row()
         };

@@ -4,42 +4,27 @@
 use chrono::NaiveDateTime;
 
 use super::seats::SeatUsage;
-use super::{AccountTerms, Roster, ensure_writable, paging};
+use super::{Roster, ensure_writable, paging};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
-use crate::domain::{BillingCycle, Plan, SeatPolicy};
+use crate::domain::{
+    Account, BillingCycle, EventType, LedgerEntry, LedgerKind, NewEvent, Plan, SeatPolicy,
+};
 use crate::error::{Error, Result};
 use crate::store::Repo;
-use crate::store::models::{AccountRow, AccountTermsChange, LedgerRow, NewEvent, NewLedgerEntry};
-use crate::{read, write};
+use crate::store::prelude::*;
 
-fn ledger(account: &AccountRow, kind: &str, actor: &str, now: NaiveDateTime) -> NewLedgerEntry {
-    NewLedgerEntry {
-        account_id: account.id.clone(),
-        kind: kind.to_owned(),
-        actor: actor.to_owned(),
-        created_at: now,
-        seats_before: account.seats_purchased,
-        seats_after: account.seats_purchased,
-        plan_before: account.plan.clone(),
-        plan_after: account.plan.clone(),
-        amount_minor: 0,
-        currency: account.currency.clone(),
-        reason: String::new(),
-        user_id: None,
-        effective_at: Some(now),
-    }
+fn ledger(account: &Account, kind: LedgerKind, actor: &str, now: NaiveDateTime) -> LedgerEntry {
+    LedgerEntry::about(account, kind, actor, now)
 }
 
 fn seats_event(actor: &str, before: i32, after: i32, detail: &str) -> NewEvent {
     NewEvent {
-        event_type: "SEATS_CHANGED",
-        actor: actor.to_owned(),
         seats_before: Some(before),
         seats_after: Some(after),
         amount_minor: Some(0),
         detail: detail.to_owned(),
-        ..NewEvent::default()
+        ..NewEvent::new(EventType::SeatsChanged, actor)
     }
 }
 
@@ -56,18 +41,20 @@ pub struct PlanChange {
 /// recalculation was applied. Call with the account locked.
 async fn roll_over_locked<R: Repo>(
     conn: &mut R,
-    account: &AccountRow,
+    account: &Account,
     actor: &str,
     now: NaiveDateTime,
 ) -> Result<bool> {
-    let terms = AccountTerms::of(account)?;
-    let mut change = AccountTermsChange::of(account, now);
+    let mut change = account.clone();
     while change.period_end <= now {
         change.period_start = change.period_end;
-        change.period_end = terms.cycle.period_end(change.period_start);
+        change.period_end = account.billing_cycle.period_end(change.period_start);
     }
-    let mut entry = ledger(account, "PERIOD_ROLLED_OVER", actor, now);
-    entry.reason = format!("new {} period", terms.cycle.as_str().to_lowercase());
+    let mut entry = ledger(account, LedgerKind::PeriodRolledOver, actor, now);
+    entry.reason = format!(
+        "new {} period",
+        account.billing_cycle.as_str().to_lowercase()
+    );
     entry.effective_at = Some(change.period_start);
     conn.insert_ledger_entry(&entry).await?;
     let mut applied = false;
@@ -81,7 +68,7 @@ async fn roll_over_locked<R: Repo>(
         change.pending_effective_at = None;
         change.pending_requested_by = None;
         change.pending_requested_at = None;
-        let mut entry = ledger(account, "RECALCULATION_APPLIED", actor, now);
+        let mut entry = ledger(account, LedgerKind::RecalculationApplied, actor, now);
         entry.seats_after = seats;
         entry.reason = format!("recalculation requested for {pending} seats applied at period end");
         entry.effective_at = Some(change.period_start);
@@ -99,7 +86,7 @@ async fn roll_over_locked<R: Repo>(
         .await?;
         applied = true;
     }
-    conn.save_account_terms(&account.id, &change).await?;
+    conn.save_account_terms(&change, now).await?;
     Ok(applied)
 }
 
@@ -110,7 +97,7 @@ impl Roster {
         account_id: &str,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<LedgerRow>, String)> {
+    ) -> Result<(Vec<LedgerEntry>, String)> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         let limit = paging::page_size(page_size, 50)?;
         let before = match paging::decode_token(page_token, &account_id)? {
@@ -120,12 +107,15 @@ impl Roster {
             ),
             None => None,
         };
-        let mut rows = read!(self.store, |conn| {
-            conn.find_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            conn.list_ledger(&account_id, before, limit + 1).await
-        })?;
+        let mut rows = self
+            .store
+            .read(async |conn| {
+                conn.find_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                conn.list_ledger(&account_id, before, limit + 1).await
+            })
+            .await?;
         let next = paging::finish_page(&mut rows, limit, &account_id, |r| r.id.to_string());
         Ok((rows, next))
     }
@@ -142,48 +132,48 @@ impl Roster {
         let account_id = caller.authorize(account_id, Access::Write(Scope::BillingWrite))?;
         let actor = caller.actor();
         let now = self.now();
-        write!(self.store, |conn| {
-            let account = conn
-                .lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            ensure_writable(&account, now)?;
-            let counts = conn.count_users(&account_id).await?;
-            let seats = counts.active.max(1) as i32;
-            let mut updated = account.clone();
-            updated.pending_seats = Some(seats);
-            updated.pending_effective_at = Some(account.period_end);
-            updated.pending_requested_by = Some(actor.clone());
-            updated.pending_requested_at = Some(now);
-            if !validate_only {
-                conn.save_account_terms(&account_id, &AccountTermsChange::of(&updated, now))
+        self.store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                ensure_writable(&account, now)?;
+                let counts = conn.count_users(&account_id).await?;
+                let seats = counts.active.max(1) as i32;
+                let mut updated = account.clone();
+                updated.pending_seats = Some(seats);
+                updated.pending_effective_at = Some(account.period_end);
+                updated.pending_requested_by = Some(actor.clone());
+                updated.pending_requested_at = Some(now);
+                if !validate_only {
+                    conn.save_account_terms(&updated, now).await?;
+                    let mut entry =
+                        ledger(&account, LedgerKind::RecalculationRequested, &actor, now);
+                    entry.seats_after = seats;
+                    entry.reason = reason.to_owned();
+                    entry.effective_at = Some(account.period_end);
+                    conn.insert_ledger_entry(&entry).await?;
+                    conn.append_event(
+                        &account_id,
+                        NewEvent {
+                            seats_before: Some(account.seats_purchased),
+                            seats_after: Some(seats),
+                            detail: "REQUESTED".into(),
+                            ..NewEvent::new(EventType::Recalculation, &actor)
+                        },
+                        now,
+                    )
                     .await?;
-                let mut entry = ledger(&account, "RECALCULATION_REQUESTED", &actor, now);
-                entry.seats_after = seats;
-                entry.reason = reason.to_owned();
-                entry.effective_at = Some(account.period_end);
-                conn.insert_ledger_entry(&entry).await?;
-                conn.append_event(
-                    &account_id,
-                    NewEvent {
-                        event_type: "RECALCULATION",
-                        actor: actor.clone(),
-                        seats_before: Some(account.seats_purchased),
-                        seats_after: Some(seats),
-                        detail: "REQUESTED".into(),
-                        ..NewEvent::default()
-                    },
-                    now,
-                )
-                .await?;
-            }
-            Ok::<_, Error>(SeatUsage {
-                seat_price_monthly_minor: 0,
-                account: updated,
-                counts,
+                }
+                Ok::<_, Error>(SeatUsage {
+                    seat_price_monthly_minor: 0,
+                    account: updated,
+                    counts,
+                })
             })
-        })
-        .map(|usage| self.priced(usage))
+            .await
+            .map(|usage| self.priced(usage))
     }
 
     pub async fn cancel_recalculation(
@@ -194,42 +184,42 @@ impl Roster {
         let account_id = caller.authorize(account_id, Access::Write(Scope::BillingWrite))?;
         let actor = caller.actor();
         let now = self.now();
-        write!(self.store, |conn| {
-            let account = conn
-                .lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            let counts = conn.count_users(&account_id).await?;
-            let mut updated = account.clone();
-            if let Some(pending) = account.pending_seats {
-                updated.pending_seats = None;
-                updated.pending_effective_at = None;
-                updated.pending_requested_by = None;
-                updated.pending_requested_at = None;
-                conn.save_account_terms(&account_id, &AccountTermsChange::of(&updated, now))
+        self.store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                let counts = conn.count_users(&account_id).await?;
+                let mut updated = account.clone();
+                if let Some(pending) = account.pending_seats {
+                    updated.pending_seats = None;
+                    updated.pending_effective_at = None;
+                    updated.pending_requested_by = None;
+                    updated.pending_requested_at = None;
+                    conn.save_account_terms(&updated, now).await?;
+                    let mut entry =
+                        ledger(&account, LedgerKind::RecalculationCancelled, &actor, now);
+                    entry.reason = format!("pending change to {pending} seats withdrawn");
+                    conn.insert_ledger_entry(&entry).await?;
+                    conn.append_event(
+                        &account_id,
+                        NewEvent {
+                            detail: "CANCELLED".into(),
+                            ..NewEvent::new(EventType::Recalculation, &actor)
+                        },
+                        now,
+                    )
                     .await?;
-                let mut entry = ledger(&account, "RECALCULATION_CANCELLED", &actor, now);
-                entry.reason = format!("pending change to {pending} seats withdrawn");
-                conn.insert_ledger_entry(&entry).await?;
-                conn.append_event(
-                    &account_id,
-                    NewEvent {
-                        event_type: "RECALCULATION",
-                        actor: actor.clone(),
-                        detail: "CANCELLED".into(),
-                        ..NewEvent::default()
-                    },
-                    now,
-                )
-                .await?;
-            }
-            Ok::<_, Error>(SeatUsage {
-                seat_price_monthly_minor: 0,
-                account: updated,
-                counts,
+                }
+                Ok::<_, Error>(SeatUsage {
+                    seat_price_monthly_minor: 0,
+                    account: updated,
+                    counts,
+                })
             })
-        })
-        .map(|usage| self.priced(usage))
+            .await
+            .map(|usage| self.priced(usage))
     }
 
     /// Rolls over every account whose period has ended (or just one).
@@ -243,27 +233,30 @@ impl Roster {
         let actor = caller.actor();
         let now = self.now();
         let due: Vec<String> = if account_id.is_empty() {
-            read!(self.store, |conn| conn
-                .accounts_due_for_rollover(now, 10_000)
-                .await)?
+            self.store
+                .read(async |conn| conn.accounts_due_for_rollover(now, 10_000).await)
+                .await?
         } else {
             vec![account_id.to_owned()]
         };
         let (mut rolled, mut applied) = (0, 0);
         for id in due {
-            let result = write!(self.store, |conn| {
-                let account = conn
-                    .lock_account(&id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
-                // Re-checked under the lock: another replica may have done it.
-                if account.plan == Plan::Trial.as_str() || account.period_end > now {
-                    return Ok::<_, Error>(None);
-                }
-                roll_over_locked(conn, &account, &actor, now)
-                    .await
-                    .map(Some)
-            })?;
+            let result = self
+                .store
+                .write(async |conn| {
+                    let account = conn
+                        .lock_account(&id)
+                        .await?
+                        .ok_or_else(Error::account_not_found)?;
+                    // Re-checked under the lock: another replica may have done it.
+                    if account.plan == Plan::Trial || account.period_end > now {
+                        return Ok::<_, Error>(None);
+                    }
+                    roll_over_locked(conn, &account, &actor, now)
+                        .await
+                        .map(Some)
+                })
+                .await?;
             if let Some(was_applied) = result {
                 rolled += 1;
                 applied += i32::from(was_applied);
@@ -277,71 +270,71 @@ impl Roster {
         caller: &Principal,
         account_id: &str,
         change: PlanChange,
-    ) -> Result<AccountRow> {
+    ) -> Result<Account> {
         let account_id = caller.authorize(account_id, Access::ServiceOnly(Scope::BillingWrite))?;
         let actor = caller.actor();
         let now = self.now();
-        write!(self.store, |conn| {
-            let account = conn
-                .lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            let terms = AccountTerms::of(&account)?;
-            let plan = change.plan.unwrap_or(terms.plan);
-            let cycle = change.cycle.unwrap_or(terms.cycle);
-            let price = match plan {
-                Plan::Enterprise => change
-                    .enterprise_seat_price_minor
-                    .or(account.enterprise_seat_price_minor),
-                _ => account.enterprise_seat_price_minor,
-            };
-            if plan == Plan::Enterprise && price.unwrap_or(0) <= 0 {
-                return Err(Error::invalid(
-                    "enterprise_seat_price_minor",
-                    "required (> 0) for the ENTERPRISE plan",
-                ));
-            }
-            let mut updated = account.clone();
-            updated.plan = plan.as_str().to_owned();
-            updated.billing_cycle = cycle.as_str().to_owned();
-            updated.enterprise_seat_price_minor = price;
-            // Leaving the trial or changing the cycle starts a new period now.
-            if terms.plan == Plan::Trial && plan != Plan::Trial || cycle != terms.cycle {
-                updated.period_start = now;
-                updated.period_end = cycle.period_end(now);
-                if updated.pending_seats.is_some() {
-                    updated.pending_effective_at = Some(updated.period_end);
+        self.store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                let plan = change.plan.unwrap_or(account.plan);
+                let cycle = change.cycle.unwrap_or(account.billing_cycle);
+                let price = match plan {
+                    Plan::Enterprise => change
+                        .enterprise_seat_price_minor
+                        .or(account.enterprise_seat_price_minor),
+                    _ => account.enterprise_seat_price_minor,
+                };
+                if plan == Plan::Enterprise && price.unwrap_or(0) <= 0 {
+                    return Err(Error::invalid(
+                        "enterprise_seat_price_minor",
+                        "required (> 0) for the ENTERPRISE plan",
+                    ));
                 }
-            }
-            conn.save_account_terms(&account_id, &AccountTermsChange::of(&updated, now))
-                .await?;
-            let mut entry = ledger(&account, "PLAN_CHANGED", &actor, now);
-            entry.plan_after = updated.plan.clone();
-            entry.reason = if change.reason.is_empty() {
-                format!(
-                    "{} {} -> {} {}",
-                    account.plan, account.billing_cycle, updated.plan, updated.billing_cycle
+                let mut updated = account.clone();
+                updated.plan = plan;
+                updated.billing_cycle = cycle;
+                updated.enterprise_seat_price_minor = price;
+                // Leaving the trial or changing the cycle starts a new period now.
+                if account.plan == Plan::Trial && plan != Plan::Trial
+                    || cycle != account.billing_cycle
+                {
+                    updated.period_start = now;
+                    updated.period_end = cycle.period_end(now);
+                    if updated.pending_seats.is_some() {
+                        updated.pending_effective_at = Some(updated.period_end);
+                    }
+                }
+                conn.save_account_terms(&updated, now).await?;
+                let mut entry = ledger(&account, LedgerKind::PlanChanged, &actor, now);
+                entry.plan_after = updated.plan;
+                entry.reason = if change.reason.is_empty() {
+                    format!(
+                        "{} {} -> {} {}",
+                        account.plan, account.billing_cycle, updated.plan, updated.billing_cycle
+                    )
+                } else {
+                    change.reason.clone()
+                };
+                conn.insert_ledger_entry(&entry).await?;
+                conn.append_event(
+                    &account_id,
+                    NewEvent {
+                        detail: format!("{} {}", updated.plan, updated.billing_cycle),
+                        ..NewEvent::new(EventType::PlanChanged, &actor)
+                    },
+                    now,
                 )
-            } else {
-                change.reason.clone()
-            };
-            conn.insert_ledger_entry(&entry).await?;
-            conn.append_event(
-                &account_id,
-                NewEvent {
-                    event_type: "PLAN_CHANGED",
-                    actor: actor.clone(),
-                    detail: format!("{} {}", updated.plan, updated.billing_cycle),
-                    ..NewEvent::default()
-                },
-                now,
-            )
-            .await?;
-            Ok::<_, Error>(AccountRow {
-                updated_at: now,
-                ..updated
+                .await?;
+                Ok::<_, Error>(Account {
+                    updated_at: now,
+                    ..updated
+                })
             })
-        })
+            .await
     }
 
     pub async fn set_seats(
@@ -354,41 +347,43 @@ impl Roster {
         let account_id = caller.authorize(account_id, Access::ServiceOnly(Scope::BillingWrite))?;
         let actor = caller.actor();
         let now = self.now();
-        write!(self.store, |conn| {
-            let account = conn
-                .lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            let counts = conn.count_users(&account_id).await?;
-            let floor = counts.active.max(1);
-            if i64::from(seats) < floor {
-                return Err(Error::invalid(
-                    "seats_purchased",
-                    format!("must be at least the {floor} active user(s)"),
-                ));
-            }
-            conn.set_seats_purchased(&account_id, seats, now).await?;
-            let mut entry = ledger(&account, "SEATS_SET", &actor, now);
-            entry.seats_after = seats;
-            entry.reason = reason.to_owned();
-            conn.insert_ledger_entry(&entry).await?;
-            conn.append_event(
-                &account_id,
-                seats_event(&actor, account.seats_purchased, seats, "SET"),
-                now,
-            )
-            .await?;
-            Ok::<_, Error>(SeatUsage {
-                seat_price_monthly_minor: 0,
-                account: AccountRow {
-                    seats_purchased: seats,
-                    updated_at: now,
-                    ..account
-                },
-                counts,
+        self.store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                let counts = conn.count_users(&account_id).await?;
+                let floor = counts.active.max(1);
+                if i64::from(seats) < floor {
+                    return Err(Error::invalid(
+                        "seats_purchased",
+                        format!("must be at least the {floor} active user(s)"),
+                    ));
+                }
+                conn.set_seats_purchased(&account_id, seats, now).await?;
+                let mut entry = ledger(&account, LedgerKind::SeatsSet, &actor, now);
+                entry.seats_after = seats;
+                entry.reason = reason.to_owned();
+                conn.insert_ledger_entry(&entry).await?;
+                conn.append_event(
+                    &account_id,
+                    seats_event(&actor, account.seats_purchased, seats, "SET"),
+                    now,
+                )
+                .await?;
+                Ok::<_, Error>(SeatUsage {
+                    seat_price_monthly_minor: 0,
+                    account: Account {
+                        seats_purchased: seats,
+                        updated_at: now,
+                        ..account
+                    },
+                    counts,
+                })
             })
-        })
-        .map(|usage| self.priced(usage))
+            .await
+            .map(|usage| self.priced(usage))
     }
 
     pub async fn set_seat_policy(
@@ -400,50 +395,47 @@ impl Roster {
         let account_id = caller.authorize(account_id, Access::Write(Scope::BillingWrite))?;
         let actor = caller.actor();
         let now = self.now();
-        write!(self.store, |conn| {
-            let account = conn
-                .lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            ensure_writable(&account, now)?;
-            let updated = AccountRow {
-                seat_policy: policy.as_str().to_owned(),
-                updated_at: now,
-                ..account
-            };
-            conn.save_account_terms(&account_id, &AccountTermsChange::of(&updated, now))
+        self.store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                ensure_writable(&account, now)?;
+                let updated = Account {
+                    seat_policy: policy,
+                    updated_at: now,
+                    ..account
+                };
+                conn.save_account_terms(&updated, now).await?;
+                conn.append_event(
+                    &account_id,
+                    NewEvent {
+                        seats_before: Some(updated.seats_purchased),
+                        seats_after: Some(updated.seats_purchased),
+                        detail: format!("SEAT_POLICY {}", policy.as_str()),
+                        ..NewEvent::new(EventType::SeatsChanged, &actor)
+                    },
+                    now,
+                )
                 .await?;
-            conn.append_event(
-                &account_id,
-                NewEvent {
-                    event_type: "SEATS_CHANGED",
-                    actor: actor.clone(),
-                    seats_before: Some(updated.seats_purchased),
-                    seats_after: Some(updated.seats_purchased),
-                    detail: format!("SEAT_POLICY {}", policy.as_str()),
-                    ..NewEvent::default()
-                },
-                now,
-            )
-            .await?;
-            let counts = conn.count_users(&account_id).await?;
-            Ok::<_, Error>(SeatUsage {
-                seat_price_monthly_minor: 0,
-                account: updated,
-                counts,
+                let counts = conn.count_users(&account_id).await?;
+                Ok::<_, Error>(SeatUsage {
+                    seat_price_monthly_minor: 0,
+                    account: updated,
+                    counts,
+                })
             })
-        })
-        .map(|usage| self.priced(usage))
+            .await
+            .map(|usage| self.priced(usage))
     }
 
     /// Fills in the seat price from the price list.
     fn priced(&self, mut usage: SeatUsage) -> SeatUsage {
-        usage.seat_price_monthly_minor = AccountTerms::of(&usage.account)
-            .map(|t| {
-                self.prices
-                    .monthly_seat_price(t.plan, usage.account.enterprise_seat_price_minor)
-            })
-            .unwrap_or_default();
+        usage.seat_price_monthly_minor = self.prices.monthly_seat_price(
+            usage.account.plan,
+            usage.account.enterprise_seat_price_minor,
+        );
         usage
     }
 }

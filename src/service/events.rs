@@ -7,10 +7,9 @@ use tokio::sync::mpsc;
 use super::Roster;
 use crate::auth::Principal;
 use crate::auth::principal::Access;
+use crate::domain::Event;
 use crate::error::{Error, Result};
-use crate::read;
-use crate::store::Repo;
-use crate::store::models::EventRow;
+use crate::store::prelude::*;
 
 /// How often a following stream looks for new events. Polling the database
 /// works the same whichever replica committed the event.
@@ -30,19 +29,23 @@ impl Roster {
         account_id: &str,
         after: i64,
         follow: bool,
-    ) -> Result<mpsc::Receiver<Result<EventRow>>> {
+    ) -> Result<mpsc::Receiver<Result<Event>>> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         if after < 0 {
             return Err(Error::invalid("after_sequence", "must not be negative"));
         }
-        let account = read!(self.store, |conn| conn.find_account(&account_id).await)?
+        let account = self
+            .store
+            .read(async |conn| conn.find_account(&account_id).await)
+            .await?
             .ok_or_else(Error::account_not_found)?;
         if after < account.event_seq {
-            let oldest = read!(self.store, |conn| conn
-                .oldest_event_sequence(&account_id)
-                .await)?
-            // Every event was pruned: the next one will be the oldest.
-            .unwrap_or(account.event_seq + 1);
+            let oldest = self
+                .store
+                .read(async |conn| conn.oldest_event_sequence(&account_id).await)
+                .await?
+                // Every event was pruned: the next one will be the oldest.
+                .unwrap_or(account.event_seq + 1);
             if after + 1 < oldest {
                 return Err(Error::cursor_expired(after, oldest));
             }
@@ -54,9 +57,9 @@ impl Roster {
             let mut cursor = after;
             loop {
                 let batch = async {
-                    read!(store, |conn| conn
-                        .list_events(&account_id, cursor, BATCH)
-                        .await)
+                    store
+                        .read(async |conn| conn.list_events(&account_id, cursor, BATCH).await)
+                        .await
                 }
                 .await;
                 match batch {

@@ -8,8 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::RequestId;
 use crate::error::{Error, Reason, Result};
-use crate::store::Repo;
-use crate::store::models::IdempotencyRow;
+use crate::store::{Insert, Repo, StoredReply};
 
 /// Identifies one idempotent call: who may replay it, which RPC, which id,
 /// and a fingerprint of its arguments (secrets excluded).
@@ -66,7 +65,7 @@ pub async fn remember<R: Repo, T: Serialize>(
     now: NaiveDateTime,
 ) -> Result<()> {
     let response = serde_json::to_vec(value).map_err(|_| Error::internal())?;
-    conn.insert_idempotency_key(&IdempotencyRow {
+    let reply = StoredReply {
         namespace: key.namespace.to_owned(),
         operation: key.operation.to_owned(),
         request_id: key.request_id.as_str().to_owned(),
@@ -74,6 +73,12 @@ pub async fn remember<R: Repo, T: Serialize>(
         response,
         created_at: now,
         subject_user_id: subject_user_id.map(str::to_owned),
-    })
-    .await
+    };
+    match conn.insert_idempotency_key(&reply).await? {
+        Insert::Done => Ok(()),
+        Insert::Duplicate => Err(Error::precondition(
+            Reason::RequestIdReused,
+            "request_id is being used by a concurrent request",
+        )),
+    }
 }

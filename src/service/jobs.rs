@@ -4,19 +4,18 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
 use tokio::sync::mpsc;
 
-use super::lifecycle::{Change, Refusal, check_change, check_targets};
+use super::handover::{ChangeCheck, Refusal, check_change, check_targets, job_event};
 use super::{Roster, new_id, paging};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
-use crate::domain::RequestId;
 use crate::domain::records::{RecordCounts, Targets};
+use crate::domain::{
+    BulkMode, Change, Job, JobKind, JobSpec, JobState, JobUser, RequestId, UserOutcome,
+};
 use crate::error::{Error, Reason, Result};
-use crate::store::models::{JobRow, JobUserRow, NewEvent, UserRow};
-use crate::store::{Repo, UserReads};
-use crate::{read, write};
+use crate::store::prelude::*;
 
 /// Most users in one bulk call.
 pub const MAX_BULK_USERS: usize = 1000;
@@ -52,20 +51,13 @@ impl Default for JobSettings {
 /// A job and its per-user results.
 #[derive(Debug, Clone)]
 pub struct JobView {
-    pub job: JobRow,
-    pub users: Vec<JobUserRow>,
+    pub job: Job,
+    pub users: Vec<JobUser>,
 }
 
 impl JobView {
-    pub fn moved(&self) -> RecordCounts {
-        serde_json::from_str(&self.job.moved).unwrap_or_default()
-    }
-
     pub fn is_finished(&self) -> bool {
-        matches!(
-            self.job.state.as_str(),
-            "SUCCEEDED" | "FAILED" | "CANCELLED"
-        )
+        self.job.state.is_finished()
     }
 }
 
@@ -77,134 +69,6 @@ pub struct BulkRequest {
     pub all_or_nothing: bool,
     pub validate_only: bool,
     pub request_id: Option<RequestId>,
-}
-
-fn job_kind(change: Change, bulk: bool) -> &'static str {
-    match (change, bulk) {
-        (Change::Disable, true) => "BULK_DISABLE",
-        (Change::Remove, true) => "BULK_REMOVE",
-        (Change::Disable, false) => "DISABLE",
-        (Change::Remove, false) => "REMOVE",
-    }
-}
-
-pub fn change_of(kind: &str) -> Change {
-    if kind.ends_with("REMOVE") {
-        Change::Remove
-    } else {
-        Change::Disable
-    }
-}
-
-fn user_row(
-    job_id: &str,
-    position: usize,
-    user_id: &str,
-    outcome: &str,
-    refusal: Option<&Refusal>,
-) -> JobUserRow {
-    JobUserRow {
-        job_id: job_id.to_owned(),
-        position: position as i32,
-        user_id: user_id.to_owned(),
-        outcome: outcome.to_owned(),
-        reason: refusal
-            .map(|r| r.reason.as_str().to_owned())
-            .unwrap_or_default(),
-        message: refusal.map(|r| r.message.clone()).unwrap_or_default(),
-        moved: RecordCounts::default().to_json(),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn new_job(
-    account_id: &str,
-    kind: &str,
-    state: &str,
-    all_or_nothing: bool,
-    targets: &Targets,
-    actor: &str,
-    request_id: Option<&RequestId>,
-    records_total: i64,
-    now: NaiveDateTime,
-) -> JobRow {
-    JobRow {
-        id: new_id(),
-        account_id: account_id.to_owned(),
-        kind: kind.to_owned(),
-        state: state.to_owned(),
-        mode: if all_or_nothing {
-            "ALL_OR_NOTHING"
-        } else {
-            "BEST_EFFORT"
-        }
-        .to_owned(),
-        targets: serde_json::to_string(targets).unwrap_or_default(),
-        created_by: actor.to_owned(),
-        request_id: request_id.map(|r| r.as_str().to_owned()),
-        records_total,
-        records_moved: 0,
-        moved: RecordCounts::default().to_json(),
-        cancel_requested: false,
-        lease_owner: None,
-        lease_expires_at: None,
-        error_message: String::new(),
-        created_at: now,
-        updated_at: now,
-        finished_at: (state == "FAILED").then_some(now),
-    }
-}
-
-async fn job_event<R: Repo>(
-    conn: &mut R,
-    job: &JobRow,
-    state: &str,
-    actor: &str,
-    now: NaiveDateTime,
-) -> Result<()> {
-    conn.append_event(
-        &job.account_id,
-        NewEvent {
-            event_type: "JOB_STATE_CHANGED",
-            actor: actor.to_owned(),
-            job_id: Some(job.id.clone()),
-            detail: state.to_owned(),
-            ..NewEvent::default()
-        },
-        now,
-    )
-    .await
-    .map(|_| ())
-}
-
-/// Queues a one-user job (a disable/remove too large for the call). Call
-/// with the account locked and the rules checked.
-#[allow(clippy::too_many_arguments)]
-pub async fn enqueue_single<R: Repo>(
-    conn: &mut R,
-    account_id: &str,
-    user: &UserRow,
-    targets: &Targets,
-    change: Change,
-    actor: &str,
-    would_move: RecordCounts,
-    now: NaiveDateTime,
-) -> Result<String> {
-    let job = new_job(
-        account_id,
-        job_kind(change, false),
-        "QUEUED",
-        true,
-        targets,
-        actor,
-        None,
-        would_move.total(),
-        now,
-    );
-    let users = vec![user_row(&job.id, 0, &user.id, "PENDING", None)];
-    conn.insert_job(&job, &users).await?;
-    job_event(conn, &job, "QUEUED", actor, now).await?;
-    Ok(job.id)
 }
 
 impl Roster {
@@ -229,151 +93,125 @@ impl Roster {
         }
         let actor = caller.actor();
         let now = self.now();
-        let kind = job_kind(request.change, true);
-        write!(self.store, |conn| {
-            let account = conn
-                .lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            if let Some(request_id) = &request.request_id
-                && !request.validate_only
-                && let Some(job) = conn
-                    .find_job_by_request(&account_id, request_id.as_str())
+        let kind = JobKind::of(request.change, true);
+        self.store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&account_id)
                     .await?
-            {
-                let same = job.kind == kind
-                    && job.targets == serde_json::to_string(&request.targets).unwrap_or_default()
-                    && conn
-                        .job_users(&job.id)
+                    .ok_or_else(Error::account_not_found)?;
+                if let Some(request_id) = &request.request_id
+                    && !request.validate_only
+                    && let Some(job) = conn
+                        .find_job_by_request(&account_id, request_id.as_str())
                         .await?
-                        .iter()
-                        .map(|u| &u.user_id)
-                        .eq(request.user_ids.iter());
-                if !same {
-                    return Err(Error::precondition(
-                        Reason::RequestIdReused,
-                        "request_id was already used for a different request",
-                    ));
-                }
-                let users = conn.job_users(&job.id).await?;
-                return Ok(JobView { job, users });
-            }
-            super::ensure_writable(&account, now)?;
-            let subjects: Vec<&str> = request.user_ids.iter().map(String::as_str).collect();
-            // A bad target refuses every user: the call fails as a whole
-            // (validate_only reports it per user instead).
-            if !request.validate_only
-                && let Some(refusal) = check_targets(conn, &account_id, &subjects, &request.targets)
-                    .await?
-                    .into_iter()
-                    .next()
-            {
-                return Err(refusal.into_error());
-            }
-            let mut results: Vec<(String, &'static str, Option<Refusal>)> = Vec::new();
-            let mut total = RecordCounts::default();
-            let mut admins_leaving = 0;
-            for user_id in &request.user_ids {
-                let Some(user) = conn.find_user(&account_id, user_id).await? else {
-                    let refusal = Refusal::new(
-                        user_id,
-                        Reason::UserNotFound,
-                        "no such user in this account",
-                    );
-                    results.push((user_id.clone(), "FAILED", Some(refusal)));
-                    continue;
-                };
-                if request.change == Change::Disable && user.status != "ACTIVE" {
-                    let refusal = Refusal::new(
-                        user_id,
-                        Reason::InvalidStatus,
-                        "the user is already inactive",
-                    );
-                    results.push((user_id.clone(), "SKIPPED", Some(refusal)));
-                    continue;
-                }
-                let (mut refusals, holdings) = check_change(
-                    conn,
-                    &account,
-                    &user,
-                    &request.targets,
-                    request.change,
-                    &subjects,
-                    admins_leaving,
-                    now,
-                )
-                .await?;
-                if refusals.is_empty() {
-                    if user.role == "ADMIN" && user.status == "ACTIVE" {
-                        admins_leaving += 1;
+                {
+                    let users = conn.job_users(&job.id).await?;
+                    let same = job.kind == kind
+                        && job.targets == request.targets
+                        && users.iter().map(|u| &u.user_id).eq(request.user_ids.iter());
+                    if !same {
+                        return Err(Error::precondition(
+                            Reason::RequestIdReused,
+                            "request_id was already used for a different request",
+                        ));
                     }
-                    total.merge(
-                        &request
-                            .targets
-                            .moved(&holdings.held, &holdings.conversations_by_parent),
-                    );
-                    results.push((user_id.clone(), "PENDING", None));
-                } else {
-                    results.push((user_id.clone(), "FAILED", Some(refusals.remove(0))));
+                    return Ok(JobView { job, users });
                 }
-            }
-            let refused = results.iter().any(|(_, outcome, _)| *outcome == "FAILED");
-            let state = if request.all_or_nothing && refused {
-                "FAILED"
-            } else {
-                "QUEUED"
-            };
-            let mut job = new_job(
-                &account_id,
-                kind,
-                state,
-                request.all_or_nothing,
-                &request.targets,
-                &actor,
-                request.request_id.as_ref(),
-                total.total(),
-                now,
-            );
-            if state == "FAILED" {
-                job.error_message = "ALL_OR_NOTHING: a user was refused, nothing changed".into();
-            }
-            let users: Vec<JobUserRow> = results
-                .iter()
-                .enumerate()
-                .map(|(i, (user_id, outcome, refusal))| {
-                    // In an all-or-nothing job that fails, nobody is processed.
-                    let outcome = if state == "FAILED" && *outcome == "PENDING" {
-                        "SKIPPED"
+                super::ensure_writable(&account, now)?;
+                let subjects: Vec<&str> = request.user_ids.iter().map(String::as_str).collect();
+                // A bad target refuses every user: the call fails as a whole
+                // (validate_only reports it per user instead).
+                if !request.validate_only
+                    && let Some(refusal) =
+                        check_targets(conn, &account_id, &subjects, &request.targets)
+                            .await?
+                            .into_iter()
+                            .next()
+                {
+                    return Err(refusal.into_error());
+                }
+                let check = ChangeCheck {
+                    account: &account,
+                    targets: &request.targets,
+                    change: request.change,
+                    subjects: &subjects,
+                    admins_leaving: 0,
+                    now,
+                };
+                let (results, total) = assess(conn, check, &request.user_ids).await?;
+                let refused = results
+                    .iter()
+                    .any(|(_, outcome, _)| *outcome == UserOutcome::Failed);
+                let state = if request.all_or_nothing && refused {
+                    JobState::Failed
+                } else {
+                    JobState::Queued
+                };
+                let mut job = Job::new(
+                    new_id(),
+                    JobSpec {
+                        account_id: &account_id,
+                        kind,
+                        state,
+                        mode: if request.all_or_nothing {
+                            BulkMode::AllOrNothing
+                        } else {
+                            BulkMode::BestEffort
+                        },
+                        targets: &request.targets,
+                        created_by: &actor,
+                        request_id: request.request_id.as_ref().map(RequestId::as_str),
+                        records_total: total.total(),
+                        now,
+                    },
+                );
+                if state == JobState::Failed {
+                    job.error_message =
+                        "ALL_OR_NOTHING: a user was refused, nothing changed".into();
+                }
+                let users: Vec<JobUser> = results
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (user_id, outcome, refusal))| {
+                        // In an all-or-nothing job that fails, nobody is processed.
+                        let outcome = match outcome {
+                            UserOutcome::Pending if state == JobState::Failed => {
+                                UserOutcome::Skipped
+                            }
+                            outcome => *outcome,
+                        };
+                        let refusal = refusal.as_ref().map(|r| (r.reason, r.message.as_str()));
+                        JobUser::new(&job.id, i, user_id, outcome, refusal)
+                    })
+                    .collect();
+                if request.validate_only {
+                    job.id = String::new();
+                    job.state = if state == JobState::Failed {
+                        JobState::Failed
                     } else {
-                        outcome
+                        JobState::Succeeded
                     };
-                    user_row(&job.id, i, user_id, outcome, refusal.as_ref())
-                })
-                .collect();
-            if request.validate_only {
-                job.id = String::new();
-                job.state = if state == "FAILED" {
-                    "FAILED"
-                } else {
-                    "SUCCEEDED"
+                    job.moved = total;
+                    return Ok(JobView { job, users });
                 }
-                .into();
-                job.moved = total.to_json();
-                return Ok(JobView { job, users });
-            }
-            conn.insert_job(&job, &users).await?;
-            job_event(conn, &job, state, &actor, now).await?;
-            if state == "FAILED" {
-                metrics::counter!("roster_jobs_finished_total", "state" => "FAILED").increment(1);
-            }
-            Ok::<_, Error>(JobView { job, users })
-        })
+                conn.insert_job(&job, &users).await?;
+                job_event(conn, &job, state, &actor, now).await?;
+                if state == JobState::Failed {
+                    metrics::counter!("roster_jobs_finished_total", "state" => state.as_str())
+                        .increment(1);
+                }
+                Ok::<_, Error>(JobView { job, users })
+            })
+            .await
     }
 
     /// RUNNING jobs whose lease expired (a metric for alerting).
     pub async fn count_stalled_jobs(&self) -> Result<i64> {
         let now = self.now();
-        read!(self.store, |conn| conn.count_stalled_jobs(now).await)
+        self.store
+            .read(async |conn| conn.count_stalled_jobs(now).await)
+            .await
     }
 
     pub async fn get_job(
@@ -383,14 +221,16 @@ impl Roster {
         job_id: &str,
     ) -> Result<JobView> {
         let account_id = caller.authorize(account_id, Access::Read)?;
-        read!(self.store, |conn| {
-            let job = conn
-                .find_job(&account_id, job_id)
-                .await?
-                .ok_or_else(|| Error::not_found(Reason::JobNotFound, "job"))?;
-            let users = conn.job_users(job_id).await?;
-            Ok::<_, Error>(JobView { job, users })
-        })
+        self.store
+            .read(async |conn| {
+                let job = conn
+                    .find_job(&account_id, job_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(Reason::JobNotFound, "job"))?;
+                let users = conn.job_users(job_id).await?;
+                Ok::<_, Error>(JobView { job, users })
+            })
+            .await
     }
 
     pub async fn list_jobs(
@@ -399,13 +239,17 @@ impl Roster {
         account_id: &str,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<JobRow>, String)> {
+    ) -> Result<(Vec<Job>, String)> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         let limit = paging::page_size(page_size, 50)?;
         let before = paging::decode_token(page_token, &account_id)?;
-        let mut rows = read!(self.store, |conn| conn
-            .list_jobs(&account_id, before.as_deref(), limit + 1)
-            .await)?;
+        let mut rows = self
+            .store
+            .read(async |conn| {
+                conn.list_jobs(&account_id, before.as_deref(), limit + 1)
+                    .await
+            })
+            .await?;
         let next = paging::finish_page(&mut rows, limit, &account_id, |j| j.id.clone());
         Ok((rows, next))
     }
@@ -421,41 +265,43 @@ impl Roster {
         let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
         let actor = caller.actor();
         let now = self.now();
-        write!(self.store, |conn| {
-            conn.lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            let job = conn
-                .find_job(&account_id, job_id)
-                .await?
-                .ok_or_else(|| Error::not_found(Reason::JobNotFound, "job"))?;
-            if matches!(job.state.as_str(), "SUCCEEDED" | "FAILED" | "CANCELLED") {
-                return Err(Error::precondition(
-                    Reason::JobFinished,
-                    format!("the job already ended ({})", job.state),
-                ));
-            }
-            conn.request_job_cancel(job_id, now).await?;
-            if job.state == "QUEUED" && job.lease_owner.is_none() {
-                // Nobody works it: take it and end it here.
-                let owner = format!("cancel:{actor}");
-                if conn
-                    .claim_job(&owner, now, now)
+        self.store
+            .write(async |conn| {
+                conn.lock_account(&account_id)
                     .await?
-                    .is_some_and(|j| j.id == job.id)
-                {
-                    conn.finish_job(job_id, &owner, "CANCELLED", "", now)
-                        .await?;
-                    job_event(conn, &job, "CANCELLED", &actor, now).await?;
+                    .ok_or_else(Error::account_not_found)?;
+                let job = conn
+                    .find_job(&account_id, job_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(Reason::JobNotFound, "job"))?;
+                if job.state.is_finished() {
+                    return Err(Error::precondition(
+                        Reason::JobFinished,
+                        format!("the job already ended ({})", job.state),
+                    ));
                 }
-            }
-            let job = conn
-                .find_job(&account_id, job_id)
-                .await?
-                .ok_or_else(Error::internal)?;
-            let users = conn.job_users(job_id).await?;
-            Ok::<_, Error>(JobView { job, users })
-        })
+                conn.request_job_cancel(job_id, now).await?;
+                if job.state == JobState::Queued && job.lease_owner.is_none() {
+                    // Nobody works it: take it and end it here.
+                    let owner = format!("cancel:{actor}");
+                    if conn
+                        .claim_job(&owner, now, now)
+                        .await?
+                        .is_some_and(|j| j.id == job.id)
+                    {
+                        conn.finish_job(job_id, &owner, JobState::Cancelled, "", now)
+                            .await?;
+                        job_event(conn, &job, JobState::Cancelled, &actor, now).await?;
+                    }
+                }
+                let job = conn
+                    .find_job(&account_id, job_id)
+                    .await?
+                    .ok_or_else(Error::internal)?;
+                let users = conn.job_users(job_id).await?;
+                Ok::<_, Error>(JobView { job, users })
+            })
+            .await
     }
 
     /// Current state first, then every change until the job ends, and the
@@ -479,7 +325,7 @@ impl Roster {
         let stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut last = (
-                first.job.state.clone(),
+                first.job.state,
                 first.job.records_moved,
                 first.users.clone(),
             );
@@ -494,20 +340,22 @@ impl Roster {
                     _ = tx.closed() => return,
                 }
                 let view = async {
-                    read!(store, |conn| {
-                        let job = conn
-                            .find_job(&account_id, &job_id)
-                            .await?
-                            .ok_or_else(Error::internal)?;
-                        let users = conn.job_users(&job_id).await?;
-                        Ok::<_, Error>(JobView { job, users })
-                    })
+                    store
+                        .read(async |conn| {
+                            let job = conn
+                                .find_job(&account_id, &job_id)
+                                .await?
+                                .ok_or_else(Error::internal)?;
+                            let users = conn.job_users(&job_id).await?;
+                            Ok::<_, Error>(JobView { job, users })
+                        })
+                        .await
                 }
                 .await;
                 match view {
                     Ok(view) => {
                         let now = (
-                            view.job.state.clone(),
+                            view.job.state,
                             view.job.records_moved,
                             view.users.clone(),
                         );
@@ -530,6 +378,53 @@ impl Roster {
         });
         Ok(rx)
     }
+}
+
+/// Each user of a bulk call checked in order (admins accepted earlier in
+/// the call count as leaving): its outcome so far and any refusal, and what
+/// the accepted ones would move in all.
+async fn assess<R: Repo>(
+    conn: &mut R,
+    mut check: ChangeCheck<'_>,
+    user_ids: &[String],
+) -> Result<(Vec<(String, UserOutcome, Option<Refusal>)>, RecordCounts)> {
+    let mut results = Vec::with_capacity(user_ids.len());
+    let mut total = RecordCounts::default();
+    for user_id in user_ids {
+        let Some(user) = conn.find_user(&check.account.id, user_id).await? else {
+            let refusal = Refusal::new(
+                user_id,
+                Reason::UserNotFound,
+                "no such user in this account",
+            );
+            results.push((user_id.clone(), UserOutcome::Failed, Some(refusal)));
+            continue;
+        };
+        if check.change == Change::Disable && !user.is_active() {
+            let refusal = Refusal::new(
+                user_id,
+                Reason::InvalidStatus,
+                "the user is already inactive",
+            );
+            results.push((user_id.clone(), UserOutcome::Skipped, Some(refusal)));
+            continue;
+        }
+        let (mut refusals, holdings) = check_change(conn, &check, &user).await?;
+        if refusals.is_empty() {
+            if user.is_active_admin() {
+                check.admins_leaving += 1;
+            }
+            total.merge(&holdings.moved_by(check.targets));
+            results.push((user_id.clone(), UserOutcome::Pending, None));
+        } else {
+            results.push((
+                user_id.clone(),
+                UserOutcome::Failed,
+                Some(refusals.remove(0)),
+            ));
+        }
+    }
+    Ok((results, total))
 }
 
 /// How long a watcher stays silent when nothing changes: one poll less than

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod billing;
 pub mod events;
 pub mod groups;
+pub mod handover;
 pub mod idempotency;
 pub mod jobs;
 pub mod lifecycle;
@@ -24,10 +25,9 @@ use chrono::NaiveDateTime;
 
 use crate::auth::PasswordHasher;
 use crate::clock::Clock;
-use crate::domain::{BillingCycle, Plan, PriceList, SeatPolicy};
+use crate::domain::{Account, PriceList};
 use crate::error::{Error, Reason, Result};
 use crate::store::Store;
-use crate::store::models::AccountRow;
 
 /// Everything the use cases need.
 #[derive(Clone)]
@@ -50,30 +50,9 @@ impl Roster {
     }
 }
 
-/// Typed view of an account row's enumerations.
-pub struct AccountTerms {
-    pub plan: Plan,
-    pub cycle: BillingCycle,
-    pub policy: SeatPolicy,
-}
-
-impl AccountTerms {
-    pub fn of(row: &AccountRow) -> Result<AccountTerms> {
-        let corrupt = || {
-            tracing::error!(account_id = %row.id, "account row with unknown enumeration");
-            Error::internal()
-        };
-        Ok(AccountTerms {
-            plan: Plan::from_db(&row.plan).ok_or_else(corrupt)?,
-            cycle: BillingCycle::from_db(&row.billing_cycle).ok_or_else(corrupt)?,
-            policy: SeatPolicy::from_db(&row.seat_policy).ok_or_else(corrupt)?,
-        })
-    }
-}
-
 /// SPEC rule 8: a trial account refuses writes once its 14 days are over.
-pub fn ensure_writable(account: &AccountRow, now: NaiveDateTime) -> Result<()> {
-    if account.plan == Plan::Trial.as_str() && now >= account.trial_ends_at {
+pub fn ensure_writable(account: &Account, now: NaiveDateTime) -> Result<()> {
+    if account.trial_expired(now) {
         return Err(Error::precondition(
             Reason::TrialExpired,
             "the 14-day trial has ended; choose a plan to make changes (reads keep working)",

@@ -8,12 +8,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::store::models::UserRow;
+use crate::domain::User;
 
 /// One page as ListUsers answers it.
 #[derive(Debug, Clone)]
 pub struct UserPage {
-    pub users: Arc<[UserRow]>,
+    pub users: Arc<[User]>,
     pub next_page_token: String,
 }
 
@@ -127,6 +127,7 @@ impl PageCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Permissions, Role, UserStatus};
 
     fn key(after: &str) -> PageKey {
         PageKey {
@@ -141,17 +142,16 @@ mod tests {
     }
 
     fn sized(token: &str, rows: usize) -> UserPage {
-        let row = UserRow {
+        let row = User {
             id: "u".into(),
             account_id: "account".into(),
             name: "N".into(),
             email: "n@example.com".into(),
             password_hash: String::new(),
             group_id: None,
-            role: "MEMBER".into(),
-            permissions: "{}".into(),
-            status: "ACTIVE".into(),
-            search_text: String::new(),
+            role: Role::Member,
+            permissions: Permissions::default_for(Role::Member),
+            status: UserStatus::Active,
             version: 1,
             tokens_valid_after: None,
             created_at: chrono::NaiveDateTime::default(),

@@ -6,11 +6,9 @@ use super::Roster;
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::login::{Attempt, ThrottlePolicy};
-use crate::domain::{Email, Password};
+use crate::domain::{Email, Password, User};
 use crate::error::{Code, Error, Reason, Result};
-use crate::store::models::UserRow;
-use crate::store::{Repo, UserReads};
-use crate::{read, write};
+use crate::store::prelude::*;
 
 fn wrong_credentials() -> Error {
     Error::new(
@@ -36,14 +34,17 @@ impl Roster {
     /// parallel guesses cannot exceed the limit), or refuses it.
     async fn count_attempt(&self, email: &str) -> Result<()> {
         let now = self.now();
-        let attempt = write!(self.store, |conn| {
-            let state = conn.lock_login_throttle(email, now).await?;
-            let attempt = ThrottlePolicy::default().attempt(Some(state), now);
-            if let Attempt::Allowed(next) = &attempt {
-                conn.save_login_throttle(email, next).await?;
-            }
-            Ok::<_, Error>(attempt)
-        })?;
+        let attempt = self
+            .store
+            .write(async |conn| {
+                let state = conn.lock_login_throttle(email, now).await?;
+                let attempt = ThrottlePolicy::default().attempt(Some(state), now);
+                if let Attempt::Allowed(next) = &attempt {
+                    conn.save_login_throttle(email, next).await?;
+                }
+                Ok::<_, Error>(attempt)
+            })
+            .await?;
         match attempt {
             Attempt::Allowed(_) => Ok(()),
             Attempt::Locked(until) => Err(too_many_attempts(until)),
@@ -52,9 +53,9 @@ impl Roster {
 
     /// Compares `password` with the user's hash, or with a dummy hash when
     /// there is no active user, so both take the same time.
-    async fn password_matches(&self, user: Option<&UserRow>, password: &str) -> Result<bool> {
+    async fn password_matches(&self, user: Option<&User>, password: &str) -> Result<bool> {
         match user {
-            Some(user) if user.status == "ACTIVE" => {
+            Some(user) if user.is_active() => {
                 self.hasher.verify(password, &user.password_hash).await
             }
             _ => self.hasher.verify_dummy(password).await,
@@ -63,23 +64,25 @@ impl Roster {
 
     /// After a match: clears the email's failures and, when the stored hash
     /// is weaker than the configured parameters, stores a new one.
-    async fn after_match(&self, user: &UserRow, password: &str) -> Result<()> {
+    async fn after_match(&self, user: &User, password: &str) -> Result<()> {
         let rehash = if self.hasher.needs_rehash(&user.password_hash) {
             Some(self.hasher.hash_str(password).await?)
         } else {
             None
         };
         let now = self.now();
-        write!(self.store, |conn| {
-            conn.clear_login_throttle(&user.email).await?;
-            if let Some(hash) = &rehash {
-                // Account first, as every writer of users rows does: the
-                // users trigger updates the account row.
-                conn.lock_account(&user.account_id).await?;
-                conn.set_password_hash(&user.id, hash, false, now).await?;
-            }
-            Ok::<_, Error>(())
-        })
+        self.store
+            .write(async |conn| {
+                conn.clear_login_throttle(&user.email).await?;
+                if let Some(hash) = &rehash {
+                    // Account first, as every writer of users rows does: the
+                    // users trigger updates the account row.
+                    conn.lock_account(&user.account_id).await?;
+                    conn.set_password_hash(&user.id, hash, false, now).await?;
+                }
+                Ok::<_, Error>(())
+            })
+            .await
     }
 
     /// VerifyPassword: the active user these credentials belong to.
@@ -88,12 +91,13 @@ impl Roster {
         caller: &Principal,
         email: &Email,
         password: &str,
-    ) -> Result<UserRow> {
+    ) -> Result<User> {
         caller.require_service_scope(Scope::PasswordsVerify)?;
         self.count_attempt(email.as_str()).await?;
-        let user = read!(self.store, |conn| conn
-            .find_user_by_email(email.as_str())
-            .await)?;
+        let user = self
+            .store
+            .read(async |conn| conn.find_user_by_email(email.as_str()).await)
+            .await?;
         if !self.password_matches(user.as_ref(), password).await? {
             return Err(wrong_credentials());
         }
@@ -109,13 +113,16 @@ impl Roster {
         caller: &Principal,
         current: &str,
         new: &Password,
-    ) -> Result<UserRow> {
+    ) -> Result<User> {
         let Principal::User { user_id, .. } = caller else {
             return Err(Error::permission_denied(
                 "only a user can change their own password; services use ResetPassword",
             ));
         };
-        let user = read!(self.store, |conn| conn.find_user_by_id(user_id).await)?
+        let user = self
+            .store
+            .read(async |conn| conn.find_user_by_id(user_id).await)
+            .await?
             .ok_or_else(Error::user_not_found)?;
         self.count_attempt(&user.email).await?;
         if !self.password_matches(Some(&user), current).await? {
@@ -136,27 +143,30 @@ impl Roster {
         account_id: &str,
         user_id: &str,
         new: &Password,
-    ) -> Result<UserRow> {
+    ) -> Result<User> {
         let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
-        let user = read!(self.store, |conn| conn
-            .find_user(&account_id, user_id)
-            .await)?
-        .ok_or_else(Error::user_not_found)?;
+        let user = self
+            .store
+            .read(async |conn| conn.find_user(&account_id, user_id).await)
+            .await?
+            .ok_or_else(Error::user_not_found)?;
         self.set_password(&user, new).await
     }
 
-    async fn set_password(&self, user: &UserRow, new: &Password) -> Result<UserRow> {
+    async fn set_password(&self, user: &User, new: &Password) -> Result<User> {
         let hash = self.hasher.hash(new).await?;
         let now = self.now();
-        write!(self.store, |conn| {
-            // Account first, as every writer of users rows does: the users
-            // trigger updates the account row.
-            conn.lock_account(&user.account_id).await?;
-            conn.set_password_hash(&user.id, &hash, true, now).await?;
-            conn.clear_login_throttle(&user.email).await?;
-            conn.find_user_by_id(&user.id)
-                .await?
-                .ok_or_else(Error::user_not_found)
-        })
+        self.store
+            .write(async |conn| {
+                // Account first, as every writer of users rows does: the users
+                // trigger updates the account row.
+                conn.lock_account(&user.account_id).await?;
+                conn.set_password_hash(&user.id, &hash, true, now).await?;
+                conn.clear_login_throttle(&user.email).await?;
+                conn.find_user_by_id(&user.id)
+                    .await?
+                    .ok_or_else(Error::user_not_found)
+            })
+            .await
     }
 }

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Roster, paging};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
+use crate::domain::WorkRecord;
 use crate::domain::records::{RecordCounts, RecordKind};
 use crate::error::{Error, Result, Violations};
-use crate::store::models::{NewWorkRecord, WorkRecordRow};
-use crate::store::{Repo, UserReads};
-use crate::{read, write};
+use crate::store::NewRecord;
+use crate::store::prelude::*;
 
 /// Most records accepted by one RegisterWorkRecords call.
 pub const MAX_RECORDS_PER_CALL: usize = 10_000;
@@ -41,109 +41,111 @@ impl Roster {
     ) -> Result<Registered> {
         let account_id = caller.authorize(account_id, Access::Write(Scope::RecordsWrite))?;
         let now = self.now();
-        write!(self.store, |conn| {
-            conn.lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            // Owners must be users of this account (another account's users
-            // look missing).
-            let owners: Vec<String> = records
-                .iter()
-                .map(|r| r.owner_user_id.clone())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let known: BTreeSet<String> = conn
-                .existing_user_ids(&account_id, &owners)
-                .await?
-                .into_iter()
-                .collect();
-            let mut v = Violations::new();
-            for (i, r) in records.iter().enumerate() {
-                if !known.contains(&r.owner_user_id) {
-                    v.add(
-                        &format!("records[{i}].owner_user_id"),
-                        "no such user in this account",
-                    );
-                }
-            }
-            // Parents of conversations: registered earlier or in this call.
-            let mut in_call: BTreeSet<(RecordKind, &str)> = BTreeSet::new();
-            for r in &records {
-                in_call.insert((r.kind, r.external_id.as_str()));
-            }
-            for parent_kind in RecordKind::PARENTS {
-                let wanted: Vec<String> = records
+        self.store
+            .write(async |conn| {
+                conn.lock_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                // Owners must be users of this account (another account's users
+                // look missing).
+                let owners: Vec<String> = records
                     .iter()
-                    .filter_map(|r| r.parent.as_ref())
-                    .filter(|(k, id)| *k == parent_kind && !in_call.contains(&(*k, id.as_str())))
-                    .map(|(_, id)| id.clone())
+                    .map(|r| r.owner_user_id.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
                     .collect();
-                if wanted.is_empty() {
-                    continue;
-                }
-                let found: BTreeSet<String> = conn
-                    .find_record_ids(&account_id, parent_kind.as_str(), &wanted)
+                let known: BTreeSet<String> = conn
+                    .existing_user_ids(&account_id, &owners)
                     .await?
                     .into_iter()
-                    .map(|(id, _)| id)
                     .collect();
+                let mut v = Violations::new();
                 for (i, r) in records.iter().enumerate() {
-                    if let Some((k, id)) = &r.parent
-                        && *k == parent_kind
-                        && !in_call.contains(&(*k, id.as_str()))
-                        && !found.contains(id)
-                    {
+                    if !known.contains(&r.owner_user_id) {
                         v.add(
-                            &format!("records[{i}].parent_external_id"),
-                            "no such lead or contact registered",
+                            &format!("records[{i}].owner_user_id"),
+                            "no such user in this account",
                         );
                     }
                 }
-            }
-            v.into_result()?;
-
-            let mut result = Registered::default();
-            let mut by_kind: BTreeMap<RecordKind, Vec<&RecordInput>> = BTreeMap::new();
-            for r in &records {
-                by_kind.entry(r.kind).or_default().push(r);
-            }
-            // Parents first, so conversations in the same call find them.
-            for (kind, rows) in by_kind {
-                let external: Vec<String> = rows.iter().map(|r| r.external_id.clone()).collect();
-                let existing: BTreeMap<String, i64> = conn
-                    .find_record_ids(&account_id, kind.as_str(), &external)
-                    .await?
-                    .into_iter()
-                    .collect();
-                let mut re_point: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-                let mut new_rows = Vec::new();
-                for r in rows {
-                    match existing.get(&r.external_id) {
-                        Some(id) => re_point
-                            .entry(r.owner_user_id.as_str())
-                            .or_default()
-                            .push(*id),
-                        None => new_rows.push(NewWorkRecord {
-                            account_id: account_id.clone(),
-                            kind: kind.as_str().to_owned(),
-                            external_id: r.external_id.clone(),
-                            owner_user_id: Some(r.owner_user_id.clone()),
-                            owner_is_former: false,
-                            parent_kind: r.parent.as_ref().map(|(k, _)| k.as_str().to_owned()),
-                            parent_external_id: r.parent.as_ref().map(|(_, id)| id.clone()),
-                            created_at: now,
-                            updated_at: now,
-                        }),
+                // Parents of conversations: registered earlier or in this call.
+                let mut in_call: BTreeSet<(RecordKind, &str)> = BTreeSet::new();
+                for r in &records {
+                    in_call.insert((r.kind, r.external_id.as_str()));
+                }
+                for parent_kind in RecordKind::PARENTS {
+                    let wanted: Vec<String> = records
+                        .iter()
+                        .filter_map(|r| r.parent.as_ref())
+                        .filter(|(k, id)| {
+                            *k == parent_kind && !in_call.contains(&(*k, id.as_str()))
+                        })
+                        .map(|(_, id)| id.clone())
+                        .collect();
+                    if wanted.is_empty() {
+                        continue;
+                    }
+                    let found: BTreeSet<String> = conn
+                        .find_record_ids(&account_id, parent_kind, &wanted)
+                        .await?
+                        .into_iter()
+                        .map(|(id, _)| id)
+                        .collect();
+                    for (i, r) in records.iter().enumerate() {
+                        if let Some((k, id)) = &r.parent
+                            && *k == parent_kind
+                            && !in_call.contains(&(*k, id.as_str()))
+                            && !found.contains(id)
+                        {
+                            v.add(
+                                &format!("records[{i}].parent_external_id"),
+                                "no such lead or contact registered",
+                            );
+                        }
                     }
                 }
-                result.created += conn.insert_records(&new_rows).await? as i64;
-                for (owner, ids) in re_point {
-                    result.updated += conn.set_records_owner(&ids, owner, now).await? as i64;
+                v.into_result()?;
+
+                let mut result = Registered::default();
+                let mut by_kind: BTreeMap<RecordKind, Vec<&RecordInput>> = BTreeMap::new();
+                for r in &records {
+                    by_kind.entry(r.kind).or_default().push(r);
                 }
-            }
-            Ok::<_, Error>(result)
-        })
+                // Parents first, so conversations in the same call find them.
+                for (kind, rows) in by_kind {
+                    let external: Vec<String> =
+                        rows.iter().map(|r| r.external_id.clone()).collect();
+                    let existing: BTreeMap<String, i64> = conn
+                        .find_record_ids(&account_id, kind, &external)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    let mut re_point: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+                    let mut new_rows = Vec::new();
+                    for r in rows {
+                        match existing.get(&r.external_id) {
+                            Some(id) => re_point
+                                .entry(r.owner_user_id.as_str())
+                                .or_default()
+                                .push(*id),
+                            None => new_rows.push(NewRecord {
+                                account_id: account_id.clone(),
+                                kind,
+                                external_id: r.external_id.clone(),
+                                owner_user_id: r.owner_user_id.clone(),
+                                parent: r.parent.clone(),
+                                now,
+                            }),
+                        }
+                    }
+                    result.created += conn.insert_records(&new_rows).await? as i64;
+                    for (owner, ids) in re_point {
+                        result.updated += conn.set_records_owner(&ids, owner, now).await? as i64;
+                    }
+                }
+                Ok::<_, Error>(result)
+            })
+            .await
     }
 
     pub async fn list_records(
@@ -154,7 +156,7 @@ impl Roster {
         kind: RecordKind,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<WorkRecordRow>, String)> {
+    ) -> Result<(Vec<WorkRecord>, String)> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         let limit = paging::page_size(page_size, 100)?;
         let filters = format!("{account_id}|{user_id}|{}", kind.as_str());
@@ -165,13 +167,15 @@ impl Roster {
             ),
             None => None,
         };
-        let mut rows = read!(self.store, |conn| {
-            conn.find_user(&account_id, user_id)
-                .await?
-                .ok_or_else(Error::user_not_found)?;
-            conn.list_records(user_id, kind.as_str(), after, limit + 1)
-                .await
-        })?;
+        let mut rows = self
+            .store
+            .read(async |conn| {
+                conn.find_user(&account_id, user_id)
+                    .await?
+                    .ok_or_else(Error::user_not_found)?;
+                conn.list_records(user_id, kind, after, limit + 1).await
+            })
+            .await?;
         let next = paging::finish_page(&mut rows, limit, &filters, |r| r.id.to_string());
         Ok((rows, next))
     }
@@ -183,18 +187,13 @@ impl Roster {
         user_id: &str,
     ) -> Result<RecordCounts> {
         let account_id = caller.authorize(account_id, Access::Read)?;
-        let rows = read!(self.store, |conn| {
-            conn.find_user(&account_id, user_id)
-                .await?
-                .ok_or_else(Error::user_not_found)?;
-            conn.count_records(user_id).await
-        })?;
-        let mut counts = RecordCounts::default();
-        for (kind, n) in rows {
-            if let Some(kind) = RecordKind::from_db(&kind) {
-                counts.add(kind, n);
-            }
-        }
-        Ok(counts)
+        self.store
+            .read(async |conn| {
+                conn.find_user(&account_id, user_id)
+                    .await?
+                    .ok_or_else(Error::user_not_found)?;
+                conn.count_records(user_id).await
+            })
+            .await
     }
 }

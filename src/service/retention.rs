@@ -11,8 +11,7 @@ use chrono::NaiveDateTime;
 use super::Roster;
 use crate::domain::login::ThrottlePolicy;
 use crate::error::Result;
-use crate::store::Repo;
-use crate::write;
+use crate::store::prelude::*;
 
 /// How long each kind of row is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,19 +156,31 @@ impl Roster {
 
     async fn prune_batch(&self, expired: Expired, limit: i64) -> Result<usize> {
         match expired {
-            Expired::Replies { before } => write!(self.store, |conn| conn
-                .prune_idempotency_keys(before, limit)
-                .await),
-            Expired::Jobs { before } => write!(self.store, |conn| conn
-                .prune_finished_jobs(before, limit)
-                .await),
-            Expired::Throttle { window_before, now } => write!(self.store, |conn| conn
-                .prune_login_throttle(window_before, now, limit)
-                .await),
-            Expired::Events { before } => {
-                write!(self.store, |conn| conn.prune_events(before, limit).await)
+            Expired::Replies { before } => {
+                self.store
+                    .write(async |conn| conn.prune_idempotency_keys(before, limit).await)
+                    .await
             }
-            Expired::Journal => write!(self.store, |conn| conn.prune_journal(limit).await),
+            Expired::Jobs { before } => {
+                self.store
+                    .write(async |conn| conn.prune_finished_jobs(before, limit).await)
+                    .await
+            }
+            Expired::Throttle { window_before, now } => {
+                self.store
+                    .write(async |conn| conn.prune_login_throttle(window_before, now, limit).await)
+                    .await
+            }
+            Expired::Events { before } => {
+                self.store
+                    .write(async |conn| conn.prune_events(before, limit).await)
+                    .await
+            }
+            Expired::Journal => {
+                self.store
+                    .write(async |conn| conn.prune_journal(limit).await)
+                    .await
+            }
         }
     }
 }

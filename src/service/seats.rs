@@ -3,16 +3,18 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::{AccountTerms, Roster};
+use super::Roster;
 use crate::auth::Principal;
 use crate::auth::principal::Access;
+use crate::domain::account::UserCounts;
 use crate::domain::billing::prorated_seat_charge;
 use crate::domain::seats::admit_one;
-use crate::domain::{Plan, PriceList, SeatDecision};
+use crate::domain::{
+    Account, EventType, LedgerEntry, LedgerKind, NewEvent, Plan, PriceList, SeatDecision,
+};
 use crate::error::{Error, Reason, Result};
-use crate::read;
 use crate::store::Repo;
-use crate::store::models::{AccountRow, NewEvent, NewLedgerEntry, UserCounts};
+use crate::store::prelude::*;
 
 /// What a change did (or would do) to seats and billing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,11 +32,10 @@ pub struct SeatEffect {
 /// row as `lock_account` read it, before the transaction changed a user:
 /// its user counts are the ones the decision is about.
 pub fn seat_preview(
-    account: &AccountRow,
+    account: &Account,
     prices: &PriceList,
     now: NaiveDateTime,
 ) -> Result<(SeatDecision, SeatEffect)> {
-    let terms = AccountTerms::of(account)?;
     let counts = account.user_counts();
     let mut effect = SeatEffect {
         active_before: counts.active,
@@ -45,7 +46,7 @@ pub fn seat_preview(
         currency: account.currency.clone(),
     };
     let decision = admit_one(
-        terms.policy,
+        account.seat_policy,
         counts.active,
         i64::from(account.seats_purchased),
     );
@@ -70,14 +71,14 @@ pub fn seat_preview(
         }
         SeatDecision::BuySeat => {
             let monthly =
-                prices.monthly_seat_price(terms.plan, account.enterprise_seat_price_minor);
+                prices.monthly_seat_price(account.plan, account.enterprise_seat_price_minor);
             effect.seats_after = account.seats_purchased + 1;
-            effect.charge_minor = if terms.plan == Plan::Trial {
+            effect.charge_minor = if account.plan == Plan::Trial {
                 0
             } else {
                 prorated_seat_charge(
                     monthly,
-                    terms.cycle,
+                    account.billing_cycle,
                     account.period_start,
                     account.period_end,
                     now,
@@ -94,7 +95,7 @@ pub fn seat_preview(
 /// refuses with SEAT_LIMIT_REACHED. `account` as for [`seat_preview`].
 pub async fn take_seat<R: Repo>(
     conn: &mut R,
-    account: &AccountRow,
+    account: &Account,
     prices: &PriceList,
     actor: &str,
     user_id: &str,
@@ -104,33 +105,24 @@ pub async fn take_seat<R: Repo>(
     if decision == SeatDecision::BuySeat {
         conn.set_seats_purchased(&account.id, effect.seats_after, now)
             .await?;
-        conn.insert_ledger_entry(&NewLedgerEntry {
-            account_id: account.id.clone(),
-            kind: "SEAT_AUTO_EXPANDED".into(),
-            actor: actor.to_owned(),
-            created_at: now,
+        conn.insert_ledger_entry(&LedgerEntry {
             seats_before: effect.seats_before,
             seats_after: effect.seats_after,
-            plan_before: account.plan.clone(),
-            plan_after: account.plan.clone(),
             amount_minor: effect.charge_minor,
-            currency: account.currency.clone(),
             reason: "an extra active user under AUTO_EXPAND".into(),
             user_id: Some(user_id.to_owned()),
-            effective_at: Some(now),
+            ..LedgerEntry::about(account, LedgerKind::SeatAutoExpanded, actor, now)
         })
         .await?;
         conn.append_event(
             &account.id,
             NewEvent {
-                event_type: "SEATS_CHANGED",
-                actor: actor.to_owned(),
                 user_id: Some(user_id.to_owned()),
                 seats_before: Some(effect.seats_before),
                 seats_after: Some(effect.seats_after),
                 amount_minor: Some(effect.charge_minor),
                 detail: "AUTO_EXPAND".into(),
-                ..NewEvent::default()
+                ..NewEvent::new(EventType::SeatsChanged, actor)
             },
             now,
         )
@@ -142,7 +134,7 @@ pub async fn take_seat<R: Repo>(
 /// The seat picture of an account.
 #[derive(Debug, Clone)]
 pub struct SeatUsage {
-    pub account: AccountRow,
+    pub account: Account,
     pub counts: UserCounts,
     pub seat_price_monthly_minor: i64,
 }
@@ -150,19 +142,21 @@ pub struct SeatUsage {
 impl Roster {
     pub async fn seat_usage(&self, caller: &Principal, account_id: &str) -> Result<SeatUsage> {
         let account_id = caller.authorize(account_id, Access::Read)?;
-        let (account, counts) = read!(self.store, |conn| {
-            let account = conn
-                .find_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            let counts = conn.count_users(&account_id).await?;
-            Ok::<_, Error>((account, counts))
-        })?;
-        let terms = AccountTerms::of(&account)?;
+        let (account, counts) = self
+            .store
+            .read(async |conn| {
+                let account = conn
+                    .find_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                let counts = conn.count_users(&account_id).await?;
+                Ok::<_, Error>((account, counts))
+            })
+            .await?;
         Ok(SeatUsage {
             seat_price_monthly_minor: self
                 .prices
-                .monthly_seat_price(terms.plan, account.enterprise_seat_price_minor),
+                .monthly_seat_price(account.plan, account.enterprise_seat_price_minor),
             account,
             counts,
         })

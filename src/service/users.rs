@@ -12,12 +12,13 @@ use super::{Roster, ensure_writable, new_id};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::permissions::RequestedPermissions;
-use crate::domain::user::search_text;
-use crate::domain::{DisplayName, Email, Password, Permissions, RequestId, Role, UserStatus};
+use crate::domain::{
+    DisplayName, Email, EventType, NewEvent, Password, Permissions, RequestId, Role, User,
+    UserStatus,
+};
 use crate::error::{Error, Reason, Result};
-use crate::store::models::{NewEvent, UserFilter, UserProfileChange, UserRow, UsersAtVersion};
-use crate::store::{Repo, UserReads};
-use crate::{read, read_users, write};
+use crate::store::prelude::*;
+use crate::store::{Insert, PageRead, UserFilter, UsersAtVersion};
 
 /// A validated new user (AddUser, or the first admin of an account).
 pub struct NewUser {
@@ -31,27 +32,26 @@ pub struct NewUser {
 }
 
 impl NewUser {
-    pub fn into_row(
+    pub fn into_user(
         self,
         account_id: &str,
         role: Role,
         password_hash: String,
         now: NaiveDateTime,
-    ) -> UserRow {
+    ) -> User {
         let permissions = self
             .permissions
             .unwrap_or_else(|| Permissions::default_for(role));
-        UserRow {
+        User {
             id: new_id(),
             account_id: account_id.to_owned(),
-            search_text: search_text(self.name.as_str(), self.email.as_str()),
             name: self.name.as_str().to_owned(),
             email: self.email.as_str().to_owned(),
             password_hash,
             group_id: self.group_id,
-            role: role.as_str().to_owned(),
-            permissions: permissions.to_json(),
-            status: UserStatus::Active.as_str().to_owned(),
+            role,
+            permissions,
+            status: UserStatus::Active,
             version: 1,
             tokens_valid_after: None,
             created_at: now,
@@ -63,7 +63,7 @@ impl NewUser {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddedUser {
-    pub user: UserRow,
+    pub user: User,
     pub seat_effect: SeatEffect,
 }
 
@@ -91,9 +91,9 @@ impl PageQuery {
     fn new(account_id: &str, request: ListUsers) -> Result<Self> {
         let limit = paging::page_size(request.page_size, 50)?;
         let filter = UserFilter {
-            status: request.status.map(UserStatus::as_str),
+            status: request.status,
             group_id: request.group_id,
-            role: request.role.map(Role::as_str),
+            role: request.role,
             query: request.query.map(|q| q.to_lowercase()),
         };
         let filters = format!(
@@ -123,19 +123,20 @@ impl PageQuery {
         users_version.and_then(|v| pages.get(&self.key, v))
     }
 
-    async fn load(&self, conn: &mut impl UserReads) -> Result<UsersAtVersion> {
-        conn.list_users(
-            &self.account_id,
-            &self.filter,
-            self.key.after.as_deref(),
-            self.key.limit + 1,
-        )
-        .await
+    /// The read of this page: one row more than the page, to know whether
+    /// another follows.
+    fn read(&self) -> PageRead<'_> {
+        PageRead {
+            account_id: &self.account_id,
+            filter: &self.filter,
+            after_id: self.key.after.as_deref(),
+            limit: self.key.limit + 1,
+        }
     }
 
     /// The page (at most `limit` rows) and the next page token, kept in
-    /// `pages` when the read carried the account's users version. Fields
-    /// no page shows (the password hash, the search text) are dropped.
+    /// `pages` when the read carried the account's users version. The
+    /// password hash, which no page shows, is dropped.
     fn finish(&self, read: UsersAtVersion, pages: &PageCache) -> UserPage {
         let mut rows = read.users;
         let next_page_token =
@@ -144,7 +145,6 @@ impl PageQuery {
             });
         for row in &mut rows {
             row.password_hash = String::new();
-            row.search_text = String::new();
         }
         let page = UserPage {
             users: rows.into(),
@@ -168,10 +168,6 @@ pub struct UserUpdate {
     pub role: Option<Role>,
     /// Unset levels take the defaults of the user's final role.
     pub permissions: Option<RequestedPermissions>,
-}
-
-pub fn etag_of(user: &UserRow) -> String {
-    format!("v{}", user.version)
 }
 
 impl Roster {
@@ -202,7 +198,10 @@ impl Roster {
         });
         // A retry of a finished call skips the costly hash.
         if let Some(key) = &key
-            && let Some(done) = read!(self.store, |conn| idempotency::replay(conn, key).await)?
+            && let Some(done) = self
+                .store
+                .read(async |conn| idempotency::replay(conn, key).await)
+                .await?
         {
             return Ok(done);
         }
@@ -212,48 +211,51 @@ impl Roster {
             permissions: Some(permissions),
             ..user
         }
-        .into_row(&account_id, role, password_hash, now);
-        write!(self.store, |conn| {
-            let account = conn
-                .lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            if let Some(key) = &key
-                && let Some(done) = idempotency::replay(conn, key).await?
-            {
-                return Ok(done);
-            }
-            ensure_writable(&account, now)?;
-            if let Some(group_id) = &row.group_id
-                && !conn.group_exists(&account_id, group_id).await?
-            {
-                return Err(Error::invalid("group_id", "no such group in this account"));
-            }
-            // The unique email index answers EMAIL_TAKEN (no query before);
-            // `account` still holds the counts from before the insert, which
-            // the seat decision is about, and a refusal rolls the insert back.
-            conn.insert_user(&row).await?;
-            let seat_effect = take_seat(conn, &account, &self.prices, &actor, &row.id, now).await?;
-            conn.append_event(
-                &account_id,
-                NewEvent {
-                    event_type: "USER_ADDED",
-                    actor: actor.clone(),
-                    user_id: Some(row.id.clone()),
-                    ..NewEvent::default()
-                },
-                now,
-            )
-            .await?;
-            let added = AddedUser {
-                user: row.clone(),
-                seat_effect,
-            };
-            if let Some(key) = &key {
-                idempotency::remember(conn, key, &added, Some(&added.user.id), now).await?;
-            }
-            Ok::<_, Error>(added)
-        })
+        .into_user(&account_id, role, password_hash, now);
+        self.store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                if let Some(key) = &key
+                    && let Some(done) = idempotency::replay(conn, key).await?
+                {
+                    return Ok(done);
+                }
+                ensure_writable(&account, now)?;
+                if let Some(group_id) = &row.group_id
+                    && !conn.group_exists(&account_id, group_id).await?
+                {
+                    return Err(Error::invalid("group_id", "no such group in this account"));
+                }
+                // The unique email index answers EMAIL_TAKEN (no query before);
+                // `account` still holds the counts from before the insert, which
+                // the seat decision is about, and a refusal rolls the insert back.
+                if conn.insert_user(&row).await? == Insert::Duplicate {
+                    return Err(Error::email_taken());
+                }
+                let seat_effect =
+                    take_seat(conn, &account, &self.prices, &actor, &row.id, now).await?;
+                conn.append_event(
+                    &account_id,
+                    NewEvent {
+                        user_id: Some(row.id.clone()),
+                        ..NewEvent::new(EventType::UserAdded, &actor)
+                    },
+                    now,
+                )
+                .await?;
+                let added = AddedUser {
+                    user: row.clone(),
+                    seat_effect,
+                };
+                if let Some(key) = &key {
+                    idempotency::remember(conn, key, &added, Some(&added.user.id), now).await?;
+                }
+                Ok::<_, Error>(added)
+            })
+            .await
     }
 
     pub async fn get_user(
@@ -261,10 +263,11 @@ impl Roster {
         caller: &Principal,
         account_id: &str,
         user_id: &str,
-    ) -> Result<UserRow> {
+    ) -> Result<User> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         self.store
-            .user_of_account(&account_id, user_id)
+            .users()
+            .of_account(&account_id, user_id)
             .await?
             .ok_or_else(Error::user_not_found)
     }
@@ -272,9 +275,10 @@ impl Roster {
     /// GetUser for a user token acting on its own account: the caller's row
     /// and the answer come from one query, so authentication costs no extra
     /// round trip and revocation still takes effect at once.
-    pub async fn get_user_as(&self, claims: &UserClaims, user_id: &str) -> Result<UserRow> {
+    pub async fn get_user_as(&self, claims: &UserClaims, user_id: &str) -> Result<User> {
         let mut rows = self
             .store
+            .users()
             .caller_and_user(&claims.account_id, &claims.user_id, user_id)
             .await?;
         let caller = claims.confirm(rows.iter().find(|u| u.id == claims.user_id))?;
@@ -297,21 +301,14 @@ impl Roster {
     ) -> Result<UserPage> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         let page = PageQuery::new(&account_id, request)?;
+        let users = self.store.users();
         if page.is_kept(&self.pages) {
-            let version = read_users!(self.store, |conn| conn
-                .find_users_version(&account_id)
-                .await)?;
+            let version = users.users_version(&account_id).await?;
             if let Some(kept) = page.kept(&self.pages, version) {
                 return Ok(kept);
             }
         }
-        // A text search may scan the whole account: it takes a pooled
-        // connection of its own rather than hold up the shared ones.
-        let read = if page.filter.query.is_some() {
-            read!(self.store, |conn| page.load(conn).await)?
-        } else {
-            read_users!(self.store, |conn| page.load(conn).await)?
-        };
+        let read = users.page(page.read()).await?;
         Ok(page.finish(read, &self.pages))
     }
 
@@ -319,10 +316,10 @@ impl Roster {
     /// [`Roster::list_users`]) for a user token acting on its own account.
     /// A page read before: the caller's row and the users version in one
     /// statement, and the kept page if the version is unchanged. Otherwise
-    /// the caller's row and the page come from one connection in one go
-    /// (see [`UserReads::find_caller_and_list_users`]). Either way
-    /// revocation takes effect at once, and no row leaves before the caller
-    /// is confirmed and authorized.
+    /// the caller's row and the page in one go (see
+    /// [`Users::caller_and_page`](crate::store::Users::caller_and_page)).
+    /// Either way revocation takes effect at once, and no row leaves before
+    /// the caller is confirmed and authorized.
     pub async fn list_users_as(&self, claims: &UserClaims, request: ListUsers) -> Result<UserPage> {
         let page = match PageQuery::new(&claims.account_id, request) {
             Ok(page) => page,
@@ -332,9 +329,9 @@ impl Roster {
                 return Err(invalid);
             }
         };
+        let users = self.store.users();
         if page.is_kept(&self.pages) {
-            // Coalesced with concurrent calls' reads on PostgreSQL.
-            let found = self.store.user_with_users_version(&claims.user_id).await?;
+            let found = users.with_users_version(&claims.user_id).await?;
             let (caller, version) = found.unzip();
             claims
                 .confirm(caller.as_ref())?
@@ -342,19 +339,10 @@ impl Roster {
             if let Some(kept) = page.kept(&self.pages, version) {
                 return Ok(kept);
             }
-            let read = read_users!(self.store, |conn| page.load(conn).await)?;
+            let read = users.page(page.read()).await?;
             return Ok(page.finish(read, &self.pages));
         }
-        let (caller, read) = read_users!(self.store, |conn| {
-            conn.find_caller_and_list_users(
-                &claims.user_id,
-                &page.account_id,
-                &page.filter,
-                page.key.after.as_deref(),
-                page.key.limit + 1,
-            )
-            .await
-        })?;
+        let (caller, read) = users.caller_and_page(&claims.user_id, page.read()).await?;
         claims
             .confirm(caller.as_ref())?
             .authorize(&claims.account_id, Access::Read)?;
@@ -367,89 +355,82 @@ impl Roster {
         account_id: &str,
         user_id: &str,
         update: UserUpdate,
-    ) -> Result<UserRow> {
+    ) -> Result<User> {
         let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
         let actor = caller.actor();
         let now = self.now();
-        write!(self.store, |conn| {
-            let account = conn
-                .lock_account(&account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            let user = conn
-                .find_user(&account_id, user_id)
-                .await?
-                .ok_or_else(Error::user_not_found)?;
-            ensure_writable(&account, now)?;
-            if etag_of(&user) != update.etag {
-                return Err(Error::new(
-                    crate::error::Code::Aborted,
-                    Reason::EtagMismatch,
-                    "the user changed since it was read; read it again and retry",
-                ));
-            }
-            let old_role = Role::from_db(&user.role).ok_or_else(Error::internal)?;
-            let role = update.role.unwrap_or(old_role);
-            if old_role == Role::Admin
-                && role != Role::Admin
-                && user.status == "ACTIVE"
-                && conn.count_active_admins(&account_id).await? <= 1
-            {
-                return Err(Error::precondition(
-                    Reason::LastAdmin,
-                    "the account's last active admin cannot stop being an admin",
-                ));
-            }
-            let group_id = match update.group_id {
-                Some(Some(group_id)) => {
-                    if !conn.group_exists(&account_id, &group_id).await? {
-                        return Err(Error::invalid("group_id", "no such group in this account"));
-                    }
-                    Some(group_id)
+        self.store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                let user = conn
+                    .find_user(&account_id, user_id)
+                    .await?
+                    .ok_or_else(Error::user_not_found)?;
+                ensure_writable(&account, now)?;
+                if user.etag() != update.etag {
+                    return Err(Error::new(
+                        crate::error::Code::Aborted,
+                        Reason::EtagMismatch,
+                        "the user changed since it was read; read it again and retry",
+                    ));
                 }
-                Some(None) => None,
-                None => user.group_id.clone(),
-            };
-            let name = update
-                .name
-                .map(|n| n.as_str().to_owned())
-                .unwrap_or_else(|| user.name.clone());
-            let permissions = match update.permissions {
-                Some(p) => p.resolve(role).to_json(),
-                None if role != old_role => Permissions::default_for(role).to_json(),
-                None => user.permissions.clone(),
-            };
-            let change = UserProfileChange {
-                search_text: search_text(&name, &user.email),
-                name,
-                group_id,
-                role: role.as_str().to_owned(),
-                permissions,
-                version: user.version + 1,
-                updated_at: now,
-            };
-            conn.update_user_profile(user_id, &change).await?;
-            conn.append_event(
-                &account_id,
-                NewEvent {
-                    event_type: "USER_UPDATED",
-                    actor: actor.clone(),
-                    user_id: Some(user_id.to_owned()),
-                    ..NewEvent::default()
-                },
-                now,
-            )
-            .await?;
-            Ok::<_, Error>(UserRow {
-                name: change.name,
-                group_id: change.group_id,
-                role: change.role,
-                permissions: change.permissions,
-                search_text: change.search_text,
-                version: change.version,
-                updated_at: now,
-                ..user
+                let old_role = user.role;
+                let role = update.role.unwrap_or(old_role);
+                if user.is_active_admin()
+                    && role != Role::Admin
+                    && conn.count_active_admins(&account_id).await? <= 1
+                {
+                    return Err(Error::precondition(
+                        Reason::LastAdmin,
+                        "the account's last active admin cannot stop being an admin",
+                    ));
+                }
+                let group_id = match update.group_id {
+                    Some(Some(group_id)) => {
+                        if !conn.group_exists(&account_id, &group_id).await? {
+                            return Err(Error::invalid(
+                                "group_id",
+                                "no such group in this account",
+                            ));
+                        }
+                        Some(group_id)
+                    }
+                    Some(None) => None,
+                    None => user.group_id.clone(),
+                };
+                let name = update
+                    .name
+                    .map(|n| n.as_str().to_owned())
+                    .unwrap_or_else(|| user.name.clone());
+                let permissions = match update.permissions {
+                    Some(p) => p.resolve(role),
+                    None if role != old_role => Permissions::default_for(role),
+                    None => user.permissions,
+                };
+                let updated = User {
+                    name,
+                    group_id,
+                    role,
+                    permissions,
+                    version: user.version + 1,
+                    updated_at: now,
+                    ..user
+                };
+                conn.update_user_profile(&updated).await?;
+                conn.append_event(
+                    &account_id,
+                    NewEvent {
+                        user_id: Some(user_id.to_owned()),
+                        ..NewEvent::new(EventType::UserUpdated, &actor)
+                    },
+                    now,
+                )
+                .await?;
+                Ok::<_, Error>(updated)
             })
-        })
+            .await
     }
 }

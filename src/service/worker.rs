@@ -11,13 +11,12 @@ use chrono::NaiveDateTime;
 use tokio::sync::watch;
 
 use super::Roster;
-use super::jobs::change_of;
-use super::lifecycle::{Change, Refusal, check_change, finish_change};
-use crate::domain::records::{Pass, RecordCounts, RecordKind, Targets};
+use super::handover::{ChangeCheck, Handover, Refusal, check_change, finish_change, job_event};
+use crate::domain::records::{Pass, RecordCounts};
+use crate::domain::{Change, Job, JobState, JobUser, UserOutcome};
 use crate::error::{Error, Reason, Result};
-use crate::store::models::{JobProgress, JobRow, JobUserRow, NewEvent, PassMove};
-use crate::store::{Repo, UserReads};
-use crate::write;
+use crate::store::prelude::*;
+use crate::store::{JobProgress, PassMove};
 
 /// Why a job run stopped before the end.
 enum Stop {
@@ -25,6 +24,16 @@ enum Stop {
     Shutdown,
     /// Another process holds the lease now.
     LeaseLost,
+}
+
+/// Where a job run stands: what it moved so far, in all and for the user
+/// being worked, and the last record id of the pass looked at.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    moved: RecordCounts,
+    records_moved: i64,
+    user_moved: RecordCounts,
+    after: i64,
 }
 
 pub struct Worker {
@@ -81,23 +90,29 @@ impl Worker {
             .unwrap_or(chrono::Duration::seconds(15))
     }
 
-    async fn claim(&self) -> Result<Option<JobRow>> {
+    async fn claim(&self) -> Result<Option<Job>> {
         let now = self.roster.now();
         let until = self.lease_until(now);
-        let store = &self.roster.store;
-        write!(store, |conn| conn.claim_job(&self.owner, until, now).await)
+        self.roster
+            .store
+            .write(async |conn| conn.claim_job(&self.owner, until, now).await)
+            .await
     }
 
     /// Runs the job to its end, or until shutdown or a lost lease.
-    async fn work(&self, job: JobRow, shutdown: &watch::Receiver<bool>) -> Result<Option<Stop>> {
-        let targets: Targets = serde_json::from_str(&job.targets).map_err(|_| Error::internal())?;
-        let change = change_of(&job.kind);
-        let mut moved: RecordCounts = serde_json::from_str(&job.moved).unwrap_or_default();
-        let mut records_moved = job.records_moved;
-        let store = self.roster.store.clone();
-        let users = write!(store, |conn| conn.job_users(&job.id).await)?;
+    async fn work(&self, job: Job, shutdown: &watch::Receiver<bool>) -> Result<Option<Stop>> {
+        let change = job.kind.change();
+        let mut progress = Progress {
+            moved: job.moved,
+            records_moved: job.records_moved,
+            ..Progress::default()
+        };
+        let store = &self.roster.store;
+        let users = store
+            .write(async |conn| conn.job_users(&job.id).await)
+            .await?;
         for mut user in users {
-            if !matches!(user.outcome.as_str(), "PENDING" | "RUNNING") {
+            if !user.outcome.is_open() {
                 continue;
             }
             if let Some(stop) = self.cancel_or_stop(&job, shutdown).await? {
@@ -105,29 +120,17 @@ impl Worker {
             }
             // Start: check the user again under the lock (things change
             // while a job waits).
-            if !self.start_user(&job, &targets, change, &mut user).await? {
+            if !self.start_user(&job, change, &mut user).await? {
                 continue;
             }
-            let mut user_moved: RecordCounts =
-                serde_json::from_str(&user.moved).unwrap_or_default();
-            for pass in targets.passes() {
-                let mut after = 0;
+            progress.user_moved = user.moved;
+            for pass in job.targets.passes() {
+                progress.after = 0;
                 loop {
                     if let Some(stop) = self.cancel_or_stop(&job, shutdown).await? {
                         return Ok(Some(stop));
                     }
-                    let n = self
-                        .batch(
-                            &job,
-                            &user,
-                            &pass,
-                            &mut after,
-                            &mut moved,
-                            &mut user_moved,
-                            &mut records_moved,
-                        )
-                        .await?;
-                    match n {
+                    match self.batch(&job, &user, &pass, &mut progress).await? {
                         None => return Ok(Some(Stop::LeaseLost)),
                         Some(false) => break,
                         Some(true) => {}
@@ -137,22 +140,15 @@ impl Worker {
                     }
                 }
             }
-            user.moved = user_moved.to_json();
+            user.moved = progress.user_moved;
             if !self
-                .finish_user(
-                    &job,
-                    &targets,
-                    change,
-                    &mut user,
-                    &mut moved,
-                    &mut records_moved,
-                )
+                .finish_user(&job, change, &mut user, &mut progress)
                 .await?
             {
                 return Ok(Some(Stop::LeaseLost));
             }
         }
-        self.end(&job, "SUCCEEDED").await?;
+        self.end(&job, JobState::Succeeded).await?;
         Ok(None)
     }
 
@@ -160,22 +156,24 @@ impl Worker {
     /// (handing the lease back).
     async fn cancel_or_stop(
         &self,
-        job: &JobRow,
+        job: &Job,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<Option<Stop>> {
         let now = self.roster.now();
         let store = &self.roster.store;
         if *shutdown.borrow() {
-            write!(store, |conn| conn
-                .release_job(&job.id, &self.owner, now)
-                .await)?;
+            store
+                .write(async |conn| conn.release_job(&job.id, &self.owner, now).await)
+                .await?;
             return Ok(Some(Stop::Shutdown));
         }
-        let current = write!(store, |conn| conn.find_job(&job.account_id, &job.id).await)?;
+        let current = store
+            .write(async |conn| conn.find_job(&job.account_id, &job.id).await)
+            .await?;
         match current {
             Some(j) if j.lease_owner.as_deref() != Some(&self.owner) => Ok(Some(Stop::LeaseLost)),
             Some(j) if j.cancel_requested => {
-                self.end(job, "CANCELLED").await?;
+                self.end(job, JobState::Cancelled).await?;
                 Ok(Some(Stop::Shutdown))
             }
             Some(_) => Ok(None),
@@ -183,185 +181,168 @@ impl Worker {
         }
     }
 
-    async fn end(&self, job: &JobRow, state: &str) -> Result<()> {
+    async fn end(&self, job: &Job, state: JobState) -> Result<()> {
         let now = self.roster.now();
-        let store = &self.roster.store;
-        let ended = write!(store, |conn| {
-            if conn
-                .finish_job(&job.id, &self.owner, state, "", now)
-                .await?
-            {
+        let ended = self
+            .roster
+            .store
+            .write(async |conn| {
+                if !conn
+                    .finish_job(&job.id, &self.owner, state, "", now)
+                    .await?
+                {
+                    return Ok::<_, Error>(false);
+                }
                 conn.lock_account(&job.account_id).await?;
-                conn.append_event(
-                    &job.account_id,
-                    NewEvent {
-                        event_type: "JOB_STATE_CHANGED",
-                        actor: job.created_by.clone(),
-                        job_id: Some(job.id.clone()),
-                        detail: state.to_owned(),
-                        ..NewEvent::default()
-                    },
-                    now,
-                )
-                .await?;
-                return Ok::<_, Error>(true);
-            }
-            Ok::<_, Error>(false)
-        })?;
+                job_event(conn, job, state, &job.created_by, now).await?;
+                Ok(true)
+            })
+            .await?;
         if ended {
-            metrics::counter!("roster_jobs_finished_total", "state" => state.to_owned())
-                .increment(1);
+            metrics::counter!("roster_jobs_finished_total", "state" => state.as_str()).increment(1);
         }
         Ok(())
     }
 
     /// Re-checks the user; marks it RUNNING, or FAILED/SKIPPED with the
     /// reason. Returns whether to go on with it.
-    async fn start_user(
-        &self,
-        job: &JobRow,
-        targets: &Targets,
-        change: Change,
-        user: &mut JobUserRow,
-    ) -> Result<bool> {
+    async fn start_user(&self, job: &Job, change: Change, user: &mut JobUser) -> Result<bool> {
         let now = self.roster.now();
-        let store = &self.roster.store;
-        let verdict = write!(store, |conn| {
-            let account = conn
-                .lock_account(&job.account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            let row = conn.find_user(&job.account_id, &user.user_id).await?;
-            let refusal = match &row {
-                None => Some((
-                    "FAILED",
-                    Refusal::new(
-                        &user.user_id,
-                        Reason::UserNotFound,
-                        "no such user in this account",
-                    ),
-                )),
-                Some(u)
-                    if change == Change::Disable
-                        && u.status != "ACTIVE"
-                        && user.outcome == "PENDING" =>
-                {
-                    Some((
-                        "SKIPPED",
-                        Refusal::new(&u.id, Reason::InvalidStatus, "the user is already inactive"),
-                    ))
+        let verdict = self
+            .roster
+            .store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&job.account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                let refusal = match conn.find_user(&job.account_id, &user.user_id).await? {
+                    None => Some((
+                        UserOutcome::Failed,
+                        Refusal::new(
+                            &user.user_id,
+                            Reason::UserNotFound,
+                            "no such user in this account",
+                        ),
+                    )),
+                    Some(u)
+                        if change == Change::Disable
+                            && !u.is_active()
+                            && user.outcome == UserOutcome::Pending =>
+                    {
+                        let message = "the user is already inactive";
+                        let refusal = Refusal::new(&u.id, Reason::InvalidStatus, message);
+                        Some((UserOutcome::Skipped, refusal))
+                    }
+                    Some(u) => {
+                        let check = ChangeCheck {
+                            account: &account,
+                            targets: &job.targets,
+                            change,
+                            subjects: &[u.id.as_str()],
+                            admins_leaving: 0,
+                            now,
+                        };
+                        let (mut refusals, _) = check_change(conn, &check, &u).await?;
+                        // Kinds can be uncovered only until their records
+                        // moved; the final step checks removal again.
+                        refusals.retain(|r| {
+                            r.reason != Reason::ReassignmentRequired
+                                && r.reason != Reason::InvalidStatus
+                        });
+                        refusals
+                            .into_iter()
+                            .next()
+                            .map(|r| (UserOutcome::Failed, r))
+                    }
+                };
+                let mut updated = user.clone();
+                match refusal {
+                    Some((outcome, r)) => {
+                        updated.outcome = outcome;
+                        updated.reason = Some(r.reason);
+                        updated.message = r.message;
+                    }
+                    None => updated.outcome = UserOutcome::Running,
                 }
-                Some(u) => {
-                    let subjects = [u.id.as_str()];
-                    let (mut refusals, _) =
-                        check_change(conn, &account, u, targets, change, &subjects, 0, now).await?;
-                    // Kinds can be uncovered only until their records moved; the
-                    // final step checks removal again.
-                    refusals.retain(|r| {
-                        r.reason != Reason::ReassignmentRequired
-                            && r.reason != Reason::InvalidStatus
-                    });
-                    refusals.into_iter().next().map(|r| ("FAILED", r))
-                }
-            };
-            let mut updated = user.clone();
-            match refusal {
-                Some((outcome, r)) => {
-                    updated.outcome = outcome.into();
-                    updated.reason = r.reason.as_str().to_owned();
-                    updated.message = r.message;
-                }
-                None => updated.outcome = "RUNNING".into(),
-            }
-            conn.set_job_user(&updated).await?;
-            Ok::<_, Error>(updated)
-        })?;
-        let go = verdict.outcome == "RUNNING";
+                conn.set_job_user(&updated).await?;
+                Ok::<_, Error>(updated)
+            })
+            .await?;
+        let go = verdict.outcome == UserOutcome::Running;
         *user = verdict;
         Ok(go)
     }
 
-    /// Moves one batch of `pass` after `after` (advanced to the batch's
-    /// last id); returns whether there may be more (None: lease lost, the
-    /// batch rolled back).
-    #[allow(clippy::too_many_arguments)]
+    /// Moves one batch of `pass` after `progress.after` (advanced to the
+    /// batch's last id); returns whether there may be more (None: lease
+    /// lost, the batch rolled back).
     async fn batch(
         &self,
-        job: &JobRow,
-        user: &JobUserRow,
+        job: &Job,
+        user: &JobUser,
         pass: &Pass<'_>,
-        after: &mut i64,
-        moved: &mut RecordCounts,
-        user_moved: &mut RecordCounts,
-        records_moved: &mut i64,
+        progress: &mut Progress,
     ) -> Result<Option<bool>> {
         let now = self.roster.now();
         let until = self.lease_until(now);
         let limit = self.roster.jobs.batch_size;
-        let store = &self.roster.store;
         let started = std::time::Instant::now();
-        let kinds: Vec<&str> = pass.kinds.iter().map(|k| k.as_str()).collect();
-        let parents: Vec<&str> = pass
-            .conversation_parents
-            .iter()
-            .map(|k| k.as_str())
-            .collect();
-        let result = write!(store, |conn| {
-            let mv = PassMove {
-                account_id: &job.account_id,
-                from_user_id: &user.user_id,
-                to_user_id: pass.target,
-                kinds: &kinds,
-                conversation_parents: &parents,
-                job_id: &job.id,
-                now,
-            };
-            let batch = conn.move_batch(&mv, *after, limit).await?;
-            let Some(last) = batch.last else {
-                return Ok(Some((0, None, *moved, *user_moved, *records_moved)));
-            };
-            let (mut job_moved, mut mine, mut n) = (*moved, *user_moved, 0);
-            for (kind, count) in batch.by_kind {
-                let kind = RecordKind::from_db(&kind).ok_or_else(Error::internal)?;
-                job_moved.add(kind, count);
-                mine.add(kind, count);
-                n += count;
-            }
-            let progress = JobProgress {
-                job_id: &job.id,
-                lease_owner: &self.owner,
-                lease_expires_at: until,
-                records_moved: *records_moved + n,
-                moved: job_moved.to_json(),
-                now,
-            };
-            if !conn.record_job_progress(&progress).await? {
-                // Not ours any more: undo this batch.
-                return Err(LEASE_LOST.clone());
-            }
-            conn.set_job_user(&JobUserRow {
-                moved: mine.to_json(),
-                ..user.clone()
+        let before = *progress;
+        let result = self
+            .roster
+            .store
+            .write(async |conn| {
+                let mv = PassMove {
+                    account_id: &job.account_id,
+                    from_user_id: &user.user_id,
+                    to_user_id: pass.target,
+                    kinds: &pass.kinds,
+                    conversation_parents: &pass.conversation_parents,
+                    job_id: &job.id,
+                    now,
+                };
+                let batch = conn.move_batch(&mv, before.after, limit).await?;
+                let Some(last) = batch.last else {
+                    return Ok((0, None));
+                };
+                let mut after = before;
+                after.moved.merge(&batch.moved);
+                after.user_moved.merge(&batch.moved);
+                after.records_moved += batch.moved.total();
+                after.after = last;
+                let written = JobProgress {
+                    job_id: &job.id,
+                    lease_owner: &self.owner,
+                    lease_expires_at: until,
+                    records_moved: after.records_moved,
+                    moved: after.moved,
+                    now,
+                };
+                if !conn.record_job_progress(&written).await? {
+                    // Not ours any more: undo this batch.
+                    return Err(LEASE_LOST.clone());
+                }
+                conn.set_job_user(&JobUser {
+                    moved: after.user_moved,
+                    ..user.clone()
+                })
+                .await?;
+                Ok::<_, Error>((batch.moved.total(), Some(after)))
             })
-            .await?;
-            Ok::<_, Error>(Some((n, Some(last), job_moved, mine, *records_moved + n)))
-        });
+            .await;
         match result {
-            Ok(Some((n, last, job_moved, mine, total))) => {
+            Ok((n, after)) => {
                 tracing::debug!(job_id = %job.id, records = n, elapsed_ms = started.elapsed().as_millis() as u64, "job batch committed");
                 if n > 0 {
                     metrics::counter!("roster_job_records_moved_total").increment(n as u64);
                     metrics::counter!("roster_job_batches_total").increment(1);
                 }
-                *moved = job_moved;
-                *user_moved = mine;
-                *records_moved = total;
-                if let Some(last) = last {
-                    *after = last;
+                if let Some(after) = after {
+                    *progress = after;
                 }
-                Ok(Some(last.is_some()))
+                Ok(Some(after.is_some()))
             }
-            Ok(None) => Ok(None),
             Err(e) if e == *LEASE_LOST => Ok(None),
             Err(e) => Err(e),
         }
@@ -372,80 +353,81 @@ impl Worker {
     /// when the lease was lost.
     async fn finish_user(
         &self,
-        job: &JobRow,
-        targets: &Targets,
+        job: &Job,
         change: Change,
-        user: &mut JobUserRow,
-        moved: &mut RecordCounts,
-        records_moved: &mut i64,
+        user: &mut JobUser,
+        progress: &mut Progress,
     ) -> Result<bool> {
         let now = self.roster.now();
         let until = self.lease_until(now);
-        let store = &self.roster.store;
-        let result = write!(store, |conn| {
-            let account = conn
-                .lock_account(&job.account_id)
-                .await?
-                .ok_or_else(Error::account_not_found)?;
-            let mut updated = user.clone();
-            let (mut job_moved, mut total) = (*moved, *records_moved);
-            match conn.find_user(&job.account_id, &user.user_id).await? {
-                None => {
-                    updated.outcome = "FAILED".into();
-                    updated.reason = "USER_NOT_FOUND".into();
-                    updated.message = "the user was removed while the job ran".into();
-                }
-                Some(row) => {
-                    let subjects = [row.id.as_str()];
-                    let (refusals, _) =
-                        check_change(conn, &account, &row, targets, change, &subjects, 0, now)
-                            .await?;
-                    if let Some(r) = refusals.into_iter().next() {
-                        // Records moved so far stay moved (each has one owner).
-                        updated.outcome = "FAILED".into();
-                        updated.reason = r.reason.as_str().to_owned();
-                        updated.message = r.message;
-                    } else {
-                        let (_, last) = finish_change(
-                            conn,
-                            &job.account_id,
-                            row,
-                            targets,
+        let before = *progress;
+        let result = self
+            .roster
+            .store
+            .write(async |conn| {
+                let account = conn
+                    .lock_account(&job.account_id)
+                    .await?
+                    .ok_or_else(Error::account_not_found)?;
+                let mut updated = user.clone();
+                let mut after = before;
+                match conn.find_user(&job.account_id, &user.user_id).await? {
+                    None => {
+                        updated.outcome = UserOutcome::Failed;
+                        updated.reason = Some(Reason::UserNotFound);
+                        updated.message = "the user was removed while the job ran".into();
+                    }
+                    Some(found) => {
+                        let check = ChangeCheck {
+                            account: &account,
+                            targets: &job.targets,
                             change,
-                            &job.created_by,
-                            Some(&job.id),
+                            subjects: &[found.id.as_str()],
+                            admins_leaving: 0,
                             now,
-                        )
-                        .await?;
-                        let mut mine: RecordCounts =
-                            serde_json::from_str(&user.moved).unwrap_or_default();
-                        mine.merge(&last);
-                        job_moved.merge(&last);
-                        total += last.total();
-                        updated.moved = mine.to_json();
-                        updated.outcome = "DONE".into();
+                        };
+                        let (refusals, _) = check_change(conn, &check, &found).await?;
+                        if let Some(r) = refusals.into_iter().next() {
+                            // Records moved so far stay moved (each has one owner).
+                            updated.outcome = UserOutcome::Failed;
+                            updated.reason = Some(r.reason);
+                            updated.message = r.message;
+                        } else {
+                            let handover = Handover {
+                                account_id: &job.account_id,
+                                targets: &job.targets,
+                                change,
+                                actor: &job.created_by,
+                                job_id: Some(&job.id),
+                                now,
+                            };
+                            let (_, last) = finish_change(conn, &handover, found).await?;
+                            updated.moved.merge(&last);
+                            after.moved.merge(&last);
+                            after.records_moved += last.total();
+                            updated.outcome = UserOutcome::Done;
+                        }
                     }
                 }
-            }
-            let progress = JobProgress {
-                job_id: &job.id,
-                lease_owner: &self.owner,
-                lease_expires_at: until,
-                records_moved: total,
-                moved: job_moved.to_json(),
-                now,
-            };
-            if !conn.record_job_progress(&progress).await? {
-                return Err(LEASE_LOST.clone());
-            }
-            conn.set_job_user(&updated).await?;
-            Ok::<_, Error>((updated, job_moved, total))
-        });
+                let written = JobProgress {
+                    job_id: &job.id,
+                    lease_owner: &self.owner,
+                    lease_expires_at: until,
+                    records_moved: after.records_moved,
+                    moved: after.moved,
+                    now,
+                };
+                if !conn.record_job_progress(&written).await? {
+                    return Err(LEASE_LOST.clone());
+                }
+                conn.set_job_user(&updated).await?;
+                Ok::<_, Error>((updated, after))
+            })
+            .await;
         match result {
-            Ok((updated, job_moved, total)) => {
+            Ok((updated, after)) => {
                 *user = updated;
-                *moved = job_moved;
-                *records_moved = total;
+                *progress = after;
                 Ok(true)
             }
             Err(e) if e == *LEASE_LOST => Ok(false),

@@ -1,5 +1,7 @@
-//! Rows as they are stored. Enumerations are kept as their stored text; the
-//! CHECK constraints of the migrations guarantee the values.
+//! Rows as they are stored, private to the store: enumerations are kept as
+//! their stored text (the CHECK constraints of the migrations guarantee the
+//! values) and nested values as JSON text. `convert.rs` turns them into the
+//! domain's types and back; nothing outside `store` sees a row.
 
 use super::timestamp::{MaybeStoredTime, StoredTime};
 use chrono::NaiveDateTime;
@@ -10,7 +12,7 @@ use super::schema::{
     work_records,
 };
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = accounts)]
 pub struct AccountRow {
     pub id: String,
@@ -31,13 +33,8 @@ pub struct AccountRow {
     pub event_seq: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    /// The account's users by status when the row was read, kept by a
-    /// trigger with every change to a users row. Exact for a row locked
-    /// with `lock_account`, until the transaction changes a user. (Absent
-    /// from idempotency replies stored before they existed: zero.)
-    #[serde(default)]
+    /// Kept by a trigger with every change to a users row.
     pub active_users: i64,
-    #[serde(default)]
     pub inactive_users: i64,
 }
 
@@ -51,25 +48,13 @@ pub struct GroupRow {
     pub created_at: NaiveDateTime,
 }
 
-/// `Serialize` exists for idempotent replies; the password hash is never
-/// serialized.
-#[derive(
-    Debug,
-    Clone,
-    Queryable,
-    QueryableByName,
-    Selectable,
-    Insertable,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct UserRow {
     pub id: String,
     pub account_id: String,
     pub name: String,
     pub email: String,
-    #[serde(skip)]
     pub password_hash: String,
     pub group_id: Option<String>,
     pub role: String,
@@ -155,21 +140,6 @@ pub struct EventRow {
     pub detail: String,
 }
 
-/// An event before it gets its sequence number.
-#[derive(Debug, Clone, Default)]
-pub struct NewEvent {
-    pub event_type: &'static str,
-    pub actor: String,
-    pub user_id: Option<String>,
-    pub target_user_id: Option<String>,
-    pub job_id: Option<String>,
-    pub seats_before: Option<i32>,
-    pub seats_after: Option<i32>,
-    pub amount_minor: Option<i64>,
-    pub moved: Option<String>,
-    pub detail: String,
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = idempotency_keys)]
 pub struct IdempotencyRow {
@@ -213,75 +183,6 @@ pub struct NewWorkRecord {
     pub updated_at: NaiveDateTime,
 }
 
-/// Records of one kind moving from one user to another. `kind` is the kind
-/// of the records, or for conversations the kind of their parent.
-#[derive(Debug, Clone)]
-pub struct Move<'a> {
-    pub account_id: &'a str,
-    pub from_user_id: &'a str,
-    pub to_user_id: &'a str,
-    pub kind: &'a str,
-    pub job_id: Option<&'a str>,
-    pub now: NaiveDateTime,
-}
-
-/// One batch of a job's pass (see `Targets::passes`): records of `kinds`,
-/// and conversations attached to a `conversation_parents` kind, move from
-/// one user to another.
-#[derive(Debug, Clone, Copy)]
-pub struct PassMove<'a> {
-    pub account_id: &'a str,
-    pub from_user_id: &'a str,
-    pub to_user_id: &'a str,
-    pub kinds: &'a [&'a str],
-    pub conversation_parents: &'a [&'a str],
-    pub job_id: &'a str,
-    pub now: NaiveDateTime,
-}
-
-/// What one batch of a pass moved: records per kind (as stored) and the
-/// last id looked at (None: nothing left in the pass).
-#[derive(Debug, Clone, Default)]
-pub struct MovedBatch {
-    pub by_kind: Vec<(String, i64)>,
-    pub last: Option<i64>,
-}
-
-/// Filters of ListUsers, already validated.
-#[derive(Debug, Clone, Default)]
-pub struct UserFilter {
-    pub status: Option<&'static str>,
-    pub group_id: Option<String>,
-    pub role: Option<&'static str>,
-    /// Lower-cased search text; `%`, `_` and `\` are escaped by the query.
-    pub query: Option<String>,
-}
-
-/// Rows of one ListUsers page and the account's `users_version` read in
-/// the same statement (None when the page is empty).
-#[derive(Debug, Clone, Default)]
-pub struct UsersAtVersion {
-    pub users: Vec<UserRow>,
-    pub users_version: Option<i64>,
-}
-
-/// Active and inactive user counts of an account.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UserCounts {
-    pub active: i64,
-    pub inactive: i64,
-}
-
-impl AccountRow {
-    /// The counts kept in the row (see [`AccountRow::active_users`]).
-    pub fn user_counts(&self) -> UserCounts {
-        UserCounts {
-            active: self.active_users,
-            inactive: self.inactive_users,
-        }
-    }
-}
-
 /// A status change of a user (disable or reactivate).
 #[derive(Debug, Clone, AsChangeset)]
 #[diesel(table_name = users, treat_none_as_null = true)]
@@ -312,25 +213,6 @@ pub struct AccountTermsChange {
     pub pending_requested_by: Option<String>,
     pub pending_requested_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
-}
-
-impl AccountTermsChange {
-    pub fn of(a: &AccountRow, now: NaiveDateTime) -> Self {
-        AccountTermsChange {
-            plan: a.plan.clone(),
-            billing_cycle: a.billing_cycle.clone(),
-            seat_policy: a.seat_policy.clone(),
-            seats_purchased: a.seats_purchased,
-            enterprise_seat_price_minor: a.enterprise_seat_price_minor,
-            period_start: a.period_start,
-            period_end: a.period_end,
-            pending_seats: a.pending_seats,
-            pending_effective_at: a.pending_effective_at,
-            pending_requested_by: a.pending_requested_by.clone(),
-            pending_requested_at: a.pending_requested_at,
-            updated_at: now,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -369,15 +251,4 @@ pub struct JobUserRow {
     pub message: String,
     /// JSON of the per-kind counts moved away from this user so far.
     pub moved: String,
-}
-
-/// One batch of a job's progress, written with the batch's move.
-#[derive(Debug, Clone)]
-pub struct JobProgress<'a> {
-    pub job_id: &'a str,
-    pub lease_owner: &'a str,
-    pub lease_expires_at: NaiveDateTime,
-    pub records_moved: i64,
-    pub moved: String,
-    pub now: NaiveDateTime,
 }

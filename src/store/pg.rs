@@ -1,7 +1,30 @@
 //! The PostgreSQL build of the queries.
 
-use super::*;
-pub type Conn = PgConn;
+use super::models::*;
+use crate::error::Result;
+
+pub type Conn = super::PgConn;
+
+impl super::BackendQueries for Conn {
+    async fn lock_account_row(&mut self, id: &str) -> Result<Option<AccountRow>> {
+        lock_account_row(self, id).await
+    }
+
+    async fn insert_next_event(&mut self, row: EventRow) -> Result<i64> {
+        insert_next_event(self, row).await
+    }
+
+    async fn lock_login_throttle_row(
+        &mut self,
+        email: &str,
+    ) -> Result<(i64, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> {
+        lock_login_throttle_row(self, email).await
+    }
+
+    async fn insert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<usize> {
+        insert_record_rows(self, rows).await
+    }
+}
 
 /// `load_rows!(conn, query)`: the rows of `query` (see the SQLite build
 /// for why this is a macro of its own).
@@ -13,7 +36,7 @@ macro_rules! load_rows {
     };
 }
 
-pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option<AccountRow>> {
+async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option<AccountRow>> {
     use super::schema::accounts::dsl as a;
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
@@ -30,10 +53,7 @@ pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option
 /// and returns its sequence: one statement, one round trip, where the
 /// sequence bump and the insert were two. The bump is an UPDATE of the
 /// account row, so concurrent appends to one account take turns.
-pub(super) async fn insert_next_event(
-    conn: &mut Conn,
-    row: super::models::EventRow,
-) -> Result<i64> {
+async fn insert_next_event(conn: &mut Conn, row: super::models::EventRow) -> Result<i64> {
     use diesel_async::RunQueryDsl;
     Ok(NextEvent { row: &row }.get_result(conn).await?)
 }
@@ -97,7 +117,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for NextEvent<'_> {
     }
 }
 
-pub(super) async fn lock_login_throttle_row(
+async fn lock_login_throttle_row(
     conn: &mut Conn,
     email: &str,
 ) -> Result<(i64, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> {
@@ -195,7 +215,7 @@ impl<const VERSIONED: bool> diesel::query_builder::QueryFragment<diesel::pg::Pg>
 }
 
 /// One multi-row INSERT per 1000 rows (under PostgreSQL's bind limit).
-pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
+async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
     use diesel_async::RunQueryDsl;
     let mut inserted = 0;
     for chunk in rows.chunks(1000) {
@@ -217,5 +237,5 @@ macro_rules! also_for_shared_connections {
 
 // The same file is compiled once per backend, on purpose.
 #[allow(clippy::duplicate_mod)]
-#[path = "queries.rs"]
+#[path = "queries/mod.rs"]
 mod queries;

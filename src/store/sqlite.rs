@@ -1,7 +1,30 @@
 //! The SQLite build of the queries.
 
-use super::*;
-pub type Conn = SqliteConn;
+use super::models::*;
+use crate::error::Result;
+
+pub type Conn = super::SqliteConn;
+
+impl super::BackendQueries for Conn {
+    async fn lock_account_row(&mut self, id: &str) -> Result<Option<AccountRow>> {
+        lock_account_row(self, id).await
+    }
+
+    async fn insert_next_event(&mut self, row: EventRow) -> Result<i64> {
+        insert_next_event(self, row).await
+    }
+
+    async fn lock_login_throttle_row(
+        &mut self,
+        email: &str,
+    ) -> Result<(i64, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> {
+        lock_login_throttle_row(self, email).await
+    }
+
+    async fn insert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<usize> {
+        insert_record_rows(self, rows).await
+    }
+}
 
 /// `load_rows!(conn, query)`: the rows of `query`, built on the
 /// connection's own thread. diesel-async's `load` first copies every row
@@ -21,7 +44,7 @@ macro_rules! load_rows {
 }
 
 /// `BEGIN IMMEDIATE` already holds SQLite's single write lock.
-pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option<AccountRow>> {
+async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option<AccountRow>> {
     use super::schema::accounts::dsl as a;
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
@@ -36,10 +59,7 @@ pub(super) async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option
 /// Appends an event as the account's next one (`row.sequence` is ignored)
 /// and returns its sequence. The writer holds SQLite's only write lock, so
 /// the two statements cannot interleave with another writer's.
-pub(super) async fn insert_next_event(
-    conn: &mut Conn,
-    mut row: super::models::EventRow,
-) -> Result<i64> {
+async fn insert_next_event(conn: &mut Conn, mut row: super::models::EventRow) -> Result<i64> {
     use super::schema::{accounts, events};
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
@@ -55,7 +75,7 @@ pub(super) async fn insert_next_event(
     Ok(row.sequence)
 }
 
-pub(super) async fn lock_login_throttle_row(
+async fn lock_login_throttle_row(
     conn: &mut Conn,
     email: &str,
 ) -> Result<(i64, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> {
@@ -71,7 +91,7 @@ pub(super) async fn lock_login_throttle_row(
 
 /// SQLite has no multi-row insert with NULLs in diesel; rows go one by one
 /// inside the caller's transaction (microseconds each, no round trip).
-pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
+async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
     use diesel_async::RunQueryDsl;
     let mut inserted = 0;
     for row in rows {
@@ -90,5 +110,5 @@ macro_rules! also_for_shared_connections {
 
 // The same file is compiled once per backend, on purpose.
 #[allow(clippy::duplicate_mod)]
-#[path = "queries.rs"]
+#[path = "queries/mod.rs"]
 mod queries;

@@ -103,7 +103,7 @@ impl TestApp {
                 .expect("date"),
         );
         let mut settings = Settings {
-            database_url: database_url.clone(),
+            database_url: database_url.parse().expect("database url"),
             listen: "127.0.0.1:0".parse().expect("addr"),
             migrate: true,
             db_max_connections: 8,
@@ -132,7 +132,7 @@ impl TestApp {
         tweak(&mut settings);
         let tls = settings.tls.is_some();
         // What the server really uses (a tweak may point it elsewhere).
-        let database_url = settings.database_url.clone();
+        let database_url = settings.database_url.as_str().to_owned();
         let app = App::build(settings).await.expect("build app");
         let addr = app.local_addr().expect("addr");
         let roster = app.roster().clone();

@@ -2,12 +2,12 @@
 
 use super::{ResponseStream, UserManagementApi, parse_account_id, parse_id};
 use crate::auth::principal::{Access, Scope};
+use crate::domain::Change;
 use crate::domain::RequestId;
 use crate::error::Violations;
 use crate::grpc::{convert, principal};
 use crate::proto::v1 as pb;
 use crate::service::jobs::{BulkRequest, JobView, MAX_BULK_USERS};
-use crate::service::lifecycle::Change;
 use tokio_stream::StreamExt as _;
 use tonic::{Request, Response, Status};
 
@@ -97,7 +97,7 @@ impl UserManagementApi {
             let update = pb::JobUpdate {
                 job: Some(convert::job(&view, true)),
                 r#final: true,
-                moved: Some(convert::counts(&view.moved())),
+                moved: Some(convert::counts(&view.job.moved)),
                 records_total: view.job.records_total,
                 state: convert::job(&view, false).state,
                 ..Default::default()

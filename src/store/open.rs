@@ -1,0 +1,186 @@
+//! Opening a store: the pools of each backend and how their connections
+//! are set up.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use diesel::Connection as _;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, deadpool::Pool,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use futures::FutureExt;
+
+use super::runtime::{BoxedError, SqliteRunner, WriterThread};
+use super::{
+    Backend, DatabaseUrl, PgConn, PgPools, SqliteConn, SqlitePools, Store, StoreConfig, coalesced,
+    pipelined,
+};
+
+impl Store {
+    /// Opens the pools (connections are made lazily).
+    pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
+        let url = config.url.clone();
+        let timeouts = deadpool::managed::Timeouts {
+            wait: Some(config.acquire_timeout),
+            create: Some(config.acquire_timeout),
+            recycle: Some(config.acquire_timeout),
+        };
+        let backend = if let DatabaseUrl::Postgres { url, .. } = &config.url {
+            let mut manager_config = ManagerConfig::<PgConn>::default();
+            // No `SELECT 1` on every checkout: a dead connection fails its
+            // first query, is marked broken and is not reused.
+            manager_config.recycling_method = RecyclingMethod::Fast;
+            let manager = AsyncDieselConnectionManager::<PgConn>::new_with_config(
+                url.clone(),
+                manager_config,
+            );
+            let shared_connections =
+                pipelined::shared_read_connections(config.shared_read_connections);
+            let shared = Arc::new(pipelined::PipelinedReads::new(
+                url.clone(),
+                shared_connections,
+                config.acquire_timeout,
+            ));
+            Backend::Postgres(PgPools {
+                main: Pool::builder(manager)
+                    .max_size(config.max_connections)
+                    .timeouts(timeouts)
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()?,
+                // Connections of their own: they keep one plan for the
+                // lookup by ids (see `PipelinedReads::with_generic_plans`).
+                users: Arc::new(coalesced::UserLoader::new(
+                    Arc::new(
+                        pipelined::PipelinedReads::new(
+                            url.clone(),
+                            shared_connections,
+                            config.acquire_timeout,
+                        )
+                        .with_generic_plans(),
+                    ),
+                    coalesced_reads_in_flight(shared_connections),
+                )),
+                shared,
+            })
+        } else {
+            let path = config.url.sqlite_path().unwrap_or_default().to_owned();
+            if let Some(dir) = Path::new(&path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)?;
+            }
+            let writer = WriterThread::start()?;
+            let pool = |inline: bool| {
+                let mut manager_config = ManagerConfig::<SqliteConn>::default();
+                manager_config.recycling_method = RecyclingMethod::Fast;
+                let writer = writer.clone();
+                manager_config.custom_setup = Box::new(move |url| {
+                    let url = url.to_owned();
+                    let writer = writer.clone();
+                    async move {
+                        let open = move || {
+                            let mut conn = diesel::SqliteConnection::establish(&url)?;
+                            configure_sqlite(&mut conn, inline).map_err(|e| {
+                                diesel::ConnectionError::BadConnection(e.to_string())
+                            })?;
+                            Ok::<_, diesel::ConnectionError>(conn)
+                        };
+                        let bad =
+                            |e: BoxedError| diesel::ConnectionError::BadConnection(e.to_string());
+                        // A write connection is opened on the writer thread
+                        // too, so all its memory lives in that thread's arena.
+                        let (conn, runner) = if inline {
+                            let conn = tokio::task::spawn_blocking(open)
+                                .await
+                                .map_err(|e| bad(Box::new(e)))??;
+                            (conn, SqliteRunner::Inline)
+                        } else {
+                            let conn = writer.run(open).await.map_err(bad)??;
+                            (conn, SqliteRunner::Writer(writer))
+                        };
+                        Ok(SyncConnectionWrapper::with_runtime(conn, runner))
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
+                    path.clone(),
+                    manager_config,
+                );
+                // SQLite runs one write transaction at a time, so more write
+                // connections only move the queue from the pool (FIFO, woken
+                // at once) into SQLite's busy handler (sleeps of up to 100 ms),
+                // and give every connection its own 2 MiB page cache to fill.
+                let size = if inline {
+                    config.max_connections
+                } else {
+                    config.max_connections.min(SQLITE_WRITE_CONNECTIONS)
+                };
+                Pool::builder(manager)
+                    .max_size(size)
+                    .timeouts(timeouts)
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()
+            };
+            Backend::Sqlite(SqlitePools {
+                write: pool(false)?,
+                read: pool(true)?,
+            })
+        };
+        Ok(Store { backend, url })
+    }
+
+    /// Publishes pool saturation gauges, per pool: `main` on PostgreSQL,
+    /// `write` and `read` on SQLite.
+    pub fn record_pool_metrics(&self) {
+        let publish = |pool: &'static str, status: deadpool::Status| {
+            let idle = status.available;
+            metrics::gauge!("roster_db_pool_connections", "pool" => pool, "state" => "idle")
+                .set(idle as f64);
+            metrics::gauge!("roster_db_pool_connections", "pool" => pool, "state" => "in_use")
+                .set(status.size.saturating_sub(idle) as f64);
+            metrics::gauge!("roster_db_pool_connections", "pool" => pool, "state" => "max")
+                .set(status.max_size as f64);
+            metrics::gauge!("roster_db_pool_waiting", "pool" => pool).set(status.waiting as f64);
+        };
+        match &self.backend {
+            Backend::Sqlite(pools) => {
+                publish("write", pools.write.status());
+                publish("read", pools.read.status());
+            }
+            Backend::Postgres(pools) => publish("main", pools.main.status()),
+        }
+    }
+}
+
+/// Coalesced reads of users out at once: one per shared connection, so a
+/// burst of calls waits for the read before it and goes out as one query.
+/// Two per connection measured no better in the bench (docs/performance.md).
+fn coalesced_reads_in_flight(shared_connections: usize) -> usize {
+    shared_connections
+}
+
+/// Write connections of a SQLite store (see [`Store::open`]).
+const SQLITE_WRITE_CONNECTIONS: usize = 1;
+
+pub(super) fn configure_sqlite(
+    conn: &mut diesel::SqliteConnection,
+    reads: bool,
+) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    // WAL lets readers run beside the writer; busy_timeout makes writers
+    // queue for the lock instead of failing; foreign keys are off by default.
+    // busy_timeout comes first: switching to WAL takes a lock that another
+    // process opening the same file may hold for a moment.
+    conn.batch_execute(
+        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )?;
+    if reads {
+        // Read connections serve small lookups; a 512 KiB page cache each
+        // (SQLite's default is 2 MiB) keeps a full pool's memory bounded.
+        conn.batch_execute("PRAGMA cache_size = -512;")?;
+    }
+    Ok(())
+}

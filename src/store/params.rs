@@ -1,0 +1,104 @@
+//! What the store's methods take and give besides the domain's entities:
+//! filters, moves, progress and the outcomes of inserts.
+
+use chrono::NaiveDateTime;
+
+use crate::domain::records::{RecordCounts, RecordKind};
+use crate::domain::{Role, User, UserStatus};
+
+/// Whether an insert went in, or a row with the same unique key was there
+/// (an email, a request id, a group name): the caller says what that means.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    Done,
+    Duplicate,
+}
+
+/// Filters of ListUsers, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub status: Option<UserStatus>,
+    pub group_id: Option<String>,
+    pub role: Option<Role>,
+    /// Lower-cased search text; `%`, `_` and `\` are escaped by the query.
+    pub query: Option<String>,
+}
+
+/// One ListUsers page and the account's `users_version` read in the same
+/// statement (None when the page is empty).
+#[derive(Debug, Clone, Default)]
+pub struct UsersAtVersion {
+    pub users: Vec<User>,
+    pub users_version: Option<i64>,
+}
+
+/// Records of one kind moving from one user to another. `kind` is the kind
+/// of the records, or for conversations the kind of their parent.
+#[derive(Debug, Clone, Copy)]
+pub struct Move<'a> {
+    pub account_id: &'a str,
+    pub from_user_id: &'a str,
+    pub to_user_id: &'a str,
+    pub kind: RecordKind,
+    pub job_id: Option<&'a str>,
+    pub now: NaiveDateTime,
+}
+
+/// One batch of a job's pass (see `Targets::passes`): records of `kinds`,
+/// and conversations attached to a `conversation_parents` kind, move from
+/// one user to another.
+#[derive(Debug, Clone, Copy)]
+pub struct PassMove<'a> {
+    pub account_id: &'a str,
+    pub from_user_id: &'a str,
+    pub to_user_id: &'a str,
+    pub kinds: &'a [RecordKind],
+    pub conversation_parents: &'a [RecordKind],
+    pub job_id: &'a str,
+    pub now: NaiveDateTime,
+}
+
+/// What one batch of a pass moved, per kind, and the last id looked at
+/// (None: nothing left in the pass).
+#[derive(Debug, Clone, Default)]
+pub struct MovedBatch {
+    pub moved: RecordCounts,
+    pub last: Option<i64>,
+}
+
+/// One batch of a job's progress, written with the batch's move.
+#[derive(Debug, Clone)]
+pub struct JobProgress<'a> {
+    pub job_id: &'a str,
+    pub lease_owner: &'a str,
+    pub lease_expires_at: NaiveDateTime,
+    pub records_moved: i64,
+    pub moved: RecordCounts,
+    pub now: NaiveDateTime,
+}
+
+/// A work record to register.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub account_id: String,
+    pub kind: RecordKind,
+    pub external_id: String,
+    pub owner_user_id: String,
+    pub parent: Option<(RecordKind, String)>,
+    pub now: NaiveDateTime,
+}
+
+/// A stored idempotent reply: the call it answers (namespace, operation,
+/// request id), a fingerprint of its arguments, and the reply itself.
+#[derive(Debug, Clone)]
+pub struct StoredReply {
+    pub namespace: String,
+    pub operation: String,
+    pub request_id: String,
+    pub fingerprint: String,
+    pub response: Vec<u8>,
+    pub created_at: NaiveDateTime,
+    /// The user whose personal data the reply holds (deleted with it).
+    pub subject_user_id: Option<String>,
+}

@@ -1,0 +1,46 @@
+//! The account's event log.
+
+use super::*;
+use crate::domain::{Event, NewEvent};
+
+impl EventQueries for Conn {
+    async fn append_event(
+        &mut self,
+        account_id: &str,
+        event: NewEvent,
+        now: NaiveDateTime,
+    ) -> Result<i64> {
+        // The row's sequence is ignored: the insert takes the account's next.
+        let row = convert::event_row(account_id, event, now);
+        let sequence = self.insert_next_event(row).await?;
+        // Counted when written; a transaction that rolls back after this
+        // still counts (the rate is what dashboards want).
+        metrics::counter!("roster_events_appended_total").increment(1);
+        Ok(sequence)
+    }
+
+    async fn list_events(
+        &mut self,
+        account_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let rows: Vec<EventRow> = events::table
+            .filter(events::account_id.eq(account_id))
+            .filter(events::sequence.gt(after))
+            .order(events::sequence.asc())
+            .limit(limit)
+            .select(EventRow::as_select())
+            .load(self)
+            .await?;
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
+    async fn oldest_event_sequence(&mut self, account_id: &str) -> Result<Option<i64>> {
+        Ok(events::table
+            .filter(events::account_id.eq(account_id))
+            .select(diesel::dsl::min(events::sequence))
+            .first(self)
+            .await?)
+    }
+}

@@ -1,0 +1,164 @@
+//! Writes and lookups of users beyond the hot reads (those are in `mod.rs`),
+//! and the login throttle.
+
+use super::*;
+
+impl UserQueries for Conn {
+    async fn email_taken(&mut self, email: &str) -> Result<bool> {
+        let found: Option<String> = users::table
+            .filter(users::email.eq(email))
+            .select(users::id)
+            .first(self)
+            .await
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    async fn insert_user(&mut self, user: &User) -> Result<Insert> {
+        // The only unique key besides the random id is the email.
+        inserted(
+            diesel::insert_into(users::table)
+                .values(UserRow::from(user))
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn find_user_by_email(&mut self, email: &str) -> Result<Option<User>> {
+        let row = users::table
+            .filter(users::email.eq(email))
+            .select(UserRow::as_select())
+            .first(self)
+            .await
+            .optional()?;
+        convert::user(row)
+    }
+
+    async fn set_password_hash(
+        &mut self,
+        user_id: &str,
+        password_hash: &str,
+        revoke: bool,
+        now: NaiveDateTime,
+    ) -> Result<()> {
+        let target = users::table.find(user_id);
+        if revoke {
+            diesel::update(target)
+                .set((
+                    users::password_hash.eq(password_hash),
+                    users::tokens_valid_after.eq(now),
+                    users::updated_at.eq(now),
+                    users::version.eq(users::version + 1),
+                ))
+                .execute(self)
+                .await?;
+        } else {
+            // A transparent rehash: nothing the user sees changes.
+            diesel::update(target)
+                .set(users::password_hash.eq(password_hash))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn update_user_profile(&mut self, user: &User) -> Result<()> {
+        diesel::update(users::table.find(&user.id))
+            .set(convert::profile_change(user))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_active_admins(&mut self, account_id: &str) -> Result<i64> {
+        Ok(users::table
+            .filter(users::account_id.eq(account_id))
+            .filter(users::status.eq(UserStatus::Active.as_str()))
+            .filter(users::role.eq(Role::Admin.as_str()))
+            .count()
+            .get_result(self)
+            .await?)
+    }
+
+    async fn set_user_status(&mut self, user: &User) -> Result<()> {
+        diesel::update(users::table.find(&user.id))
+            .set(convert::status_change(user))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user(&mut self, user_id: &str, now: NaiveDateTime) -> Result<()> {
+        diesel::delete(users::table.find(user_id))
+            .execute(self)
+            .await?;
+        diesel::insert_into(removed_users::table)
+            .values((
+                removed_users::user_id.eq(user_id),
+                removed_users::removed_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn existing_user_ids(
+        &mut self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> Result<Vec<String>> {
+        Ok(users::table
+            .filter(users::account_id.eq(account_id))
+            .filter(users::id.eq_any(user_ids))
+            .select(users::id)
+            .load(self)
+            .await?)
+    }
+
+    async fn lock_login_throttle(
+        &mut self,
+        email: &str,
+        now: NaiveDateTime,
+    ) -> Result<crate::domain::login::ThrottleState> {
+        diesel::insert_into(login_throttle::table)
+            .values((
+                login_throttle::email.eq(email),
+                login_throttle::failures.eq(0_i64),
+                login_throttle::window_started_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(self)
+            .await?;
+        let (failures, window_started_at, locked_until) =
+            self.lock_login_throttle_row(email).await?;
+        Ok(crate::domain::login::ThrottleState {
+            failures,
+            window_started_at,
+            locked_until,
+        })
+    }
+
+    async fn save_login_throttle(
+        &mut self,
+        email: &str,
+        state: &crate::domain::login::ThrottleState,
+    ) -> Result<()> {
+        diesel::update(login_throttle::table.find(email))
+            .set((
+                login_throttle::failures.eq(state.failures),
+                login_throttle::window_started_at.eq(state.window_started_at),
+                login_throttle::locked_until.eq(state.locked_until),
+            ))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn clear_login_throttle(&mut self, email: &str) -> Result<()> {
+        diesel::delete(login_throttle::table.find(email))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,430 @@
+//! The store's contract: every query Roster runs, over the domain's types.
+
+use std::future::Future;
+
+use chrono::NaiveDateTime;
+
+use super::params::*;
+use crate::domain::account::UserCounts;
+use crate::domain::records::{RecordCounts, RecordKind};
+use crate::domain::{
+    Account, Event, Group, Job, JobState, JobUser, LedgerEntry, NewEvent, User, WorkRecord,
+};
+use crate::error::Result;
+
+/// The reads of users that every call makes (a user token's own row) or
+/// that are hot (GetUser, ListUsers). Besides both backends' connections,
+/// implemented for a shared PostgreSQL connection (`&PgConn`, see
+/// [`pipelined`]), which takes them through the store's user reads (`users.rs`).
+pub trait UserReads: Send {
+    /// A user by id in any account (authentication of user tokens).
+    fn find_user_by_id(
+        &mut self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<User>>> + Send;
+    /// A user of one account (GetUser for a caller already authenticated).
+    fn find_user(
+        &mut self,
+        account_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<User>>> + Send;
+    /// Up to two users of an account in one query: a user token's own row
+    /// (to authenticate it) and the row the call asks for.
+    fn find_caller_and_user(
+        &mut self,
+        account_id: &str,
+        caller_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<User>>> + Send;
+    /// A user by id with its account's `users_version`, in one statement.
+    fn find_user_with_users_version(
+        &mut self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<(User, i64)>>> + Send;
+    /// An account's `users_version` (None: no such account).
+    fn find_users_version(
+        &mut self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+    /// Users in id (creation) order after `after_id`, at most `limit`, with
+    /// the account's `users_version` read in the same statement.
+    fn list_users(
+        &mut self,
+        account_id: &str,
+        filter: &UserFilter,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<UsersAtVersion>> + Send;
+    /// A user token's own row (to authenticate it) and a page of
+    /// [`UserReads::list_users`], from one connection: one after the other
+    /// here; on a shared PostgreSQL connection both go out back to back, so
+    /// the caller waits for one round trip instead of two.
+    fn find_caller_and_list_users(
+        &mut self,
+        caller_id: &str,
+        account_id: &str,
+        filter: &UserFilter,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<(Option<User>, UsersAtVersion)>> + Send {
+        async move {
+            let caller = self.find_user_by_id(caller_id).await?;
+            let page = self.list_users(account_id, filter, after_id, limit).await?;
+            Ok((caller, page))
+        }
+    }
+}
+
+/// Accounts, their terms and user counts, and the billing ledger.
+pub trait AccountQueries: Send {
+    /// Locks the account for the rest of the transaction and returns it.
+    fn lock_account(&mut self, id: &str) -> impl Future<Output = Result<Option<Account>>> + Send;
+    fn find_account(&mut self, id: &str) -> impl Future<Output = Result<Option<Account>>> + Send;
+    fn insert_account(&mut self, account: &Account) -> impl Future<Output = Result<()>> + Send;
+    fn set_seats_purchased(
+        &mut self,
+        account_id: &str,
+        seats: i32,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Writes plan, period, seats, policy and pending change of `account`.
+    fn save_account_terms(
+        &mut self,
+        account: &Account,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Accounts (not on trial) whose period ended at `now`.
+    fn accounts_due_for_rollover(
+        &mut self,
+        now: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    fn count_users(&mut self, account_id: &str) -> impl Future<Output = Result<UserCounts>> + Send;
+    fn insert_ledger_entry(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> impl Future<Output = Result<LedgerEntry>> + Send;
+    /// Ledger entries, newest first, with id below `before_id`.
+    fn list_ledger(
+        &mut self,
+        account_id: &str,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<LedgerEntry>>> + Send;
+}
+
+/// Writes and lookups of users beyond the hot reads, and the login throttle.
+pub trait UserQueries: Send {
+    fn email_taken(&mut self, email: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Duplicate: the email is taken (in any account).
+    fn insert_user(&mut self, user: &User) -> impl Future<Output = Result<Insert>> + Send;
+    /// A user by (normalized) email in any account (VerifyPassword).
+    fn find_user_by_email(
+        &mut self,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<User>>> + Send;
+    /// Replaces a password hash; `revoke` also ends tokens issued before now.
+    fn set_password_hash(
+        &mut self,
+        user_id: &str,
+        password_hash: &str,
+        revoke: bool,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Writes name, group, role, permissions, version and update time.
+    fn update_user_profile(&mut self, user: &User) -> impl Future<Output = Result<()>> + Send;
+    fn count_active_admins(&mut self, account_id: &str)
+    -> impl Future<Output = Result<i64>> + Send;
+    /// Writes status, disable time, token revocation time (None keeps the
+    /// stored one), version and update time.
+    fn set_user_status(&mut self, user: &User) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes a user, and queues the journal rows that start or end at it
+    /// for the pruner: they can no longer give anything back.
+    fn delete_user(
+        &mut self,
+        user_id: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Ids among `user_ids` that are users of the account.
+    fn existing_user_ids(
+        &mut self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The throttle row of an email, locked for this transaction (created
+    /// empty when missing, so two replicas count on the same row).
+    fn lock_login_throttle(
+        &mut self,
+        email: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<crate::domain::login::ThrottleState>> + Send;
+    fn save_login_throttle(
+        &mut self,
+        email: &str,
+        state: &crate::domain::login::ThrottleState,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn clear_login_throttle(&mut self, email: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Work records: registration, counts, and moves with their journal.
+pub trait RecordQueries: Send {
+    /// (external_id, id) of the account's records of `kind` among `external_ids`.
+    fn find_record_ids(
+        &mut self,
+        account_id: &str,
+        kind: RecordKind,
+        external_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    fn insert_records(
+        &mut self,
+        records: &[NewRecord],
+    ) -> impl Future<Output = Result<usize>> + Send;
+    fn set_records_owner(
+        &mut self,
+        ids: &[i64],
+        owner_user_id: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// A user's records of one kind in id order after `after_id`.
+    fn list_records(
+        &mut self,
+        owner_user_id: &str,
+        kind: RecordKind,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<WorkRecord>>> + Send;
+    /// The records a user holds, per kind.
+    fn count_records(
+        &mut self,
+        owner_user_id: &str,
+    ) -> impl Future<Output = Result<RecordCounts>> + Send;
+    /// (parent kind, count) of the conversations a user holds.
+    fn count_conversations_by_parent(
+        &mut self,
+        owner_user_id: &str,
+    ) -> impl Future<Output = Result<Vec<(RecordKind, i64)>>> + Send;
+    /// Journals and moves every record of `mv.kind` from one user to another.
+    fn move_records(&mut self, mv: &Move<'_>) -> impl Future<Output = Result<i64>> + Send;
+    /// Journals and moves the conversations whose parent kind is `mv.kind`.
+    fn move_conversations(&mut self, mv: &Move<'_>) -> impl Future<Output = Result<i64>> + Send;
+    /// Users who received records from `from_user_id` (per the journal).
+    fn journal_receivers(
+        &mut self,
+        from_user_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Moves back to `mv.to_user_id` the records of `mv.kind` that the
+    /// journal says went from it to `mv.from_user_id`, where that user still
+    /// holds them; journals the move.
+    fn restore_records(&mut self, mv: &Move<'_>) -> impl Future<Output = Result<i64>> + Send;
+    /// Marks the user's notes as written by a former user.
+    fn orphan_notes(
+        &mut self,
+        user_id: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// Moves the next `limit` records of the pass (by id, after `after`),
+    /// journalled per kind.
+    fn move_batch(
+        &mut self,
+        mv: &PassMove<'_>,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<MovedBatch>> + Send;
+}
+
+/// Durable jobs, their per-user rows and leases.
+pub trait JobQueries: Send {
+    fn insert_job(
+        &mut self,
+        job: &Job,
+        users: &[JobUser],
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn find_job(
+        &mut self,
+        account_id: &str,
+        job_id: &str,
+    ) -> impl Future<Output = Result<Option<Job>>> + Send;
+    fn find_job_by_request(
+        &mut self,
+        account_id: &str,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Option<Job>>> + Send;
+    fn job_users(&mut self, job_id: &str) -> impl Future<Output = Result<Vec<JobUser>>> + Send;
+    /// Jobs of an account, newest first, with id below `before_id`.
+    fn list_jobs(
+        &mut self,
+        account_id: &str,
+        before_id: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Job>>> + Send;
+    /// Takes the lease of the oldest runnable job whose lease is free or
+    /// expired; None when there is none (or another process won it).
+    fn claim_job(
+        &mut self,
+        owner: &str,
+        lease_until: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<Option<Job>>> + Send;
+    /// Writes a batch's progress and extends the lease; false when the
+    /// lease is no longer ours (then the caller rolls the batch back).
+    fn record_job_progress(
+        &mut self,
+        progress: &JobProgress<'_>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn set_job_user(&mut self, user: &JobUser) -> impl Future<Output = Result<()>> + Send;
+    /// Ends the job (if the lease is ours): state, error, no lease.
+    fn finish_job(
+        &mut self,
+        job_id: &str,
+        owner: &str,
+        state: JobState,
+        error_message: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Hands the lease back at once (graceful shutdown).
+    fn release_job(
+        &mut self,
+        job_id: &str,
+        owner: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn request_job_cancel(
+        &mut self,
+        job_id: &str,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// RUNNING jobs whose lease has expired: their worker died or hangs,
+    /// and no other worker has taken them over yet.
+    fn count_stalled_jobs(
+        &mut self,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<i64>> + Send;
+}
+
+/// The account's event log.
+pub trait EventQueries: Send {
+    /// Appends an event with the account's next sequence number. Call with
+    /// the account locked.
+    fn append_event(
+        &mut self,
+        account_id: &str,
+        event: NewEvent,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// Events with sequence greater than `after`, in order.
+    fn list_events(
+        &mut self,
+        account_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Event>>> + Send;
+    /// The lowest sequence of the account's events still kept (None: none).
+    fn oldest_event_sequence(
+        &mut self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+}
+
+/// Stored idempotent replies.
+pub trait ReplyQueries: Send {
+    fn find_idempotency_key(
+        &mut self,
+        namespace: &str,
+        operation: &str,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Option<StoredReply>>> + Send;
+    fn insert_idempotency_key(
+        &mut self,
+        reply: &StoredReply,
+    ) -> impl Future<Output = Result<Insert>> + Send;
+    /// Deletes stored idempotent replies holding the user's personal data.
+    fn forget_replies_about(&mut self, user_id: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Groups of users.
+pub trait GroupQueries: Send {
+    /// Duplicate: the account has a group of that name key.
+    fn insert_group(&mut self, group: &Group) -> impl Future<Output = Result<Insert>> + Send;
+    fn group_exists(
+        &mut self,
+        account_id: &str,
+        group_id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn group_name_taken(
+        &mut self,
+        account_id: &str,
+        name_key: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Groups by name key after `after_key`, at most `limit`.
+    fn list_groups(
+        &mut self,
+        account_id: &str,
+        after_key: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Group>>> + Send;
+}
+
+/// Deleting what has outlived its retention.
+pub trait RetentionQueries: Send {
+    /// Deletes at most about `limit` of the oldest stored replies created
+    /// before `before` (rows created in the same instant go together);
+    /// returns how many.
+    fn prune_idempotency_keys(
+        &mut self,
+        before: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// As [`Repo::prune_idempotency_keys`], for events.
+    fn prune_events(
+        &mut self,
+        before: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// Deletes up to `limit` jobs finished before `before`, with their
+    /// per-user rows; returns how many jobs.
+    fn prune_finished_jobs(
+        &mut self,
+        before: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// Deletes up to about `limit` journal rows of removed users, oldest
+    /// removal first; a user whose rows are all gone leaves the queue.
+    fn prune_journal(&mut self, limit: i64) -> impl Future<Output = Result<usize>> + Send;
+    /// Deletes up to `limit` throttle rows whose window started before
+    /// `window_before` and that are not locked at `now`.
+    fn prune_login_throttle(
+        &mut self,
+        window_before: NaiveDateTime,
+        now: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<usize>> + Send;
+}
+
+/// Every query Roster runs, implemented for both backends' connections by
+/// `queries/` and for [`Tx`](super::Tx); the use cases run it inside
+/// [`Store::read`](super::Store::read) and [`Store::write`](super::Store::write).
+pub trait Repo:
+    UserReads
+    + AccountQueries
+    + UserQueries
+    + RecordQueries
+    + JobQueries
+    + EventQueries
+    + ReplyQueries
+    + GroupQueries
+    + RetentionQueries
+{
+}
+
+impl<T> Repo for T where
+    T: UserReads
+        + AccountQueries
+        + UserQueries
+        + RecordQueries
+        + JobQueries
+        + EventQueries
+        + ReplyQueries
+        + GroupQueries
+        + RetentionQueries
+{
+}

@@ -1,0 +1,210 @@
+//! The reads of users that every call makes (a user token's own row) or
+//! that are hot (GetUser, ListUsers), and which connections serve them.
+//!
+//! On SQLite every read runs inline on a pooled read connection. On
+//! PostgreSQL:
+//! - reads of users by id are coalesced: concurrent calls' ids go out as one
+//!   query on connections kept for it ([`super::coalesced`]);
+//! - the other point reads (a page, an account's users version) go out on
+//!   connections shared, pipelined, by concurrent calls
+//!   ([`super::pipelined`]); when one was lost (PostgreSQL restarted) the
+//!   read runs once more on a new one;
+//! - a text search may scan the whole account: it takes a pooled connection
+//!   of its own rather than hold up the shared ones.
+//!
+//! docs/performance.md gives what each route measured. Callers never pick a
+//! route.
+
+use super::{Backend, PgConn, PgPools, Store, UserReads, UsersAtVersion, convert};
+use crate::domain::User;
+use crate::error::{Code, Error, Result};
+use crate::store::UserFilter;
+
+/// Runs `$read` (a short read-only query future, using `$conn`) on one of
+/// PostgreSQL's shared connections, and once more on a new one when the
+/// first was lost. A macro: as a function taking an async closure, the
+/// closure's future could not be proven `Send` for every lifetime.
+macro_rules! on_shared {
+    ($pools:expr, |$conn:ident| $read:expr) => {{
+        let mut shared = $pools.shared.get().await?;
+        let mut retried = false;
+        loop {
+            let mut borrowed: &PgConn = shared.conn();
+            let $conn = &mut borrowed;
+            match $read.await {
+                Err(e) if e.code == Code::Unavailable && !retried => {
+                    shared = $pools.shared.replace(shared).await?;
+                    retried = true;
+                }
+                result => break result,
+            }
+        }
+    }};
+}
+
+/// The hot reads of users of one [`Store`] (see the module's docs).
+pub struct Users<'s> {
+    store: &'s Store,
+}
+
+/// Which page of which users: ListUsers after validation.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRead<'a> {
+    pub account_id: &'a str,
+    pub filter: &'a UserFilter,
+    /// The page starts after this id.
+    pub after_id: Option<&'a str>,
+    pub limit: i64,
+}
+
+impl<'s> Users<'s> {
+    pub(super) fn new(store: &'s Store) -> Self {
+        Users { store }
+    }
+
+    /// A user by id in any account (a user token's own row).
+    pub async fn by_id(&self, user_id: &str) -> Result<Option<User>> {
+        if let Backend::Postgres(pools) = &self.store.backend {
+            let found = coalesced(pools, user_id, false).await?;
+            return Ok(found.into_iter().next().map(|(user, _)| user));
+        }
+        self.store
+            .read(async |conn| conn.find_user_by_id(user_id).await)
+            .await
+    }
+
+    /// A user by id and its account's `users_version`, read in one
+    /// statement (a ListUsers call checking a kept page).
+    pub async fn with_users_version(&self, user_id: &str) -> Result<Option<(User, i64)>> {
+        if let Backend::Postgres(pools) = &self.store.backend {
+            return match coalesced(pools, user_id, true).await?.into_iter().next() {
+                Some((user, Some(version))) => Ok(Some((user, version))),
+                // A versioned batch always reads the version.
+                Some((_, None)) => Err(Error::internal()),
+                None => Ok(None),
+            };
+        }
+        self.store
+            .read(async |conn| conn.find_user_with_users_version(user_id).await)
+            .await
+    }
+
+    /// A user of one account.
+    pub async fn of_account(&self, account_id: &str, user_id: &str) -> Result<Option<User>> {
+        if let Backend::Postgres(pools) = &self.store.backend {
+            let found = coalesced(pools, user_id, false).await?;
+            return Ok(found
+                .into_iter()
+                .map(|(user, _)| user)
+                .find(|user| user.account_id == account_id));
+        }
+        self.store
+            .read(async |conn| conn.find_user(account_id, user_id).await)
+            .await
+    }
+
+    /// Up to two users of an account read together (a user token's own row
+    /// and the row the call asks for).
+    pub async fn caller_and_user(
+        &self,
+        account_id: &str,
+        caller_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<User>> {
+        if let Backend::Postgres(pools) = &self.store.backend {
+            let ids = vec![caller_id.to_owned(), user_id.to_owned()];
+            let rows = pools.users.load(ids, false).await?;
+            return Ok(
+                convert::users(rows.into_iter().map(|(row, _)| row).collect())?
+                    .into_iter()
+                    .filter(|user| user.account_id == account_id)
+                    .collect(),
+            );
+        }
+        self.store
+            .read(async |conn| {
+                conn.find_caller_and_user(account_id, caller_id, user_id)
+                    .await
+            })
+            .await
+    }
+
+    /// An account's `users_version` (None: no such account).
+    pub async fn users_version(&self, account_id: &str) -> Result<Option<i64>> {
+        match &self.store.backend {
+            Backend::Postgres(pools) => {
+                on_shared!(pools, |conn| conn.find_users_version(account_id))
+            }
+            Backend::Sqlite(_) => {
+                self.store
+                    .read(async |conn| conn.find_users_version(account_id).await)
+                    .await
+            }
+        }
+    }
+
+    /// One page of users, with the account's `users_version` read in the
+    /// same statement.
+    pub async fn page(&self, page: PageRead<'_>) -> Result<UsersAtVersion> {
+        let PageRead {
+            account_id,
+            filter,
+            after_id,
+            limit,
+        } = page;
+        match &self.store.backend {
+            Backend::Postgres(pools) if filter.query.is_none() => on_shared!(pools, |conn| conn
+                .list_users(account_id, filter, after_id, limit)),
+            _ => {
+                self.store
+                    .read(async |conn| conn.list_users(account_id, filter, after_id, limit).await)
+                    .await
+            }
+        }
+    }
+
+    /// A user token's own row (to authenticate it) and a page, from one
+    /// connection: on a shared PostgreSQL connection both go out back to
+    /// back, so the caller waits for one round trip instead of two.
+    pub async fn caller_and_page(
+        &self,
+        caller_id: &str,
+        page: PageRead<'_>,
+    ) -> Result<(Option<User>, UsersAtVersion)> {
+        let PageRead {
+            account_id,
+            filter,
+            after_id,
+            limit,
+        } = page;
+        match &self.store.backend {
+            Backend::Postgres(pools) => on_shared!(pools, |conn| conn
+                .find_caller_and_list_users(caller_id, account_id, filter, after_id, limit)),
+            Backend::Sqlite(_) => {
+                self.store
+                    .read(async |conn| {
+                        conn.find_caller_and_list_users(
+                            caller_id, account_id, filter, after_id, limit,
+                        )
+                        .await
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+/// Coalesced reads of one user by id, converted.
+async fn coalesced(
+    pools: &PgPools,
+    user_id: &str,
+    versioned: bool,
+) -> Result<Vec<(User, Option<i64>)>> {
+    pools
+        .users
+        .load(vec![user_id.to_owned()], versioned)
+        .await?
+        .into_iter()
+        .map(|(row, version)| Ok((User::try_from(row)?, version)))
+        .collect()
+}
