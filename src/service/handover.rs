@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::ensure_writable;
 use crate::domain::records::{RecordCounts, RecordKind, Targets};
 use crate::domain::{
-    Account, Change, EventType, Job, JobState, NewEvent, Permissions, User, UserStatus,
+    Account, Change, EventType, Job, JobState, JobUser, NewEvent, Permissions, User, UserOutcome,
+    UserStatus,
 };
 use crate::error::{Code, Error, Reason, Result};
 use crate::store::{Move, Repo};
@@ -165,6 +166,46 @@ pub async fn check_change<R: Repo>(
     Ok((refusals, holdings))
 }
 
+/// A job's user checked again as the worker starts on it (things change
+/// while a job waits): None to go on, or the outcome it ends with and why.
+/// `check.subjects` is ignored: the user is the only subject.
+pub async fn recheck_before_start<R: Repo>(
+    conn: &mut R,
+    check: &ChangeCheck<'_>,
+    user: &JobUser,
+) -> Result<Option<(UserOutcome, Refusal)>> {
+    let Some(found) = conn.find_user(&check.account.id, &user.user_id).await? else {
+        let refusal = Refusal::new(
+            &user.user_id,
+            Reason::UserNotFound,
+            "no such user in this account",
+        );
+        return Ok(Some((UserOutcome::Failed, refusal)));
+    };
+    if check.change == Change::Disable && !found.is_active() && user.outcome == UserOutcome::Pending
+    {
+        let refusal = Refusal::new(
+            &found.id,
+            Reason::InvalidStatus,
+            "the user is already inactive",
+        );
+        return Ok(Some((UserOutcome::Skipped, refusal)));
+    }
+    let check = ChangeCheck {
+        subjects: &[found.id.as_str()],
+        ..*check
+    };
+    let (mut refusals, _) = check_change(conn, &check, &found).await?;
+    // Kinds can be uncovered only until their records moved; the final step
+    // checks removal again.
+    refusals
+        .retain(|r| r.reason != Reason::ReassignmentRequired && r.reason != Reason::InvalidStatus);
+    Ok(refusals
+        .into_iter()
+        .next()
+        .map(|r| (UserOutcome::Failed, r)))
+}
+
 /// Who hands over what: the account, the targets, the change, who asked,
 /// and the job it runs in (if any).
 #[derive(Debug, Clone, Copy)]
@@ -282,7 +323,7 @@ pub async fn finish_change<R: Repo>(
 pub async fn enqueue<R: Repo>(
     conn: &mut R,
     job: &Job,
-    users: &[crate::domain::JobUser],
+    users: &[JobUser],
     now: NaiveDateTime,
 ) -> Result<()> {
     conn.insert_job(job, users).await?;

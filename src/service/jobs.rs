@@ -354,11 +354,7 @@ impl Roster {
                 .await;
                 match view {
                     Ok(view) => {
-                        let now = (
-                            view.job.state,
-                            view.job.records_moved,
-                            view.users.clone(),
-                        );
+                        let now = (view.job.state, view.job.records_moved, view.users.clone());
                         if now == last && sent.elapsed() < heartbeat_after(poll) {
                             continue;
                         }

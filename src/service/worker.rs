@@ -11,7 +11,9 @@ use chrono::NaiveDateTime;
 use tokio::sync::watch;
 
 use super::Roster;
-use super::handover::{ChangeCheck, Handover, Refusal, check_change, finish_change, job_event};
+use super::handover::{
+    ChangeCheck, Handover, check_change, finish_change, job_event, recheck_before_start,
+};
 use crate::domain::records::{Pass, RecordCounts};
 use crate::domain::{Change, Job, JobState, JobUser, UserOutcome};
 use crate::error::{Error, Reason, Result};
@@ -216,46 +218,15 @@ impl Worker {
                     .lock_account(&job.account_id)
                     .await?
                     .ok_or_else(Error::account_not_found)?;
-                let refusal = match conn.find_user(&job.account_id, &user.user_id).await? {
-                    None => Some((
-                        UserOutcome::Failed,
-                        Refusal::new(
-                            &user.user_id,
-                            Reason::UserNotFound,
-                            "no such user in this account",
-                        ),
-                    )),
-                    Some(u)
-                        if change == Change::Disable
-                            && !u.is_active()
-                            && user.outcome == UserOutcome::Pending =>
-                    {
-                        let message = "the user is already inactive";
-                        let refusal = Refusal::new(&u.id, Reason::InvalidStatus, message);
-                        Some((UserOutcome::Skipped, refusal))
-                    }
-                    Some(u) => {
-                        let check = ChangeCheck {
-                            account: &account,
-                            targets: &job.targets,
-                            change,
-                            subjects: &[u.id.as_str()],
-                            admins_leaving: 0,
-                            now,
-                        };
-                        let (mut refusals, _) = check_change(conn, &check, &u).await?;
-                        // Kinds can be uncovered only until their records
-                        // moved; the final step checks removal again.
-                        refusals.retain(|r| {
-                            r.reason != Reason::ReassignmentRequired
-                                && r.reason != Reason::InvalidStatus
-                        });
-                        refusals
-                            .into_iter()
-                            .next()
-                            .map(|r| (UserOutcome::Failed, r))
-                    }
+                let check = ChangeCheck {
+                    account: &account,
+                    targets: &job.targets,
+                    change,
+                    subjects: &[],
+                    admins_leaving: 0,
+                    now,
                 };
+                let refusal = recheck_before_start(conn, &check, user).await?;
                 let mut updated = user.clone();
                 match refusal {
                     Some((outcome, r)) => {
