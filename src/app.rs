@@ -11,19 +11,18 @@ use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 
 use crate::auth::password::HashParams;
-use crate::auth::{PasswordHasher, Principal, Scope, TokenVerifier};
+use crate::auth::{Principal, Scope, TokenVerifier};
 use crate::clock::Clock;
 use crate::domain::PriceList;
 use crate::grpc::seats::SeatsApi;
 use crate::grpc::user_management::UserManagementApi;
 use crate::proto::v1::seats_service_server::SeatsServiceServer;
 use crate::proto::v1::user_management_service_server::UserManagementServiceServer;
-use crate::service::Roster;
 use crate::service::auth::Authenticator;
 use crate::service::jobs::JobSettings;
-use crate::service::page_cache::PageCache;
 use crate::service::retention::{Pruned, RetentionSettings};
 use crate::service::worker::{SHUTDOWN_GRACE, Worker};
+use crate::service::{Context, ContextSettings, Roster};
 use crate::store::{DatabaseUrl, Store, StoreConfig};
 use crate::telemetry::RpcMetricsLayer;
 
@@ -135,15 +134,19 @@ impl App {
             tracing::info!(applied, "migrations applied");
         }
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let roster = Roster {
+        let context = Context::new(
+            store.clone(),
+            ContextSettings {
+                hash_params: settings.hash_params,
+                hash_concurrency: settings.hash_concurrency,
+                clock: settings.clock.clone(),
+                prices: settings.prices,
+                jobs: settings.jobs,
+                list_cache_users: settings.list_cache_users,
+            },
             stopping,
-            store: store.clone(),
-            hasher: PasswordHasher::new(settings.hash_params, settings.hash_concurrency)?,
-            clock: settings.clock.clone(),
-            prices: settings.prices,
-            jobs: settings.jobs,
-            pages: Arc::new(PageCache::new(settings.list_cache_users)),
-        };
+        )?;
+        let roster = Roster::new(context);
         let auth = Authenticator {
             verifier: settings.verifier.clone(),
             store,
@@ -194,7 +197,7 @@ impl App {
             .set_service_status("roster.liveness", ServingStatus::Serving)
             .await;
         // Health follows the database: NOT_SERVING while it is unreachable.
-        let store = self.roster.store.clone();
+        let store = self.roster.context.store.clone();
         let roster = self.roster.clone();
         let interval = self.health_interval;
         let monitor = tokio::spawn(async move {
@@ -210,7 +213,7 @@ impl App {
                 } else {
                     0.0
                 });
-                if let Ok(stalled) = roster.count_stalled_jobs().await {
+                if let Ok(stalled) = roster.jobs.count_stalled_jobs().await {
                     metrics::gauge!("roster_jobs_stalled").set(stalled as f64);
                 }
                 if last != Some(status) {
@@ -235,7 +238,7 @@ impl App {
                 };
                 loop {
                     tokio::time::sleep(every).await;
-                    match roster.roll_over_periods(&clock, "").await {
+                    match roster.billing.roll_over_periods(&clock, "").await {
                         Ok((0, _)) => {}
                         Ok((rolled, applied)) => {
                             tracing::info!(rolled, applied, "billing periods rolled over")
@@ -254,7 +257,7 @@ impl App {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    match roster.prune_expired(&retention).await {
+                    match roster.retention.prune_expired(&retention).await {
                         Ok(pruned) if pruned == Pruned::default() => {}
                         Ok(pruned) => tracing::info!(?pruned, "expired rows pruned"),
                         Err(e) => tracing::warn!(error = %e, "pruning failed"),
@@ -267,7 +270,10 @@ impl App {
         // when shutdown begins.
         let workers: Vec<_> = (0..self.job_workers)
             .map(|_| {
-                tokio::spawn(Worker::new(self.roster.clone()).run(self.roster.stopping.clone()))
+                tokio::spawn(
+                    Worker::new(self.roster.context.clone())
+                        .run(self.roster.context.stopping.clone()),
+                )
             })
             .collect();
         let stop = self.stop;

@@ -8,14 +8,13 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use roster::app::{App, Settings};
-use roster::auth::password::HashParams;
 use roster::auth::{Principal, Scope, TokenIssuer, TokenVerifier};
 use roster::clock::{Clock, SystemClock};
 use roster::config::{BootstrapArgs, Cli, Command, JwtArgs, LogFormat, TokenArgs};
 use roster::domain::{BillingCycle, DisplayName, Email, Password, Plan, Role, SeatPolicy};
-use roster::service::Roster;
 use roster::service::accounts::NewAccount;
 use roster::service::users::NewUser;
+use roster::service::{self, AccountService, ContextSettings};
 use roster::store::{DatabaseUrl, Store, StoreConfig};
 
 /// mimalloc: glibc's malloc showed up as arena-lock contention and
@@ -245,37 +244,37 @@ async fn bootstrap(database: &DatabaseUrl, args: BootstrapArgs) -> anyhow::Resul
     let store = open_store(database)?;
     store.migrate().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let roster = Roster {
+    let context = service::Context::new(
         store,
-        hasher: roster::auth::PasswordHasher::new(
-            HashParams {
-                ..args.hash.hash_params()
-            },
-            1,
-        )?,
-        clock,
-        prices: roster::domain::PriceList::default(),
-        jobs: roster::service::jobs::JobSettings::default(),
-        pages: Arc::new(roster::service::page_cache::PageCache::new(0)),
-        stopping: tokio::sync::watch::channel(false).1,
-    };
-    let plan = match args.plan.to_ascii_lowercase().as_str() {
-        "trial" => Plan::Trial,
-        "base" => Plan::Base,
-        "advanced" => Plan::Advanced,
-        "pro" => Plan::Pro,
-        other => anyhow::bail!("unknown plan {other:?} (trial, base, advanced, pro)"),
-    };
-    let policy = match args.seat_policy.to_ascii_lowercase().as_str() {
-        "auto-expand" | "auto_expand" => SeatPolicy::AutoExpand,
-        "strict" => SeatPolicy::Strict,
-        other => anyhow::bail!("unknown seat policy {other:?} (auto-expand, strict)"),
-    };
+        ContextSettings {
+            hash_params: args.hash.hash_params(),
+            hash_concurrency: 1,
+            clock,
+            prices: roster::domain::PriceList::default(),
+            jobs: roster::service::jobs::JobSettings::default(),
+            list_cache_users: 0,
+        },
+        tokio::sync::watch::channel(false).1,
+    )?;
+    let accounts = AccountService::new(context);
+    // The flag takes the proto's names in any case, `-` for `_`.
+    let named = |text: &str| text.replace('-', "_").to_ascii_uppercase();
+    let plan: Plan = named(&args.plan)
+        .parse()
+        .ok()
+        .filter(|plan| *plan != Plan::Enterprise)
+        .with_context(|| format!("unknown plan {:?} (trial, base, advanced, pro)", args.plan))?;
+    let policy: SeatPolicy = named(&args.seat_policy).parse().with_context(|| {
+        format!(
+            "unknown seat policy {:?} (auto-expand, strict)",
+            args.seat_policy
+        )
+    })?;
     let caller = Principal::Service {
         name: "cli".into(),
         scopes: vec![Scope::AccountsCreate.as_str().into()],
     };
-    let created = roster
+    let created = accounts
         .create_account(
             &caller,
             NewAccount {

@@ -116,12 +116,22 @@ async fn expired_rows_go_and_live_rows_stay(db: Db) {
     assert!(day0_events >= 4, "{day0_events}");
 
     // Nothing has expired yet.
-    let pruned = app.roster.prune_expired(&retention).await.expect("prune");
+    let pruned = app
+        .roster
+        .retention
+        .prune_expired(&retention)
+        .await
+        .expect("prune");
     assert_eq!(pruned, Default::default());
 
     // An hour later the throttle window is over: its row goes, the rest stays.
     app.clock.advance(Age::hours(1));
-    let pruned = app.roster.prune_expired(&retention).await.expect("prune");
+    let pruned = app
+        .roster
+        .retention
+        .prune_expired(&retention)
+        .await
+        .expect("prune");
     assert_eq!(pruned.login_throttle, 1);
     assert_eq!(count(&app, "login_throttle").await, 0);
     assert_eq!(count(&app, "idempotency_keys").await, 1);
@@ -146,7 +156,12 @@ async fn expired_rows_go_and_live_rows_stay(db: Db) {
 
     // Day 1 + 1 h: the first reply expired, the second is live.
     app.clock.advance(Age::hours(24));
-    let pruned = app.roster.prune_expired(&retention).await.expect("prune");
+    let pruned = app
+        .roster
+        .retention
+        .prune_expired(&retention)
+        .await
+        .expect("prune");
     assert_eq!(pruned.idempotency_keys, 1);
     assert_eq!(count(&app, "idempotency_keys").await, 1);
     // A retry after expiry is a new request: the email is taken by then.
@@ -169,7 +184,12 @@ async fn expired_rows_go_and_live_rows_stay(db: Db) {
 
     // Day 8 + 1 h: events of days 0 and 1 go, in batches of two.
     app.clock.advance(Age::days(1));
-    let pruned = app.roster.prune_expired(&retention).await.expect("prune");
+    let pruned = app
+        .roster
+        .retention
+        .prune_expired(&retention)
+        .await
+        .expect("prune");
     let kept = count(&app, "events").await;
     assert_eq!(pruned.events as i64, all_events - kept);
     assert!(pruned.events as i64 >= day0_events, "{pruned:?}");
@@ -191,7 +211,12 @@ async fn expired_rows_go_and_live_rows_stay(db: Db) {
     // Day 31: the finished job and its per-user rows go.
     assert_eq!(count(&app, "jobs").await, 1);
     app.clock.advance(Age::days(23));
-    let pruned = app.roster.prune_expired(&retention).await.expect("prune");
+    let pruned = app
+        .roster
+        .retention
+        .prune_expired(&retention)
+        .await
+        .expect("prune");
     assert_eq!(pruned.jobs, 1);
     assert_eq!(count(&app, "jobs").await, 0);
     assert_eq!(count(&app, "job_users").await, 0);
@@ -295,7 +320,12 @@ async fn journal_rows_go_with_their_user(db: Db) {
         .expect("remove b");
     // Kept until a pruning pass: the removal's own moves are journalled.
     assert_eq!(app.sql_count(&journal(&b.id)).await, 2);
-    let pruned = app.roster.prune_expired(&settings()).await.expect("prune");
+    let pruned = app
+        .roster
+        .retention
+        .prune_expired(&settings())
+        .await
+        .expect("prune");
     // a's row ended at b, who is gone: nothing left to give back to a.
     assert_eq!(pruned.journal, 2);
     assert_eq!(app.sql_count(&journal(&b.id)).await, 0);

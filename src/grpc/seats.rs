@@ -38,7 +38,11 @@ impl SeatsService for SeatsApi {
         let mut v = Violations::new();
         account_field(&mut v, &r.account_id);
         v.into_result()?;
-        let usage = self.roster.seat_usage(&caller, &r.account_id).await?;
+        let usage = self
+            .roster
+            .billing
+            .seat_usage(&caller, &r.account_id)
+            .await?;
         Ok(Response::new(pb::GetSeatUsageResponse {
             usage: Some(convert::seat_usage(&usage)),
         }))
@@ -55,6 +59,7 @@ impl SeatsService for SeatsApi {
         v.into_result()?;
         let (rows, next_page_token) = self
             .roster
+            .billing
             .list_ledger(&caller, &r.account_id, r.page_size, &r.page_token)
             .await?;
         Ok(Response::new(pb::ListLedgerEntriesResponse {
@@ -78,6 +83,7 @@ impl SeatsService for SeatsApi {
         v.into_result()?;
         let usage = self
             .roster
+            .billing
             .request_recalculation(&caller, &r.account_id, r.reason.trim(), r.validate_only)
             .await?;
         let usage = convert::seat_usage(&usage);
@@ -99,6 +105,7 @@ impl SeatsService for SeatsApi {
         v.into_result()?;
         let usage = self
             .roster
+            .billing
             .cancel_recalculation(&caller, &r.account_id)
             .await?;
         Ok(Response::new(pb::CancelSeatRecalculationResponse {
@@ -118,6 +125,7 @@ impl SeatsService for SeatsApi {
         v.into_result()?;
         let (rolled, applied) = self
             .roster
+            .billing
             .roll_over_periods(&caller, &r.account_id)
             .await?;
         Ok(Response::new(pb::RollOverBillingPeriodsResponse {
@@ -149,6 +157,7 @@ impl SeatsService for SeatsApi {
         v.into_result()?;
         let account = self
             .roster
+            .billing
             .change_plan(
                 &caller,
                 &r.account_id,
@@ -162,7 +171,7 @@ impl SeatsService for SeatsApi {
             )
             .await?;
         Ok(Response::new(pb::ChangePlanResponse {
-            account: Some(convert::account(&account, &self.roster.prices)),
+            account: Some(convert::account(&account, &self.roster.context.prices)),
         }))
     }
 
@@ -187,6 +196,7 @@ impl SeatsService for SeatsApi {
         v.into_result()?;
         let usage = self
             .roster
+            .billing
             .set_seats(&caller, &r.account_id, r.seats_purchased, r.reason.trim())
             .await?;
         Ok(Response::new(pb::SetSeatsPurchasedResponse {
@@ -210,6 +220,7 @@ impl SeatsService for SeatsApi {
         v.into_result()?;
         let usage = self
             .roster
+            .billing
             .set_seat_policy(
                 &caller,
                 &r.account_id,

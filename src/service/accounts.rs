@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::idempotency::{self, Key};
 use super::users::NewUser;
-use super::{Roster, new_id};
+use super::{AccountService, new_id};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::billing::TRIAL_DAYS;
@@ -36,7 +36,7 @@ pub struct CreatedAccount {
     pub admin: User,
 }
 
-impl Roster {
+impl AccountService {
     pub async fn create_account(
         &self,
         caller: &Principal,

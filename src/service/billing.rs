@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 
 use super::seats::SeatUsage;
-use super::{Roster, ensure_writable, paging};
+use super::{BillingService, ensure_writable, paging};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::{
@@ -90,7 +90,7 @@ async fn roll_over_locked<R: Repo>(
     Ok(applied)
 }
 
-impl Roster {
+impl BillingService {
     pub async fn list_ledger(
         &self,
         caller: &Principal,

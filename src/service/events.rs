@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::Roster;
+use super::EventService;
 use crate::auth::Principal;
 use crate::auth::principal::Access;
 use crate::domain::Event;
@@ -16,7 +16,7 @@ use crate::store::prelude::*;
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 const BATCH: i64 = 500;
 
-impl Roster {
+impl EventService {
     /// Events with a sequence above `after`, in order; with `follow`, then
     /// every new event as it commits. Sequences are per account, gap-free and
     /// allocated under the account lock, so resuming after the last sequence

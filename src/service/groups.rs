@@ -1,6 +1,6 @@
 //! Groups of users.
 
-use super::{Roster, ensure_writable, new_id, paging};
+use super::{GroupService, ensure_writable, new_id, paging};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::{EventType, Group, GroupName, NewEvent};
@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::store::Insert;
 use crate::store::prelude::*;
 
-impl Roster {
+impl GroupService {
     pub async fn create_group(
         &self,
         caller: &Principal,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::handover::{ChangeCheck, Refusal, check_change, check_targets, job_event};
-use super::{Roster, new_id, paging};
+use super::{JobService, new_id, paging};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::records::{RecordCounts, Targets};
@@ -71,7 +71,7 @@ pub struct BulkRequest {
     pub request_id: Option<RequestId>,
 }
 
-impl Roster {
+impl JobService {
     /// Validates a bulk call and queues its job (or, with validate_only,
     /// answers what would happen). A retry with the same request_id gets
     /// the first job back.

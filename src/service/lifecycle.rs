@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::handover::{ChangeCheck, Handover, Refusal, check_change, enqueue, finish_change};
 use super::idempotency::{self, Key};
 use super::seats::{SeatEffect, seat_preview, take_seat};
-use super::{Roster, ensure_writable, new_id};
+use super::{LifecycleService, ensure_writable, new_id};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::records::{RecordCounts, RecordKind, Targets};
@@ -69,7 +69,7 @@ pub struct LifecycleChange {
     pub request_id: Option<RequestId>,
 }
 
-impl Roster {
+impl LifecycleService {
     pub async fn disable_user(
         &self,
         caller: &Principal,

@@ -24,14 +24,17 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 
 use crate::auth::PasswordHasher;
+use crate::auth::password::HashParams;
 use crate::clock::Clock;
 use crate::domain::{Account, PriceList};
 use crate::error::{Error, Reason, Result};
 use crate::store::Store;
 
-/// Everything the use cases need.
+/// What every use case works with: the store, the hasher, the clock, the
+/// prices, job settings, the kept ListUsers pages, and the shutdown signal.
+/// Built once, by [`Context::new`], and shared by the use-case services.
 #[derive(Clone)]
-pub struct Roster {
+pub struct Context {
     pub store: Store,
     pub hasher: PasswordHasher,
     pub clock: Arc<dyn Clock>,
@@ -44,9 +47,139 @@ pub struct Roster {
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-impl Roster {
+/// How to build a [`Context`] around a store.
+#[derive(Clone)]
+pub struct ContextSettings {
+    pub hash_params: HashParams,
+    /// Hashes computed at once (argon2 is memory- and CPU-bound).
+    pub hash_concurrency: usize,
+    pub clock: Arc<dyn Clock>,
+    pub prices: PriceList,
+    pub jobs: jobs::JobSettings,
+    /// Users kept in recent ListUsers pages (0: none).
+    pub list_cache_users: usize,
+}
+
+impl Context {
+    pub fn new(
+        store: Store,
+        settings: ContextSettings,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Context> {
+        Ok(Context {
+            store,
+            hasher: PasswordHasher::new(settings.hash_params, settings.hash_concurrency)?,
+            clock: settings.clock,
+            prices: settings.prices,
+            jobs: settings.jobs,
+            pages: Arc::new(page_cache::PageCache::new(settings.list_cache_users)),
+            stopping,
+        })
+    }
+
     pub fn now(&self) -> NaiveDateTime {
         self.clock.now()
+    }
+}
+
+/// Declares a use-case service: a view of the shared [`Context`] (its
+/// fields read as the service's own), with the methods of one area.
+macro_rules! use_case {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            context: Context,
+        }
+
+        impl $name {
+            pub fn new(context: Context) -> Self {
+                $name { context }
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = Context;
+
+            fn deref(&self) -> &Context {
+                &self.context
+            }
+        }
+    };
+}
+
+use_case!(
+    /// CreateAccount and GetAccount.
+    AccountService
+);
+use_case!(
+    /// AddUser, GetUser, ListUsers, UpdateUser.
+    UserService
+);
+use_case!(
+    /// DisableUser, ActivateUser, RemoveUser.
+    LifecycleService
+);
+use_case!(
+    /// Bulk calls and the jobs that run them: start, get, list, cancel, watch.
+    JobService
+);
+use_case!(
+    /// Seats, plans, recalculations, period rollover and the ledger.
+    BillingService
+);
+use_case!(
+    /// Work records: register, list, count.
+    RecordService
+);
+use_case!(
+    /// The event log as a stream.
+    EventService
+);
+use_case!(
+    /// Password checks, changes and resets.
+    PasswordService
+);
+use_case!(
+    /// Groups of users.
+    GroupService
+);
+use_case!(
+    /// Deleting what has outlived its retention.
+    RetentionService
+);
+
+/// Every use case, each over the same [`Context`].
+#[derive(Clone)]
+pub struct Roster {
+    pub context: Context,
+    pub accounts: AccountService,
+    pub users: UserService,
+    pub lifecycle: LifecycleService,
+    pub jobs: JobService,
+    pub billing: BillingService,
+    pub records: RecordService,
+    pub events: EventService,
+    pub passwords: PasswordService,
+    pub groups: GroupService,
+    pub retention: RetentionService,
+}
+
+impl Roster {
+    pub fn new(context: Context) -> Roster {
+        Roster {
+            accounts: AccountService::new(context.clone()),
+            users: UserService::new(context.clone()),
+            lifecycle: LifecycleService::new(context.clone()),
+            jobs: JobService::new(context.clone()),
+            billing: BillingService::new(context.clone()),
+            records: RecordService::new(context.clone()),
+            events: EventService::new(context.clone()),
+            passwords: PasswordService::new(context.clone()),
+            groups: GroupService::new(context.clone()),
+            retention: RetentionService::new(context.clone()),
+            context,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! resets by an admin. Passwords are never logged, stored or returned; only
 //! argon2id hashes are kept.
 
-use super::Roster;
+use super::PasswordService;
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::login::{Attempt, ThrottlePolicy};
@@ -29,7 +29,7 @@ fn too_many_attempts(until: chrono::NaiveDateTime) -> Error {
     )
 }
 
-impl Roster {
+impl PasswordService {
     /// Counts one password check against `email` (before comparing, so
     /// parallel guesses cannot exceed the limit), or refuses it.
     async fn count_attempt(&self, email: &str) -> Result<()> {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Roster, paging};
+use super::{RecordService, paging};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::WorkRecord;
@@ -30,7 +30,7 @@ pub struct Registered {
     pub updated: i64,
 }
 
-impl Roster {
+impl RecordService {
     /// Creates records or re-points existing ones (same kind and external
     /// id) to the given owner, in one transaction.
     pub async fn register_records(

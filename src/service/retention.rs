@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use super::Roster;
+use super::RetentionService;
 use crate::domain::login::ThrottlePolicy;
 use crate::error::Result;
 use crate::store::prelude::*;
@@ -90,7 +90,7 @@ impl Expired {
     }
 }
 
-impl Roster {
+impl RetentionService {
     /// Deletes what has outlived its retention at the clock's current time.
     pub async fn prune_expired(&self, settings: &RetentionSettings) -> Result<Pruned> {
         let now = self.now();

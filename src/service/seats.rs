@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::Roster;
+use super::BillingService;
 use crate::auth::Principal;
 use crate::auth::principal::Access;
 use crate::domain::account::UserCounts;
@@ -139,7 +139,7 @@ pub struct SeatUsage {
     pub seat_price_monthly_minor: i64,
 }
 
-impl Roster {
+impl BillingService {
     pub async fn seat_usage(&self, caller: &Principal, account_id: &str) -> Result<SeatUsage> {
         let account_id = caller.authorize(account_id, Access::Read)?;
         let (account, counts) = self

@@ -8,7 +8,7 @@ use super::idempotency::{self, Key};
 use super::page_cache::{PageCache, PageKey, UserPage};
 use super::paging;
 use super::seats::{SeatEffect, take_seat};
-use super::{Roster, ensure_writable, new_id};
+use super::{UserService, ensure_writable, new_id};
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::permissions::RequestedPermissions;
@@ -170,7 +170,7 @@ pub struct UserUpdate {
     pub permissions: Option<RequestedPermissions>,
 }
 
-impl Roster {
+impl UserService {
     pub async fn add_user(
         &self,
         caller: &Principal,
@@ -313,7 +313,7 @@ impl Roster {
     }
 
     /// ListUsers without a text search (the handler sends those to
-    /// [`Roster::list_users`]) for a user token acting on its own account.
+    /// [`UserService::list_users`]) for a user token acting on its own account.
     /// A page read before: the caller's row and the users version in one
     /// statement, and the kept page if the version is unchanged. Otherwise
     /// the caller's row and the page in one go (see

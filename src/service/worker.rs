@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use tokio::sync::watch;
 
-use super::Roster;
+use super::Context;
 use super::handover::{
     ChangeCheck, Handover, check_change, finish_change, job_event, recheck_before_start,
 };
@@ -39,22 +39,22 @@ struct Progress {
 }
 
 pub struct Worker {
-    pub roster: Roster,
+    pub context: Context,
     /// Identifies this process in leases.
     pub owner: String,
 }
 
 impl Worker {
-    pub fn new(roster: Roster) -> Self {
+    pub fn new(context: Context) -> Self {
         Worker {
-            roster,
+            context,
             owner: format!("{}:{}", hostname(), uuid::Uuid::new_v4().simple()),
         }
     }
 
     /// Works jobs until `shutdown` becomes true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let poll = self.roster.jobs.poll;
+        let poll = self.context.jobs.poll;
         while !*shutdown.borrow() {
             match self.claim().await {
                 Ok(Some(job)) => {
@@ -88,14 +88,14 @@ impl Worker {
     }
 
     fn lease_until(&self, now: NaiveDateTime) -> NaiveDateTime {
-        now + chrono::Duration::from_std(self.roster.jobs.lease)
+        now + chrono::Duration::from_std(self.context.jobs.lease)
             .unwrap_or(chrono::Duration::seconds(15))
     }
 
     async fn claim(&self) -> Result<Option<Job>> {
-        let now = self.roster.now();
+        let now = self.context.now();
         let until = self.lease_until(now);
-        self.roster
+        self.context
             .store
             .write(async |conn| conn.claim_job(&self.owner, until, now).await)
             .await
@@ -109,7 +109,7 @@ impl Worker {
             records_moved: job.records_moved,
             ..Progress::default()
         };
-        let store = &self.roster.store;
+        let store = &self.context.store;
         let users = store
             .write(async |conn| conn.job_users(&job.id).await)
             .await?;
@@ -137,8 +137,8 @@ impl Worker {
                         Some(false) => break,
                         Some(true) => {}
                     }
-                    if !self.roster.jobs.batch_pause.is_zero() {
-                        tokio::time::sleep(self.roster.jobs.batch_pause).await;
+                    if !self.context.jobs.batch_pause.is_zero() {
+                        tokio::time::sleep(self.context.jobs.batch_pause).await;
                     }
                 }
             }
@@ -161,8 +161,8 @@ impl Worker {
         job: &Job,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<Option<Stop>> {
-        let now = self.roster.now();
-        let store = &self.roster.store;
+        let now = self.context.now();
+        let store = &self.context.store;
         if *shutdown.borrow() {
             store
                 .write(async |conn| conn.release_job(&job.id, &self.owner, now).await)
@@ -184,9 +184,9 @@ impl Worker {
     }
 
     async fn end(&self, job: &Job, state: JobState) -> Result<()> {
-        let now = self.roster.now();
+        let now = self.context.now();
         let ended = self
-            .roster
+            .context
             .store
             .write(async |conn| {
                 if !conn
@@ -209,9 +209,9 @@ impl Worker {
     /// Re-checks the user; marks it RUNNING, or FAILED/SKIPPED with the
     /// reason. Returns whether to go on with it.
     async fn start_user(&self, job: &Job, change: Change, user: &mut JobUser) -> Result<bool> {
-        let now = self.roster.now();
+        let now = self.context.now();
         let verdict = self
-            .roster
+            .context
             .store
             .write(async |conn| {
                 let account = conn
@@ -255,13 +255,13 @@ impl Worker {
         pass: &Pass<'_>,
         progress: &mut Progress,
     ) -> Result<Option<bool>> {
-        let now = self.roster.now();
+        let now = self.context.now();
         let until = self.lease_until(now);
-        let limit = self.roster.jobs.batch_size;
+        let limit = self.context.jobs.batch_size;
         let started = std::time::Instant::now();
         let before = *progress;
         let result = self
-            .roster
+            .context
             .store
             .write(async |conn| {
                 let mv = PassMove {
@@ -329,11 +329,11 @@ impl Worker {
         user: &mut JobUser,
         progress: &mut Progress,
     ) -> Result<bool> {
-        let now = self.roster.now();
+        let now = self.context.now();
         let until = self.lease_until(now);
         let before = *progress;
         let result = self
-            .roster
+            .context
             .store
             .write(async |conn| {
                 let account = conn

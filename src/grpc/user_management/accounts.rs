@@ -78,6 +78,7 @@ pub(super) async fn create_account(
     };
     let created = api
         .roster
+        .accounts
         .create_account(
             &caller,
             NewAccount {
@@ -101,7 +102,10 @@ pub(super) async fn create_account(
         )
         .await?;
     Ok(Response::new(pb::CreateAccountResponse {
-        account: Some(convert::account(&created.account, &api.roster.prices)),
+        account: Some(convert::account(
+            &created.account,
+            &api.roster.context.prices,
+        )),
         admin: Some(convert::user(&created.admin)),
     }))
 }
@@ -115,8 +119,12 @@ pub(super) async fn get_account(
     let mut v = Violations::new();
     let account_id = parse_account_id(&mut v, &r.account_id);
     v.into_result()?;
-    let account = api.roster.get_account(&caller, &account_id).await?;
+    let account = api
+        .roster
+        .accounts
+        .get_account(&caller, &account_id)
+        .await?;
     Ok(Response::new(pb::GetAccountResponse {
-        account: Some(convert::account(&account, &api.roster.prices)),
+        account: Some(convert::account(&account, &api.roster.context.prices)),
     }))
 }

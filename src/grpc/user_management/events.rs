@@ -18,6 +18,7 @@ pub(super) async fn stream_events(
     v.into_result()?;
     let events = api
         .roster
+        .events
         .stream_events(&caller, &account_id, r.after_sequence, r.follow)
         .await?;
     let stream = tokio_stream::wrappers::ReceiverStream::new(events).map(|item| {

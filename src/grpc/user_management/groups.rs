@@ -22,7 +22,11 @@ pub(super) async fn create_group(
     let Some(name) = name else {
         return Err(Error::internal().into());
     };
-    let group = api.roster.create_group(&caller, &account_id, name).await?;
+    let group = api
+        .roster
+        .groups
+        .create_group(&caller, &account_id, name)
+        .await?;
     Ok(Response::new(pb::CreateGroupResponse {
         group: Some(convert::group(&group)),
     }))
@@ -39,6 +43,7 @@ pub(super) async fn list_groups(
     v.into_result()?;
     let (groups, next_page_token) = api
         .roster
+        .groups
         .list_groups(&caller, &account_id, r.page_size, &r.page_token)
         .await?;
     Ok(Response::new(pb::ListGroupsResponse {

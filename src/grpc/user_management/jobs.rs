@@ -92,7 +92,11 @@ impl UserManagementApi {
         bulk: BulkRequest,
     ) -> Result<ResponseStream<pb::JobUpdate>, Status> {
         let validate_only = bulk.validate_only;
-        let view = self.roster.start_bulk(caller, account_id, bulk).await?;
+        let view = self
+            .roster
+            .jobs
+            .start_bulk(caller, account_id, bulk)
+            .await?;
         if validate_only {
             let update = pb::JobUpdate {
                 job: Some(convert::job(&view, true)),
@@ -106,6 +110,7 @@ impl UserManagementApi {
         }
         let views = self
             .roster
+            .jobs
             .watch_job(caller, &view.job.account_id, &view.job.id)
             .await?;
         Ok(Box::pin(updates_of(views)))
@@ -172,6 +177,7 @@ pub(super) async fn get_job(
     v.into_result()?;
     let view = api
         .roster
+        .jobs
         .get_job(&caller, &account_id, &job_id.unwrap_or_default())
         .await?;
     Ok(Response::new(pb::GetJobResponse {
@@ -190,6 +196,7 @@ pub(super) async fn list_jobs(
     v.into_result()?;
     let (jobs, next_page_token) = api
         .roster
+        .jobs
         .list_jobs(&caller, &account_id, r.page_size, &r.page_token)
         .await?;
     Ok(Response::new(pb::ListJobsResponse {
@@ -221,6 +228,7 @@ pub(super) async fn watch_job(
     v.into_result()?;
     let views = api
         .roster
+        .jobs
         .watch_job(&caller, &account_id, &job_id.unwrap_or_default())
         .await?;
     Ok(Response::new(Box::pin(updates_of(views).map(|u| {
@@ -243,6 +251,7 @@ pub(super) async fn cancel_job(
     v.into_result()?;
     let view = api
         .roster
+        .jobs
         .cancel_job(&caller, &account_id, &job_id.unwrap_or_default())
         .await?;
     Ok(Response::new(pb::CancelJobResponse {

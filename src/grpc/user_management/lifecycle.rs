@@ -49,6 +49,7 @@ pub(super) async fn disable_user(
     )?;
     let outcome = api
         .roster
+        .lifecycle
         .disable_user(&caller, &r.account_id, change)
         .await?;
     Ok(Response::new(pb::DisableUserResponse {
@@ -76,6 +77,7 @@ pub(super) async fn activate_user(
     v.into_result()?;
     let outcome = api
         .roster
+        .lifecycle
         .activate_user(
             &caller,
             &account_id,
@@ -109,6 +111,7 @@ pub(super) async fn remove_user(
     )?;
     let outcome = api
         .roster
+        .lifecycle
         .remove_user(&caller, &r.account_id, change)
         .await?;
     Ok(Response::new(pb::RemoveUserResponse {

@@ -24,6 +24,7 @@ pub(super) async fn verify_password(
     let email = email.ok_or_else(Error::internal)?;
     let user = api
         .roster
+        .passwords
         .verify_password(&caller, &email, &r.password)
         .await?;
     Ok(Response::new(pb::VerifyPasswordResponse {
@@ -50,6 +51,7 @@ pub(super) async fn change_password(
     let new = new.ok_or_else(Error::internal)?;
     let user = api
         .roster
+        .passwords
         .change_password(&caller, &r.current_password, &new)
         .await?;
     Ok(Response::new(pb::ChangePasswordResponse {
@@ -72,6 +74,7 @@ pub(super) async fn reset_password(
     let (user_id, new) = user_id.zip(new).ok_or_else(Error::internal)?;
     let user = api
         .roster
+        .passwords
         .reset_password(&caller, &account_id, &user_id, &new)
         .await?;
     Ok(Response::new(pb::ResetPasswordResponse {

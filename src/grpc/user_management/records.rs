@@ -73,6 +73,7 @@ pub(super) async fn register_work_records(
     v.into_result()?;
     let registered = api
         .roster
+        .records
         .register_records(&caller, &account_id, records)
         .await?;
     Ok(Response::new(pb::RegisterWorkRecordsResponse {
@@ -100,6 +101,7 @@ pub(super) async fn list_work_records(
     };
     let (rows, next_page_token) = api
         .roster
+        .records
         .list_records(
             &caller,
             &account_id,
@@ -127,6 +129,7 @@ pub(super) async fn count_work_records(
     v.into_result()?;
     let counts = api
         .roster
+        .records
         .count_records(&caller, &account_id, &user_id.unwrap_or_default())
         .await?;
     Ok(Response::new(pb::CountWorkRecordsResponse {

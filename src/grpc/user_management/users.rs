@@ -34,6 +34,7 @@ pub(super) async fn add_user(
     };
     let added = api
         .roster
+        .users
         .add_user(
             &caller,
             &account_id,
@@ -70,11 +71,14 @@ pub(super) async fn get_user(
     }
     let user = match &bearer {
         Bearer::User(claims) if claims.acts_on(&account_id) => {
-            api.roster.get_user_as(claims, &user_id).await?
+            api.roster.users.get_user_as(claims, &user_id).await?
         }
         _ => {
             let caller = api.auth.principal(bearer).await?;
-            api.roster.get_user(&caller, &account_id, &user_id).await?
+            api.roster
+                .users
+                .get_user(&caller, &account_id, &user_id)
+                .await?
         }
     };
     Ok(Response::new(pb::GetUserResponse {
@@ -112,11 +116,14 @@ pub(super) async fn list_users(
     };
     let page = match &bearer {
         Bearer::User(claims) if claims.acts_on(&account_id) && request.query.is_none() => {
-            api.roster.list_users_as(claims, request).await?
+            api.roster.users.list_users_as(claims, request).await?
         }
         _ => {
             let caller = api.auth.principal(bearer).await?;
-            api.roster.list_users(&caller, &account_id, request).await?
+            api.roster
+                .users
+                .list_users(&caller, &account_id, request)
+                .await?
         }
     };
     Ok(Response::new(pb::ListUsersResponse {
@@ -160,6 +167,7 @@ pub(super) async fn update_user(
     v.into_result()?;
     let user = api
         .roster
+        .users
         .update_user(
             &caller,
             &account_id,
