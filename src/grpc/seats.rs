@@ -16,12 +16,6 @@ use crate::service::billing::PlanChange;
 /// Longest free-text ledger reason.
 const MAX_REASON: usize = 500;
 
-fn account_field(v: &mut Violations, account_id: &str) {
-    if !account_id.is_empty() && uuid::Uuid::parse_str(account_id).is_err() {
-        v.add("account_id", "must be a UUID or empty");
-    }
-}
-
 pub struct SeatsApi {
     pub roster: Roster,
     pub auth: Authenticator,
@@ -36,7 +30,7 @@ impl SeatsService for SeatsApi {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
         let mut v = Violations::new();
-        account_field(&mut v, &r.account_id);
+        convert::account_id(&mut v, &r.account_id);
         v.into_result()?;
         let usage = self
             .roster
@@ -55,7 +49,7 @@ impl SeatsService for SeatsApi {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
         let mut v = Violations::new();
-        account_field(&mut v, &r.account_id);
+        convert::account_id(&mut v, &r.account_id);
         v.into_result()?;
         let (rows, next_page_token) = self
             .roster
@@ -76,7 +70,7 @@ impl SeatsService for SeatsApi {
         let r = request.into_inner();
         caller.authorize(&r.account_id, Access::Write(Scope::BillingWrite))?;
         let mut v = Violations::new();
-        account_field(&mut v, &r.account_id);
+        convert::account_id(&mut v, &r.account_id);
         if r.reason.chars().count() > MAX_REASON {
             v.add("reason", format!("at most {MAX_REASON} characters"));
         }
@@ -101,7 +95,7 @@ impl SeatsService for SeatsApi {
         let r = request.into_inner();
         caller.authorize(&r.account_id, Access::Write(Scope::BillingWrite))?;
         let mut v = Violations::new();
-        account_field(&mut v, &r.account_id);
+        convert::account_id(&mut v, &r.account_id);
         v.into_result()?;
         let usage = self
             .roster
@@ -121,7 +115,7 @@ impl SeatsService for SeatsApi {
         caller.require_service_scope(Scope::BillingWrite)?;
         let r = request.into_inner();
         let mut v = Violations::new();
-        account_field(&mut v, &r.account_id);
+        convert::account_id(&mut v, &r.account_id);
         v.into_result()?;
         let (rolled, applied) = self
             .roster
@@ -142,7 +136,7 @@ impl SeatsService for SeatsApi {
         let r = request.into_inner();
         caller.authorize(&r.account_id, Access::ServiceOnly(Scope::BillingWrite))?;
         let mut v = Violations::new();
-        account_field(&mut v, &r.account_id);
+        convert::account_id(&mut v, &r.account_id);
         let plan = convert::plan_from_proto(&mut v, "plan", r.plan);
         if plan == Some(Plan::Trial) {
             v.add("plan", "an account cannot go back to the trial");
@@ -183,7 +177,7 @@ impl SeatsService for SeatsApi {
         let r = request.into_inner();
         caller.authorize(&r.account_id, Access::ServiceOnly(Scope::BillingWrite))?;
         let mut v = Violations::new();
-        account_field(&mut v, &r.account_id);
+        convert::account_id(&mut v, &r.account_id);
         if !(1..=MAX_SEATS).contains(&r.seats_purchased) {
             v.add(
                 "seats_purchased",
@@ -212,7 +206,7 @@ impl SeatsService for SeatsApi {
         let r = request.into_inner();
         caller.authorize(&r.account_id, Access::Write(Scope::BillingWrite))?;
         let mut v = Violations::new();
-        account_field(&mut v, &r.account_id);
+        convert::account_id(&mut v, &r.account_id);
         let policy = convert::policy_from_proto(&mut v, "seat_policy", r.seat_policy);
         if policy.is_none() {
             v.add("seat_policy", "required: AUTO_EXPAND or STRICT");

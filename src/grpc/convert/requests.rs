@@ -123,8 +123,9 @@ pub fn permissions_from_proto(
     })
 }
 
-/// An id field that must hold a UUID.
-pub fn uuid_field(v: &mut Violations, field: &str, value: &str) -> Option<String> {
+/// An id field that must hold a UUID. Every id of every request is parsed
+/// by this function or the two below.
+pub fn id(v: &mut Violations, field: &str, value: &str) -> Option<String> {
     if value.is_empty() {
         v.add(field, "required");
         None
@@ -136,6 +137,23 @@ pub fn uuid_field(v: &mut Violations, field: &str, value: &str) -> Option<String
     }
 }
 
+/// An id field that may be empty (None).
+pub fn optional_id(v: &mut Violations, field: &str, value: &str) -> Option<String> {
+    if value.is_empty() {
+        None
+    } else {
+        id(v, field, value)
+    }
+}
+
+/// `account_id`: a UUID, or empty for the caller's own account.
+pub fn account_id(v: &mut Violations, value: &str) -> String {
+    if !value.is_empty() && uuid::Uuid::parse_str(value).is_err() {
+        v.add("account_id", "must be a UUID or empty");
+    }
+    value.to_owned()
+}
+
 /// A Reassignment message; an absent one means "no targets".
 pub fn targets_from_proto(v: &mut Violations, reassignment: Option<&pb::Reassignment>) -> Targets {
     let Some(r) = reassignment else {
@@ -144,7 +162,7 @@ pub fn targets_from_proto(v: &mut Violations, reassignment: Option<&pb::Reassign
     let default = if r.target_user_id.is_empty() {
         None
     } else {
-        uuid_field(v, "reassignment.target_user_id", &r.target_user_id)
+        id(v, "reassignment.target_user_id", &r.target_user_id)
     };
     let mut by_kind = Vec::new();
     for (i, entry) in r.by_kind.iter().enumerate() {
@@ -155,7 +173,7 @@ pub fn targets_from_proto(v: &mut Violations, reassignment: Option<&pb::Reassign
                 "required: a record kind",
             );
         }
-        let target = uuid_field(
+        let target = id(
             v,
             &format!("reassignment.by_kind[{i}].target_user_id"),
             &entry.target_user_id,

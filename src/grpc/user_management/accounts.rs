@@ -1,6 +1,6 @@
 //! Accounts: CreateAccount, GetAccount.
 
-use super::{MAX_SEATS, UserManagementApi, parse_account_id, parse_new_user};
+use super::{MAX_SEATS, UserManagementApi, parse_new_user};
 use crate::auth::principal::Scope;
 use crate::domain::{BillingCycle, DisplayName, Plan, RequestId, Role, SeatPolicy};
 use crate::error::{Error, Violations};
@@ -117,7 +117,7 @@ pub(super) async fn get_account(
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
     v.into_result()?;
     let account = api
         .roster

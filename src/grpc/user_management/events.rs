@@ -1,6 +1,6 @@
 //! The event log: StreamEvents.
 
-use super::{ResponseStream, UserManagementApi, parse_account_id};
+use super::{ResponseStream, UserManagementApi};
 use crate::error::Violations;
 use crate::grpc::{convert, principal};
 use crate::proto::v1 as pb;
@@ -14,7 +14,7 @@ pub(super) async fn stream_events(
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
     v.into_result()?;
     let events = api
         .roster

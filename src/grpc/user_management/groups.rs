@@ -1,6 +1,6 @@
 //! Groups: CreateGroup, ListGroups.
 
-use super::{UserManagementApi, parse_account_id};
+use super::UserManagementApi;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::GroupName;
 use crate::error::{Error, Violations};
@@ -16,7 +16,7 @@ pub(super) async fn create_group(
     let r = request.into_inner();
     caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
     let name = v.check("name", GroupName::parse(&r.name));
     v.into_result()?;
     let Some(name) = name else {
@@ -39,7 +39,7 @@ pub(super) async fn list_groups(
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
     v.into_result()?;
     let (groups, next_page_token) = api
         .roster

@@ -1,6 +1,6 @@
 //! Bulk jobs: BulkDisableUsers, BulkRemoveUsers, GetJob, ListJobs, WatchJob, CancelJob.
 
-use super::{ResponseStream, UserManagementApi, parse_account_id, parse_id};
+use super::{ResponseStream, UserManagementApi};
 use crate::auth::principal::{Access, Scope};
 use crate::domain::Change;
 use crate::domain::RequestId;
@@ -22,13 +22,14 @@ fn parse_bulk(
     change: Change,
 ) -> Result<BulkRequest, Status> {
     let mut v = Violations::new();
-    parse_account_id(&mut v, account_id);
+    convert::account_id(&mut v, account_id);
     if user_ids.is_empty() || user_ids.len() > MAX_BULK_USERS {
         v.add("user_ids", format!("1 to {MAX_BULK_USERS} user ids"));
     }
     let mut seen = std::collections::HashSet::new();
     for (i, id) in user_ids.iter().enumerate().take(MAX_BULK_USERS) {
-        if parse_id(&mut v, &format!("user_ids[{i}]"), id).is_some() && !seen.insert(id.as_str()) {
+        if convert::id(&mut v, &format!("user_ids[{i}]"), id).is_some() && !seen.insert(id.as_str())
+        {
             v.add(&format!("user_ids[{i}]"), "listed twice");
         }
     }
@@ -172,8 +173,8 @@ pub(super) async fn get_job(
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
-    let job_id = parse_id(&mut v, "job_id", &r.job_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
+    let job_id = convert::id(&mut v, "job_id", &r.job_id);
     v.into_result()?;
     let view = api
         .roster
@@ -192,7 +193,7 @@ pub(super) async fn list_jobs(
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
     v.into_result()?;
     let (jobs, next_page_token) = api
         .roster
@@ -223,8 +224,8 @@ pub(super) async fn watch_job(
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
-    let job_id = parse_id(&mut v, "job_id", &r.job_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
+    let job_id = convert::id(&mut v, "job_id", &r.job_id);
     v.into_result()?;
     let views = api
         .roster
@@ -246,8 +247,8 @@ pub(super) async fn cancel_job(
     let r = request.into_inner();
     caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
-    let job_id = parse_id(&mut v, "job_id", &r.job_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
+    let job_id = convert::id(&mut v, "job_id", &r.job_id);
     v.into_result()?;
     let view = api
         .roster

@@ -1,6 +1,6 @@
 //! Lifecycle: DisableUser, ActivateUser, RemoveUser.
 
-use super::{UserManagementApi, parse_account_id, parse_id};
+use super::UserManagementApi;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::RequestId;
 use crate::error::Violations;
@@ -18,8 +18,8 @@ fn parse_change(
     validate_only: bool,
 ) -> Result<LifecycleChange, Status> {
     let mut v = Violations::new();
-    parse_account_id(&mut v, account_id);
-    let user_id = parse_id(&mut v, "user_id", user_id);
+    convert::account_id(&mut v, account_id);
+    let user_id = convert::id(&mut v, "user_id", user_id);
     let targets = convert::targets_from_proto(&mut v, reassignment);
     let request_id = v
         .check("request_id", RequestId::parse_optional(request_id))
@@ -69,8 +69,8 @@ pub(super) async fn activate_user(
     let r = request.into_inner();
     caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
-    let user_id = parse_id(&mut v, "user_id", &r.user_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
+    let user_id = convert::id(&mut v, "user_id", &r.user_id);
     let request_id = v
         .check("request_id", RequestId::parse_optional(&r.request_id))
         .flatten();

@@ -48,34 +48,6 @@ fn parse_new_user(
     )
 }
 
-fn parse_id(v: &mut Violations, field: &str, value: &str) -> Option<String> {
-    if value.is_empty() {
-        v.add(field, "required");
-        None
-    } else if value.len() > 64 || uuid::Uuid::parse_str(value).is_err() {
-        v.add(field, "must be a UUID");
-        None
-    } else {
-        Some(value.to_owned())
-    }
-}
-
-/// An account id field: empty means "the caller's own".
-fn parse_account_id(v: &mut Violations, value: &str) -> String {
-    if !value.is_empty() && uuid::Uuid::parse_str(value).is_err() {
-        v.add("account_id", "must be a UUID or empty");
-    }
-    value.to_owned()
-}
-
-fn parse_optional_group(v: &mut Violations, value: &str) -> Option<String> {
-    if value.is_empty() {
-        None
-    } else {
-        parse_id(v, "group_id", value)
-    }
-}
-
 #[tonic::async_trait]
 impl UserManagementService for UserManagementApi {
     type BulkDisableUsersStream = ResponseStream<pb::BulkDisableUsersResponse>;

@@ -1,6 +1,6 @@
 //! Passwords: VerifyPassword, ChangePassword, ResetPassword.
 
-use super::{UserManagementApi, parse_account_id, parse_id};
+use super::UserManagementApi;
 use crate::auth::Principal;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::{Email, Password};
@@ -67,8 +67,8 @@ pub(super) async fn reset_password(
     let r = request.into_inner();
     caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
-    let user_id = parse_id(&mut v, "user_id", &r.user_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
+    let user_id = convert::id(&mut v, "user_id", &r.user_id);
     let new = v.check("new_password", Password::parse(&r.new_password));
     v.into_result()?;
     let (user_id, new) = user_id.zip(new).ok_or_else(Error::internal)?;

@@ -1,6 +1,6 @@
 //! Work records: RegisterWorkRecords, ListWorkRecords, CountWorkRecords.
 
-use super::{UserManagementApi, parse_account_id, parse_id};
+use super::UserManagementApi;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::records::RecordKind;
 use crate::error::{Error, Violations};
@@ -17,7 +17,7 @@ pub(super) async fn register_work_records(
     let r = request.into_inner();
     caller.authorize(&r.account_id, Access::Write(Scope::RecordsWrite))?;
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
     if r.records.is_empty() || r.records.len() > MAX_RECORDS_PER_CALL {
         v.add(
             "records",
@@ -36,7 +36,7 @@ pub(super) async fn register_work_records(
         if external_id.is_empty() || external_id.chars().count() > 128 {
             v.add(&field("external_id"), "1 to 128 characters");
         }
-        let owner = convert::uuid_field(&mut v, &field("owner_user_id"), &record.owner_user_id);
+        let owner = convert::id(&mut v, &field("owner_user_id"), &record.owner_user_id);
         let parent_kind = convert::record_kind_from_proto(record.parent_kind);
         let parent = match (kind, parent_kind) {
             (Some(RecordKind::Conversation), Some(p)) if RecordKind::PARENTS.contains(&p) => {
@@ -89,8 +89,8 @@ pub(super) async fn list_work_records(
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
-    let user_id = parse_id(&mut v, "user_id", &r.user_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
+    let user_id = convert::id(&mut v, "user_id", &r.user_id);
     let kind = convert::record_kind_from_proto(r.kind);
     if kind.is_none() {
         v.add("kind", "required: a record kind");
@@ -124,8 +124,8 @@ pub(super) async fn count_work_records(
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
-    let user_id = parse_id(&mut v, "user_id", &r.user_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
+    let user_id = convert::id(&mut v, "user_id", &r.user_id);
     v.into_result()?;
     let counts = api
         .roster

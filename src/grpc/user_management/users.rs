@@ -1,6 +1,6 @@
 //! Users: AddUser, GetUser, ListUsers, UpdateUser.
 
-use super::{UserManagementApi, parse_account_id, parse_id, parse_new_user, parse_optional_group};
+use super::{UserManagementApi, parse_new_user};
 use crate::auth::principal::{Access, Scope};
 use crate::domain::{DisplayName, RequestId, Role};
 use crate::error::{Error, Violations};
@@ -18,9 +18,9 @@ pub(super) async fn add_user(
     let r = request.into_inner();
     caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
     let (name, email, password) = parse_new_user(&mut v, "", &r.name, &r.email, &r.password);
-    let group_id = parse_optional_group(&mut v, &r.group_id);
+    let group_id = convert::optional_id(&mut v, "group_id", &r.group_id);
     let role = convert::role_from_proto(&mut v, "role", r.role).unwrap_or(Role::Member);
     let permissions =
         convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref())
@@ -62,8 +62,8 @@ pub(super) async fn get_user(
     let bearer = bearer(&api.auth, &request)?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
-    let user_id = parse_id(&mut v, "user_id", &r.user_id).unwrap_or_default();
+    let account_id = convert::account_id(&mut v, &r.account_id);
+    let user_id = convert::id(&mut v, "user_id", &r.user_id).unwrap_or_default();
     if let Err(invalid) = v.into_result() {
         // A revoked token hears UNAUTHENTICATED first, as on every RPC.
         api.auth.principal(bearer).await?;
@@ -93,10 +93,10 @@ pub(super) async fn list_users(
     let bearer = bearer(&api.auth, &request)?;
     let r = request.into_inner();
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
     let status = convert::status_from_proto(&mut v, "status", r.status);
     let role = convert::role_from_proto(&mut v, "role", r.role);
-    let group_id = parse_optional_group(&mut v, &r.group_id);
+    let group_id = convert::optional_id(&mut v, "group_id", &r.group_id);
     let query = r.query.trim();
     if query.chars().count() > 200 {
         v.add("query", "must be at most 200 characters");
@@ -140,8 +140,8 @@ pub(super) async fn update_user(
     let r = request.into_inner();
     caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = parse_account_id(&mut v, &r.account_id);
-    let user_id = parse_id(&mut v, "user_id", &r.user_id);
+    let account_id = convert::account_id(&mut v, &r.account_id);
+    let user_id = convert::id(&mut v, "user_id", &r.user_id);
     if r.etag.is_empty() {
         v.add("etag", "required: send the etag of the user as last read");
     }
@@ -152,7 +152,7 @@ pub(super) async fn update_user(
     let group_id = r
         .group_id
         .as_deref()
-        .map(|g| parse_optional_group(&mut v, g));
+        .map(|g| convert::optional_id(&mut v, "group_id", g));
     let role = r.role.and_then(|role| {
         let parsed = convert::role_from_proto(&mut v, "role", role);
         if parsed.is_none() {
