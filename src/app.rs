@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 
 use crate::auth::password::HashParams;
-use crate::auth::{Principal, Scope, TokenVerifier};
+use crate::auth::{ServiceGrant, TokenVerifier};
 use crate::clock::Clock;
 use crate::domain::PriceList;
 use crate::grpc::seats::SeatsApi;
@@ -232,10 +232,7 @@ impl App {
         let rollover = self.rollover_interval.map(|every| {
             let roster = self.roster.clone();
             tokio::spawn(async move {
-                let clock = Principal::Service {
-                    name: "roster-clock".into(),
-                    scopes: vec![Scope::BillingWrite.as_str().into()],
-                };
+                let clock = ServiceGrant::own_task("roster-clock");
                 loop {
                     tokio::time::sleep(every).await;
                     match roster.billing.roll_over_periods(&clock, "").await {

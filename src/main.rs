@@ -8,7 +8,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use roster::app::{App, Settings};
-use roster::auth::{Principal, Scope, TokenIssuer, TokenVerifier};
+use roster::auth::{Scope, ServiceGrant, TokenIssuer, TokenVerifier};
 use roster::clock::{Clock, SystemClock};
 use roster::config::{BootstrapArgs, Cli, Command, JwtArgs, LogFormat, TokenArgs};
 use roster::domain::{BillingCycle, DisplayName, Email, Password, Plan, Role, SeatPolicy};
@@ -270,13 +270,10 @@ async fn bootstrap(database: &DatabaseUrl, args: BootstrapArgs) -> anyhow::Resul
             args.seat_policy
         )
     })?;
-    let caller = Principal::Service {
-        name: "cli".into(),
-        scopes: vec![Scope::AccountsCreate.as_str().into()],
-    };
+    let grant = ServiceGrant::own_task("cli");
     let created = accounts
         .create_account(
-            &caller,
+            &grant,
             NewAccount {
                 name: DisplayName::parse(&args.account_name).context("--account-name")?,
                 plan,

@@ -5,5 +5,5 @@ pub mod principal;
 pub mod token;
 
 pub use password::PasswordHasher;
-pub use principal::{Principal, Scope};
+pub use principal::{Grant, Principal, Scope, ServiceGrant};
 pub use token::{Claims, TokenIssuer, TokenVerifier};

@@ -54,6 +54,55 @@ pub enum Principal {
     Service { name: String, scopes: Vec<String> },
 }
 
+/// Proof that a caller may act on one account: made only by
+/// [`Principal::authorize`] and taken by every use case that acts on an
+/// account, so a call is authorized once, by its adapter, before anything
+/// else is looked at (the adapter knows the access each RPC needs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    account_id: String,
+    actor: String,
+}
+
+impl Grant {
+    /// The account the call acts on (the caller's own when it named none).
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// The actor recorded in the ledger and events.
+    pub fn actor(&self) -> String {
+        self.actor.clone()
+    }
+}
+
+/// Proof that a trusted service may make a call that is not tied to one
+/// account: made by [`Principal::require_service_scope`] for callers, and
+/// by [`ServiceGrant::own_task`] for what the process runs by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceGrant {
+    actor: String,
+}
+
+impl ServiceGrant {
+    /// A task of this process (the billing-period clock, `roster
+    /// bootstrap`), recorded as the service `name`.
+    pub fn own_task(name: &str) -> ServiceGrant {
+        ServiceGrant {
+            actor: Principal::Service {
+                name: name.to_owned(),
+                scopes: Vec::new(),
+            }
+            .actor(),
+        }
+    }
+
+    /// The actor recorded in the ledger and events.
+    pub fn actor(&self) -> String {
+        self.actor.clone()
+    }
+}
+
 /// What a call needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -85,7 +134,15 @@ impl Principal {
     /// `access` there. An empty `requested` means the caller's own account.
     /// A user naming another account gets NOT_FOUND, exactly as if the
     /// account did not exist.
-    pub fn authorize(&self, requested: &str, access: Access) -> Result<String> {
+    pub fn authorize(&self, requested: &str, access: Access) -> Result<Grant> {
+        let account_id = self.account_to_act_on(requested, access)?;
+        Ok(Grant {
+            account_id,
+            actor: self.actor(),
+        })
+    }
+
+    fn account_to_act_on(&self, requested: &str, access: Access) -> Result<String> {
         match self {
             Principal::User {
                 account_id,
@@ -131,10 +188,12 @@ impl Principal {
     }
 
     /// For calls that are not tied to an account (CreateAccount,
-    /// VerifyPassword): a service with the scope.
-    pub fn require_service_scope(&self, scope: Scope) -> Result<()> {
+    /// VerifyPassword, RollOverBillingPeriods): a service with the scope.
+    pub fn require_service_scope(&self, scope: Scope) -> Result<ServiceGrant> {
         if self.has_scope(scope) {
-            Ok(())
+            Ok(ServiceGrant {
+                actor: self.actor(),
+            })
         } else {
             Err(Error::permission_denied(format!(
                 "needs a service token with the scope {:?}",
@@ -159,8 +218,14 @@ mod tests {
 
     #[test]
     fn users_stay_in_their_account() {
-        assert_eq!(member().authorize("", Access::Read).unwrap(), "a1");
-        assert_eq!(member().authorize("a1", Access::Read).unwrap(), "a1");
+        assert_eq!(
+            member().authorize("", Access::Read).unwrap().account_id(),
+            "a1"
+        );
+        assert_eq!(
+            member().authorize("a1", Access::Read).unwrap().account_id(),
+            "a1"
+        );
         assert_eq!(
             member().authorize("a2", Access::Read).unwrap_err().code,
             Code::NotFound
@@ -180,7 +245,10 @@ mod tests {
             name: "crm".into(),
             scopes: vec!["users:read".into()],
         };
-        assert_eq!(svc.authorize("a9", Access::Read).unwrap(), "a9");
+        assert_eq!(
+            svc.authorize("a9", Access::Read).unwrap().account_id(),
+            "a9"
+        );
         assert_eq!(
             svc.authorize("", Access::Read).unwrap_err().code,
             Code::InvalidArgument

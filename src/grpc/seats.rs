@@ -35,7 +35,7 @@ impl SeatsService for SeatsApi {
         let usage = self
             .roster
             .billing
-            .seat_usage(&caller, &r.account_id)
+            .seat_usage(&caller.authorize(&r.account_id, Access::Read)?)
             .await?;
         Ok(Response::new(pb::GetSeatUsageResponse {
             usage: Some(convert::seat_usage(&usage)),
@@ -54,7 +54,11 @@ impl SeatsService for SeatsApi {
         let (rows, next_page_token) = self
             .roster
             .billing
-            .list_ledger(&caller, &r.account_id, r.page_size, &r.page_token)
+            .list_ledger(
+                &caller.authorize(&r.account_id, Access::Read)?,
+                r.page_size,
+                &r.page_token,
+            )
             .await?;
         Ok(Response::new(pb::ListLedgerEntriesResponse {
             entries: rows.iter().map(convert::ledger_entry).collect(),
@@ -68,7 +72,7 @@ impl SeatsService for SeatsApi {
     ) -> Result<Response<pb::RequestSeatRecalculationResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
-        caller.authorize(&r.account_id, Access::Write(Scope::BillingWrite))?;
+        let grant = caller.authorize(&r.account_id, Access::Write(Scope::BillingWrite))?;
         let mut v = Violations::new();
         convert::account_id(&mut v, &r.account_id);
         if r.reason.chars().count() > MAX_REASON {
@@ -78,7 +82,7 @@ impl SeatsService for SeatsApi {
         let usage = self
             .roster
             .billing
-            .request_recalculation(&caller, &r.account_id, r.reason.trim(), r.validate_only)
+            .request_recalculation(&grant, r.reason.trim(), r.validate_only)
             .await?;
         let usage = convert::seat_usage(&usage);
         Ok(Response::new(pb::RequestSeatRecalculationResponse {
@@ -93,15 +97,11 @@ impl SeatsService for SeatsApi {
     ) -> Result<Response<pb::CancelSeatRecalculationResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
-        caller.authorize(&r.account_id, Access::Write(Scope::BillingWrite))?;
+        let grant = caller.authorize(&r.account_id, Access::Write(Scope::BillingWrite))?;
         let mut v = Violations::new();
         convert::account_id(&mut v, &r.account_id);
         v.into_result()?;
-        let usage = self
-            .roster
-            .billing
-            .cancel_recalculation(&caller, &r.account_id)
-            .await?;
+        let usage = self.roster.billing.cancel_recalculation(&grant).await?;
         Ok(Response::new(pb::CancelSeatRecalculationResponse {
             usage: Some(convert::seat_usage(&usage)),
         }))
@@ -112,7 +112,7 @@ impl SeatsService for SeatsApi {
         request: Request<pb::RollOverBillingPeriodsRequest>,
     ) -> Result<Response<pb::RollOverBillingPeriodsResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
-        caller.require_service_scope(Scope::BillingWrite)?;
+        let grant = caller.require_service_scope(Scope::BillingWrite)?;
         let r = request.into_inner();
         let mut v = Violations::new();
         convert::account_id(&mut v, &r.account_id);
@@ -120,7 +120,7 @@ impl SeatsService for SeatsApi {
         let (rolled, applied) = self
             .roster
             .billing
-            .roll_over_periods(&caller, &r.account_id)
+            .roll_over_periods(&grant, &r.account_id)
             .await?;
         Ok(Response::new(pb::RollOverBillingPeriodsResponse {
             accounts_rolled_over: rolled,
@@ -134,7 +134,7 @@ impl SeatsService for SeatsApi {
     ) -> Result<Response<pb::ChangePlanResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
-        caller.authorize(&r.account_id, Access::ServiceOnly(Scope::BillingWrite))?;
+        let grant = caller.authorize(&r.account_id, Access::ServiceOnly(Scope::BillingWrite))?;
         let mut v = Violations::new();
         convert::account_id(&mut v, &r.account_id);
         let plan = convert::plan_from_proto(&mut v, "plan", r.plan);
@@ -153,8 +153,7 @@ impl SeatsService for SeatsApi {
             .roster
             .billing
             .change_plan(
-                &caller,
-                &r.account_id,
+                &grant,
                 PlanChange {
                     plan,
                     cycle,
@@ -175,7 +174,7 @@ impl SeatsService for SeatsApi {
     ) -> Result<Response<pb::SetSeatsPurchasedResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
-        caller.authorize(&r.account_id, Access::ServiceOnly(Scope::BillingWrite))?;
+        let grant = caller.authorize(&r.account_id, Access::ServiceOnly(Scope::BillingWrite))?;
         let mut v = Violations::new();
         convert::account_id(&mut v, &r.account_id);
         if !(1..=MAX_SEATS).contains(&r.seats_purchased) {
@@ -191,7 +190,7 @@ impl SeatsService for SeatsApi {
         let usage = self
             .roster
             .billing
-            .set_seats(&caller, &r.account_id, r.seats_purchased, r.reason.trim())
+            .set_seats(&grant, r.seats_purchased, r.reason.trim())
             .await?;
         Ok(Response::new(pb::SetSeatsPurchasedResponse {
             usage: Some(convert::seat_usage(&usage)),
@@ -204,7 +203,7 @@ impl SeatsService for SeatsApi {
     ) -> Result<Response<pb::UpdateSeatPolicyResponse>, Status> {
         let caller = principal(&self.auth, &request).await?;
         let r = request.into_inner();
-        caller.authorize(&r.account_id, Access::Write(Scope::BillingWrite))?;
+        let grant = caller.authorize(&r.account_id, Access::Write(Scope::BillingWrite))?;
         let mut v = Violations::new();
         convert::account_id(&mut v, &r.account_id);
         let policy = convert::policy_from_proto(&mut v, "seat_policy", r.seat_policy);
@@ -215,11 +214,7 @@ impl SeatsService for SeatsApi {
         let usage = self
             .roster
             .billing
-            .set_seat_policy(
-                &caller,
-                &r.account_id,
-                policy.unwrap_or(SeatPolicy::AutoExpand),
-            )
+            .set_seat_policy(&grant, policy.unwrap_or(SeatPolicy::AutoExpand))
             .await?;
         Ok(Response::new(pb::UpdateSeatPolicyResponse {
             update_time: Some(convert::timestamp(usage.account.updated_at)),

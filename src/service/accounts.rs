@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::idempotency::{self, Key};
 use super::users::NewUser;
 use super::{AccountService, new_id};
-use crate::auth::Principal;
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::{Grant, ServiceGrant};
 use crate::domain::billing::TRIAL_DAYS;
 use crate::domain::{
     Account, BillingCycle, DisplayName, EventType, LedgerEntry, LedgerKind, NewEvent, Plan,
@@ -39,11 +38,10 @@ pub struct CreatedAccount {
 impl AccountService {
     pub async fn create_account(
         &self,
-        caller: &Principal,
+        grant: &ServiceGrant,
         input: NewAccount,
     ) -> Result<CreatedAccount> {
-        caller.require_service_scope(Scope::AccountsCreate)?;
-        let actor = caller.actor();
+        let actor = grant.actor();
         let fingerprint = idempotency::fingerprint(&[
             input.name.as_str(),
             input.plan.as_str(),
@@ -166,8 +164,8 @@ impl AccountService {
         }
     }
 
-    pub async fn get_account(&self, caller: &Principal, account_id: &str) -> Result<Account> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+    pub async fn get_account(&self, grant: &Grant) -> Result<Account> {
+        let account_id = grant.account_id().to_owned();
         self.store
             .read(async |conn| conn.find_account(&account_id).await)
             .await?

@@ -5,8 +5,7 @@ use chrono::NaiveDateTime;
 
 use super::seats::SeatUsage;
 use super::{BillingService, ensure_writable, paging};
-use crate::auth::Principal;
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::{Grant, ServiceGrant};
 use crate::domain::{
     Account, BillingCycle, EventType, LedgerEntry, LedgerKind, NewEvent, Plan, SeatPolicy,
 };
@@ -93,12 +92,11 @@ async fn roll_over_locked<R: Repo>(
 impl BillingService {
     pub async fn list_ledger(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         page_size: i32,
         page_token: &str,
     ) -> Result<(Vec<LedgerEntry>, String)> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+        let account_id = grant.account_id().to_owned();
         let limit = paging::page_size(page_size, 50)?;
         let before = match paging::decode_token(page_token, &account_id)? {
             Some(key) => Some(
@@ -124,13 +122,12 @@ impl BillingService {
     /// ends; replaces an earlier pending change.
     pub async fn request_recalculation(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         reason: &str,
         validate_only: bool,
     ) -> Result<SeatUsage> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::BillingWrite))?;
-        let actor = caller.actor();
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         self.store
             .write(async |conn| {
@@ -176,13 +173,9 @@ impl BillingService {
             .map(|usage| self.priced(usage))
     }
 
-    pub async fn cancel_recalculation(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-    ) -> Result<SeatUsage> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::BillingWrite))?;
-        let actor = caller.actor();
+    pub async fn cancel_recalculation(&self, grant: &Grant) -> Result<SeatUsage> {
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         self.store
             .write(async |conn| {
@@ -226,11 +219,10 @@ impl BillingService {
     /// Returns (accounts rolled over, recalculations applied).
     pub async fn roll_over_periods(
         &self,
-        caller: &Principal,
+        grant: &ServiceGrant,
         account_id: &str,
     ) -> Result<(i32, i32)> {
-        caller.require_service_scope(Scope::BillingWrite)?;
-        let actor = caller.actor();
+        let actor = grant.actor();
         let now = self.now();
         let due: Vec<String> = if account_id.is_empty() {
             self.store
@@ -265,14 +257,9 @@ impl BillingService {
         Ok((rolled, applied))
     }
 
-    pub async fn change_plan(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        change: PlanChange,
-    ) -> Result<Account> {
-        let account_id = caller.authorize(account_id, Access::ServiceOnly(Scope::BillingWrite))?;
-        let actor = caller.actor();
+    pub async fn change_plan(&self, grant: &Grant, change: PlanChange) -> Result<Account> {
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         self.store
             .write(async |conn| {
@@ -337,15 +324,9 @@ impl BillingService {
             .await
     }
 
-    pub async fn set_seats(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        seats: i32,
-        reason: &str,
-    ) -> Result<SeatUsage> {
-        let account_id = caller.authorize(account_id, Access::ServiceOnly(Scope::BillingWrite))?;
-        let actor = caller.actor();
+    pub async fn set_seats(&self, grant: &Grant, seats: i32, reason: &str) -> Result<SeatUsage> {
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         self.store
             .write(async |conn| {
@@ -386,14 +367,9 @@ impl BillingService {
             .map(|usage| self.priced(usage))
     }
 
-    pub async fn set_seat_policy(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        policy: SeatPolicy,
-    ) -> Result<SeatUsage> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::BillingWrite))?;
-        let actor = caller.actor();
+    pub async fn set_seat_policy(&self, grant: &Grant, policy: SeatPolicy) -> Result<SeatUsage> {
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         self.store
             .write(async |conn| {

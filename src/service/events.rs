@@ -5,8 +5,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::EventService;
-use crate::auth::Principal;
-use crate::auth::principal::Access;
+use crate::auth::principal::Grant;
 use crate::domain::Event;
 use crate::error::{Error, Result};
 use crate::store::prelude::*;
@@ -25,12 +24,11 @@ impl EventService {
     /// refused with OUT_OF_RANGE rather than answered with a gap.
     pub async fn stream_events(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         after: i64,
         follow: bool,
     ) -> Result<mpsc::Receiver<Result<Event>>> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+        let account_id = grant.account_id().to_owned();
         if after < 0 {
             return Err(Error::invalid("after_sequence", "must not be negative"));
         }

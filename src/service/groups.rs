@@ -1,22 +1,16 @@
 //! Groups of users.
 
 use super::{GroupService, ensure_writable, new_id, paging};
-use crate::auth::Principal;
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::Grant;
 use crate::domain::{EventType, Group, GroupName, NewEvent};
 use crate::error::{Error, Result};
 use crate::store::Insert;
 use crate::store::prelude::*;
 
 impl GroupService {
-    pub async fn create_group(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        name: GroupName,
-    ) -> Result<Group> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
-        let actor = caller.actor();
+    pub async fn create_group(&self, grant: &Grant, name: GroupName) -> Result<Group> {
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         let group = Group {
             id: new_id(),
@@ -52,12 +46,11 @@ impl GroupService {
 
     pub async fn list_groups(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         page_size: i32,
         page_token: &str,
     ) -> Result<(Vec<Group>, String)> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+        let account_id = grant.account_id().to_owned();
         let limit = paging::page_size(page_size, 100)?;
         let after = paging::decode_token(page_token, &account_id)?;
         let mut rows = self

@@ -8,8 +8,7 @@ use tokio::sync::mpsc;
 
 use super::handover::{ChangeCheck, Refusal, check_change, check_targets, job_event};
 use super::{JobService, new_id, paging};
-use crate::auth::Principal;
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::Grant;
 use crate::domain::records::{RecordCounts, Targets};
 use crate::domain::{
     BulkMode, Change, Job, JobKind, JobSpec, JobState, JobUser, RequestId, UserOutcome,
@@ -75,13 +74,8 @@ impl JobService {
     /// Validates a bulk call and queues its job (or, with validate_only,
     /// answers what would happen). A retry with the same request_id gets
     /// the first job back.
-    pub async fn start_bulk(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        request: BulkRequest,
-    ) -> Result<JobView> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
+    pub async fn start_bulk(&self, grant: &Grant, request: BulkRequest) -> Result<JobView> {
+        let account_id = grant.account_id().to_owned();
         if request.change == Change::Remove && request.targets.is_empty() {
             return Err(Error {
                 reason: Reason::ReassignmentRequired,
@@ -91,7 +85,7 @@ impl JobService {
                 )
             });
         }
-        let actor = caller.actor();
+        let actor = grant.actor();
         let now = self.now();
         let kind = JobKind::of(request.change, true);
         self.store
@@ -214,13 +208,8 @@ impl JobService {
             .await
     }
 
-    pub async fn get_job(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        job_id: &str,
-    ) -> Result<JobView> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+    pub async fn get_job(&self, grant: &Grant, job_id: &str) -> Result<JobView> {
+        let account_id = grant.account_id().to_owned();
         self.store
             .read(async |conn| {
                 let job = conn
@@ -235,12 +224,11 @@ impl JobService {
 
     pub async fn list_jobs(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         page_size: i32,
         page_token: &str,
     ) -> Result<(Vec<Job>, String)> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+        let account_id = grant.account_id().to_owned();
         let limit = paging::page_size(page_size, 50)?;
         let before = paging::decode_token(page_token, &account_id)?;
         let mut rows = self
@@ -256,14 +244,9 @@ impl JobService {
 
     /// Asks the job to stop at its next batch boundary. A queued job that
     /// no worker holds is cancelled at once.
-    pub async fn cancel_job(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        job_id: &str,
-    ) -> Result<JobView> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
-        let actor = caller.actor();
+    pub async fn cancel_job(&self, grant: &Grant, job_id: &str) -> Result<JobView> {
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         self.store
             .write(async |conn| {
@@ -312,11 +295,10 @@ impl JobService {
     /// the job rows); dropping the receiver does not affect the job.
     pub async fn watch_job(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         job_id: &str,
     ) -> Result<mpsc::Receiver<Result<JobView>>> {
-        let first = self.get_job(caller, account_id, job_id).await?;
+        let first = self.get_job(grant, job_id).await?;
         let account_id = first.job.account_id.clone();
         let job_id = job_id.to_owned();
         let (tx, rx) = mpsc::channel(16);

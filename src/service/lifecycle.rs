@@ -9,8 +9,7 @@ use super::handover::{ChangeCheck, Handover, Refusal, check_change, enqueue, fin
 use super::idempotency::{self, Key};
 use super::seats::{SeatEffect, seat_preview, take_seat};
 use super::{LifecycleService, ensure_writable, new_id};
-use crate::auth::Principal;
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::Grant;
 use crate::domain::records::{RecordCounts, RecordKind, Targets};
 use crate::domain::{
     Account, BulkMode, Change, EventType, Job, JobKind, JobSpec, JobState, JobUser, NewEvent,
@@ -72,18 +71,15 @@ pub struct LifecycleChange {
 impl LifecycleService {
     pub async fn disable_user(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         change: LifecycleChange,
     ) -> Result<LifecycleOutcome> {
-        self.change_user(caller, account_id, change, Change::Disable)
-            .await
+        self.change_user(grant, change, Change::Disable).await
     }
 
     pub async fn remove_user(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         change: LifecycleChange,
     ) -> Result<LifecycleOutcome> {
         if change.targets.is_empty() {
@@ -95,8 +91,7 @@ impl LifecycleService {
                 )
             });
         }
-        self.change_user(caller, account_id, change, Change::Remove)
-            .await
+        self.change_user(grant, change, Change::Remove).await
     }
 
     /// DisableUser and RemoveUser. Users holding more records than the
@@ -104,13 +99,12 @@ impl LifecycleService {
     /// answer then carries its id and the user is unchanged until it ends.
     async fn change_user(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         change: LifecycleChange,
         kind: Change,
     ) -> Result<LifecycleOutcome> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
-        let actor = caller.actor();
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         let operation = match kind {
             Change::Disable => "DisableUser",
@@ -206,15 +200,14 @@ impl LifecycleService {
 
     pub async fn activate_user(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         user_id: &str,
         restore_records: bool,
         validate_only: bool,
         request_id: Option<RequestId>,
     ) -> Result<ActivateOutcome> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
-        let actor = caller.actor();
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         let key = request_id
             .as_ref()

@@ -3,8 +3,7 @@
 //! argon2id hashes are kept.
 
 use super::PasswordService;
-use crate::auth::Principal;
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::{Grant, Principal, ServiceGrant};
 use crate::domain::login::{Attempt, ThrottlePolicy};
 use crate::domain::{Email, Password, User};
 use crate::error::{Code, Error, Reason, Result};
@@ -88,11 +87,10 @@ impl PasswordService {
     /// VerifyPassword: the active user these credentials belong to.
     pub async fn verify_password(
         &self,
-        caller: &Principal,
+        _: &ServiceGrant,
         email: &Email,
         password: &str,
     ) -> Result<User> {
-        caller.require_service_scope(Scope::PasswordsVerify)?;
         self.count_attempt(email.as_str()).await?;
         let user = self
             .store
@@ -139,12 +137,11 @@ impl PasswordService {
     /// the email is lifted.
     pub async fn reset_password(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         user_id: &str,
         new: &Password,
     ) -> Result<User> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
+        let account_id = grant.account_id().to_owned();
         let user = self
             .store
             .read(async |conn| conn.find_user(&account_id, user_id).await)

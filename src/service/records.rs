@@ -3,8 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{RecordService, paging};
-use crate::auth::Principal;
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::Grant;
 use crate::domain::WorkRecord;
 use crate::domain::records::{RecordCounts, RecordKind};
 use crate::error::{Error, Result, Violations};
@@ -35,11 +34,10 @@ impl RecordService {
     /// id) to the given owner, in one transaction.
     pub async fn register_records(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         records: Vec<RecordInput>,
     ) -> Result<Registered> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::RecordsWrite))?;
+        let account_id = grant.account_id().to_owned();
         let now = self.now();
         self.store
             .write(async |conn| {
@@ -150,14 +148,13 @@ impl RecordService {
 
     pub async fn list_records(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         user_id: &str,
         kind: RecordKind,
         page_size: i32,
         page_token: &str,
     ) -> Result<(Vec<WorkRecord>, String)> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+        let account_id = grant.account_id().to_owned();
         let limit = paging::page_size(page_size, 100)?;
         let filters = format!("{account_id}|{user_id}|{}", kind.as_str());
         let after = match paging::decode_token(page_token, &filters)? {
@@ -180,13 +177,8 @@ impl RecordService {
         Ok((rows, next))
     }
 
-    pub async fn count_records(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        user_id: &str,
-    ) -> Result<RecordCounts> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+    pub async fn count_records(&self, grant: &Grant, user_id: &str) -> Result<RecordCounts> {
+        let account_id = grant.account_id().to_owned();
         self.store
             .read(async |conn| {
                 conn.find_user(&account_id, user_id)

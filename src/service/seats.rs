@@ -4,8 +4,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use super::BillingService;
-use crate::auth::Principal;
-use crate::auth::principal::Access;
+use crate::auth::principal::Grant;
 use crate::domain::account::UserCounts;
 use crate::domain::billing::prorated_seat_charge;
 use crate::domain::seats::admit_one;
@@ -140,8 +139,8 @@ pub struct SeatUsage {
 }
 
 impl BillingService {
-    pub async fn seat_usage(&self, caller: &Principal, account_id: &str) -> Result<SeatUsage> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+    pub async fn seat_usage(&self, grant: &Grant) -> Result<SeatUsage> {
+        let account_id = grant.account_id().to_owned();
         let (account, counts) = self
             .store
             .read(async |conn| {

@@ -9,8 +9,7 @@ use super::page_cache::{PageCache, PageKey, UserPage};
 use super::paging;
 use super::seats::{SeatEffect, take_seat};
 use super::{UserService, ensure_writable, new_id};
-use crate::auth::Principal;
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::{Access, Grant};
 use crate::domain::permissions::RequestedPermissions;
 use crate::domain::{
     DisplayName, Email, EventType, NewEvent, Password, Permissions, RequestId, Role, User,
@@ -173,13 +172,12 @@ pub struct UserUpdate {
 impl UserService {
     pub async fn add_user(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         user: NewUser,
         request_id: Option<RequestId>,
     ) -> Result<AddedUser> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
-        let actor = caller.actor();
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let role = user.role;
         let permissions = user
             .permissions
@@ -258,13 +256,8 @@ impl UserService {
             .await
     }
 
-    pub async fn get_user(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        user_id: &str,
-    ) -> Result<User> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+    pub async fn get_user(&self, grant: &Grant, user_id: &str) -> Result<User> {
+        let account_id = grant.account_id().to_owned();
         self.store
             .users()
             .of_account(&account_id, user_id)
@@ -293,13 +286,8 @@ impl UserService {
     /// One page of users and the next page token. A page read before is
     /// served again while the account's users version is unchanged (see
     /// [`PageCache`]): one small read instead of the page.
-    pub async fn list_users(
-        &self,
-        caller: &Principal,
-        account_id: &str,
-        request: ListUsers,
-    ) -> Result<UserPage> {
-        let account_id = caller.authorize(account_id, Access::Read)?;
+    pub async fn list_users(&self, grant: &Grant, request: ListUsers) -> Result<UserPage> {
+        let account_id = grant.account_id().to_owned();
         let page = PageQuery::new(&account_id, request)?;
         let users = self.store.users();
         if page.is_kept(&self.pages) {
@@ -351,13 +339,12 @@ impl UserService {
 
     pub async fn update_user(
         &self,
-        caller: &Principal,
-        account_id: &str,
+        grant: &Grant,
         user_id: &str,
         update: UserUpdate,
     ) -> Result<User> {
-        let account_id = caller.authorize(account_id, Access::Write(Scope::UsersWrite))?;
-        let actor = caller.actor();
+        let account_id = grant.account_id().to_owned();
+        let actor = grant.actor();
         let now = self.now();
         self.store
             .write(async |conn| {

@@ -1,9 +1,9 @@
 //! Accounts: CreateAccount, GetAccount.
 
 use super::{MAX_SEATS, UserManagementApi, parse_new_user};
-use crate::auth::principal::Scope;
+use crate::auth::principal::{Access, Scope};
 use crate::domain::{BillingCycle, DisplayName, Plan, RequestId, Role, SeatPolicy};
-use crate::error::{Error, Violations};
+use crate::error::Violations;
 use crate::grpc::{convert, principal};
 use crate::proto::v1 as pb;
 use crate::service::accounts::NewAccount;
@@ -17,7 +17,7 @@ pub(super) async fn create_account(
     let caller = principal(&api.auth, &request).await?;
     // Authorization comes before validation: an unauthorized caller
     // learns nothing about what a valid request looks like.
-    caller.require_service_scope(Scope::AccountsCreate)?;
+    let grant = caller.require_service_scope(Scope::AccountsCreate)?;
     let r = request.into_inner();
     let mut v = Violations::new();
     let name = v.check("name", DisplayName::parse(&r.name));
@@ -70,17 +70,13 @@ pub(super) async fn create_account(
     let request_id = v
         .check("request_id", RequestId::parse_optional(&r.request_id))
         .flatten();
-    v.into_result()?;
-    let (Some(name), Some(admin_name), Some(email), Some(password)) =
-        (name, admin_name, admin_email, admin_password)
-    else {
-        return Err(Error::internal().into());
-    };
+    let (name, admin_name, email, password) =
+        v.finish((name, admin_name, admin_email, admin_password))?;
     let created = api
         .roster
         .accounts
         .create_account(
-            &caller,
+            &grant,
             NewAccount {
                 name,
                 plan,
@@ -122,7 +118,7 @@ pub(super) async fn get_account(
     let account = api
         .roster
         .accounts
-        .get_account(&caller, &account_id)
+        .get_account(&caller.authorize(&account_id, Access::Read)?)
         .await?;
     Ok(Response::new(pb::GetAccountResponse {
         account: Some(convert::account(&account, &api.roster.context.prices)),

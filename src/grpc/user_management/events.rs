@@ -1,6 +1,7 @@
 //! The event log: StreamEvents.
 
 use super::{ResponseStream, UserManagementApi};
+use crate::auth::principal::Access;
 use crate::error::Violations;
 use crate::grpc::{convert, principal};
 use crate::proto::v1 as pb;
@@ -19,7 +20,11 @@ pub(super) async fn stream_events(
     let events = api
         .roster
         .events
-        .stream_events(&caller, &account_id, r.after_sequence, r.follow)
+        .stream_events(
+            &caller.authorize(&account_id, Access::Read)?,
+            r.after_sequence,
+            r.follow,
+        )
         .await?;
     let stream = tokio_stream::wrappers::ReceiverStream::new(events).map(|item| {
         item.map(|row| pb::StreamEventsResponse {

@@ -3,7 +3,7 @@
 use super::UserManagementApi;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::GroupName;
-use crate::error::{Error, Violations};
+use crate::error::Violations;
 use crate::grpc::{convert, principal};
 use crate::proto::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -14,19 +14,12 @@ pub(super) async fn create_group(
 ) -> Result<Response<pb::CreateGroupResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = convert::account_id(&mut v, &r.account_id);
+    convert::account_id(&mut v, &r.account_id);
     let name = v.check("name", GroupName::parse(&r.name));
-    v.into_result()?;
-    let Some(name) = name else {
-        return Err(Error::internal().into());
-    };
-    let group = api
-        .roster
-        .groups
-        .create_group(&caller, &account_id, name)
-        .await?;
+    let name = v.finish(name)?;
+    let group = api.roster.groups.create_group(&grant, name).await?;
     Ok(Response::new(pb::CreateGroupResponse {
         group: Some(convert::group(&group)),
     }))
@@ -44,7 +37,11 @@ pub(super) async fn list_groups(
     let (groups, next_page_token) = api
         .roster
         .groups
-        .list_groups(&caller, &account_id, r.page_size, &r.page_token)
+        .list_groups(
+            &caller.authorize(&account_id, Access::Read)?,
+            r.page_size,
+            &r.page_token,
+        )
         .await?;
     Ok(Response::new(pb::ListGroupsResponse {
         groups: groups.iter().map(convert::group).collect(),

@@ -1,7 +1,7 @@
 //! Bulk jobs: BulkDisableUsers, BulkRemoveUsers, GetJob, ListJobs, WatchJob, CancelJob.
 
 use super::{ResponseStream, UserManagementApi};
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::{Access, Grant, Scope};
 use crate::domain::Change;
 use crate::domain::RequestId;
 use crate::error::Violations;
@@ -88,16 +88,11 @@ impl UserManagementApi {
     /// with validate_only, one final message with what would happen.
     async fn job_stream(
         &self,
-        caller: &crate::auth::Principal,
-        account_id: &str,
+        grant: &Grant,
         bulk: BulkRequest,
     ) -> Result<ResponseStream<pb::JobUpdate>, Status> {
         let validate_only = bulk.validate_only;
-        let view = self
-            .roster
-            .jobs
-            .start_bulk(caller, account_id, bulk)
-            .await?;
+        let view = self.roster.jobs.start_bulk(grant, bulk).await?;
         if validate_only {
             let update = pb::JobUpdate {
                 job: Some(convert::job(&view, true)),
@@ -109,11 +104,7 @@ impl UserManagementApi {
             };
             return Ok(Box::pin(tokio_stream::once(Ok(update))));
         }
-        let views = self
-            .roster
-            .jobs
-            .watch_job(caller, &view.job.account_id, &view.job.id)
-            .await?;
+        let views = self.roster.jobs.watch_job(grant, &view.job.id).await?;
         Ok(Box::pin(updates_of(views)))
     }
 }
@@ -124,7 +115,7 @@ pub(super) async fn bulk_disable_users(
 ) -> Result<Response<ResponseStream<pb::BulkDisableUsersResponse>>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let bulk = parse_bulk(
         &r.account_id,
         &r.user_ids,
@@ -134,7 +125,7 @@ pub(super) async fn bulk_disable_users(
         r.validate_only,
         Change::Disable,
     )?;
-    let updates = api.job_stream(&caller, &r.account_id, bulk).await?;
+    let updates = api.job_stream(&grant, bulk).await?;
     Ok(Response::new(Box::pin(updates.map(|u| {
         u.map(|update| pb::BulkDisableUsersResponse {
             update: Some(update),
@@ -148,7 +139,7 @@ pub(super) async fn bulk_remove_users(
 ) -> Result<Response<ResponseStream<pb::BulkRemoveUsersResponse>>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let bulk = parse_bulk(
         &r.account_id,
         &r.user_ids,
@@ -158,7 +149,7 @@ pub(super) async fn bulk_remove_users(
         r.validate_only,
         Change::Remove,
     )?;
-    let updates = api.job_stream(&caller, &r.account_id, bulk).await?;
+    let updates = api.job_stream(&grant, bulk).await?;
     Ok(Response::new(Box::pin(updates.map(|u| {
         u.map(|update| pb::BulkRemoveUsersResponse {
             update: Some(update),
@@ -179,7 +170,10 @@ pub(super) async fn get_job(
     let view = api
         .roster
         .jobs
-        .get_job(&caller, &account_id, &job_id.unwrap_or_default())
+        .get_job(
+            &caller.authorize(&account_id, Access::Read)?,
+            &job_id.unwrap_or_default(),
+        )
         .await?;
     Ok(Response::new(pb::GetJobResponse {
         job: Some(convert::job(&view, true)),
@@ -198,7 +192,11 @@ pub(super) async fn list_jobs(
     let (jobs, next_page_token) = api
         .roster
         .jobs
-        .list_jobs(&caller, &account_id, r.page_size, &r.page_token)
+        .list_jobs(
+            &caller.authorize(&account_id, Access::Read)?,
+            r.page_size,
+            &r.page_token,
+        )
         .await?;
     Ok(Response::new(pb::ListJobsResponse {
         jobs: jobs
@@ -230,7 +228,10 @@ pub(super) async fn watch_job(
     let views = api
         .roster
         .jobs
-        .watch_job(&caller, &account_id, &job_id.unwrap_or_default())
+        .watch_job(
+            &caller.authorize(&account_id, Access::Read)?,
+            &job_id.unwrap_or_default(),
+        )
         .await?;
     Ok(Response::new(Box::pin(updates_of(views).map(|u| {
         u.map(|update| pb::WatchJobResponse {
@@ -245,15 +246,15 @@ pub(super) async fn cancel_job(
 ) -> Result<Response<pb::CancelJobResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = convert::account_id(&mut v, &r.account_id);
+    convert::account_id(&mut v, &r.account_id);
     let job_id = convert::id(&mut v, "job_id", &r.job_id);
     v.into_result()?;
     let view = api
         .roster
         .jobs
-        .cancel_job(&caller, &account_id, &job_id.unwrap_or_default())
+        .cancel_job(&grant, &job_id.unwrap_or_default())
         .await?;
     Ok(Response::new(pb::CancelJobResponse {
         job: Some(convert::job(&view, true)),

@@ -39,7 +39,7 @@ pub(super) async fn disable_user(
 ) -> Result<Response<pb::DisableUserResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let change = parse_change(
         &r.account_id,
         &r.user_id,
@@ -47,11 +47,7 @@ pub(super) async fn disable_user(
         &r.request_id,
         r.validate_only,
     )?;
-    let outcome = api
-        .roster
-        .lifecycle
-        .disable_user(&caller, &r.account_id, change)
-        .await?;
+    let outcome = api.roster.lifecycle.disable_user(&grant, change).await?;
     Ok(Response::new(pb::DisableUserResponse {
         user: Some(convert::user(&outcome.user)),
         moved: Some(convert::counts(&outcome.moved)),
@@ -67,9 +63,9 @@ pub(super) async fn activate_user(
 ) -> Result<Response<pb::ActivateUserResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = convert::account_id(&mut v, &r.account_id);
+    convert::account_id(&mut v, &r.account_id);
     let user_id = convert::id(&mut v, "user_id", &r.user_id);
     let request_id = v
         .check("request_id", RequestId::parse_optional(&r.request_id))
@@ -79,8 +75,7 @@ pub(super) async fn activate_user(
         .roster
         .lifecycle
         .activate_user(
-            &caller,
-            &account_id,
+            &grant,
             &user_id.unwrap_or_default(),
             r.restore_records,
             r.validate_only,
@@ -101,7 +96,7 @@ pub(super) async fn remove_user(
 ) -> Result<Response<pb::RemoveUserResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let change = parse_change(
         &r.account_id,
         &r.user_id,
@@ -109,11 +104,7 @@ pub(super) async fn remove_user(
         &r.request_id,
         r.validate_only,
     )?;
-    let outcome = api
-        .roster
-        .lifecycle
-        .remove_user(&caller, &r.account_id, change)
-        .await?;
+    let outcome = api.roster.lifecycle.remove_user(&grant, change).await?;
     Ok(Response::new(pb::RemoveUserResponse {
         user_id: outcome.user.id.clone(),
         moved: Some(convert::counts(&outcome.moved)),

@@ -1,8 +1,7 @@
 //! Passwords: VerifyPassword, ChangePassword, ResetPassword.
 
 use super::UserManagementApi;
-use crate::auth::Principal;
-use crate::auth::principal::{Access, Scope};
+use crate::auth::principal::{Access, Principal, Scope};
 use crate::domain::{Email, Password};
 use crate::error::{Error, Violations};
 use crate::grpc::{convert, principal};
@@ -15,7 +14,7 @@ pub(super) async fn verify_password(
 ) -> Result<Response<pb::VerifyPasswordResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     // Who may ask comes before what was asked.
-    caller.require_service_scope(Scope::PasswordsVerify)?;
+    let grant = caller.require_service_scope(Scope::PasswordsVerify)?;
     let r = request.into_inner();
     let mut v = Violations::new();
     let email = v.check("email", Email::parse(&r.email));
@@ -25,7 +24,7 @@ pub(super) async fn verify_password(
     let user = api
         .roster
         .passwords
-        .verify_password(&caller, &email, &r.password)
+        .verify_password(&grant, &email, &r.password)
         .await?;
     Ok(Response::new(pb::VerifyPasswordResponse {
         user: Some(convert::user(&user)),
@@ -65,9 +64,9 @@ pub(super) async fn reset_password(
 ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = convert::account_id(&mut v, &r.account_id);
+    convert::account_id(&mut v, &r.account_id);
     let user_id = convert::id(&mut v, "user_id", &r.user_id);
     let new = v.check("new_password", Password::parse(&r.new_password));
     v.into_result()?;
@@ -75,7 +74,7 @@ pub(super) async fn reset_password(
     let user = api
         .roster
         .passwords
-        .reset_password(&caller, &account_id, &user_id, &new)
+        .reset_password(&grant, &user_id, &new)
         .await?;
     Ok(Response::new(pb::ResetPasswordResponse {
         user: Some(convert::user(&user)),

@@ -3,7 +3,7 @@
 use super::UserManagementApi;
 use crate::auth::principal::{Access, Scope};
 use crate::domain::records::RecordKind;
-use crate::error::{Error, Violations};
+use crate::error::Violations;
 use crate::grpc::{convert, principal};
 use crate::proto::v1 as pb;
 use crate::service::records::{MAX_RECORDS_PER_CALL, RecordInput};
@@ -15,9 +15,9 @@ pub(super) async fn register_work_records(
 ) -> Result<Response<pb::RegisterWorkRecordsResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::RecordsWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::RecordsWrite))?;
     let mut v = Violations::new();
-    let account_id = convert::account_id(&mut v, &r.account_id);
+    convert::account_id(&mut v, &r.account_id);
     if r.records.is_empty() || r.records.len() > MAX_RECORDS_PER_CALL {
         v.add(
             "records",
@@ -71,11 +71,7 @@ pub(super) async fn register_work_records(
         }
     }
     v.into_result()?;
-    let registered = api
-        .roster
-        .records
-        .register_records(&caller, &account_id, records)
-        .await?;
+    let registered = api.roster.records.register_records(&grant, records).await?;
     Ok(Response::new(pb::RegisterWorkRecordsResponse {
         created: registered.created,
         updated: registered.updated,
@@ -95,16 +91,12 @@ pub(super) async fn list_work_records(
     if kind.is_none() {
         v.add("kind", "required: a record kind");
     }
-    v.into_result()?;
-    let (Some(user_id), Some(kind)) = (user_id, kind) else {
-        return Err(Error::internal().into());
-    };
+    let (user_id, kind) = v.finish((user_id, kind))?;
     let (rows, next_page_token) = api
         .roster
         .records
         .list_records(
-            &caller,
-            &account_id,
+            &caller.authorize(&account_id, Access::Read)?,
             &user_id,
             kind,
             r.page_size,
@@ -130,7 +122,10 @@ pub(super) async fn count_work_records(
     let counts = api
         .roster
         .records
-        .count_records(&caller, &account_id, &user_id.unwrap_or_default())
+        .count_records(
+            &caller.authorize(&account_id, Access::Read)?,
+            &user_id.unwrap_or_default(),
+        )
         .await?;
     Ok(Response::new(pb::CountWorkRecordsResponse {
         counts: Some(convert::counts(&counts)),

@@ -3,7 +3,7 @@
 use super::{UserManagementApi, parse_new_user};
 use crate::auth::principal::{Access, Scope};
 use crate::domain::{DisplayName, RequestId, Role};
-use crate::error::{Error, Violations};
+use crate::error::Violations;
 use crate::grpc::{bearer, convert, principal};
 use crate::proto::v1 as pb;
 use crate::service::auth::Bearer;
@@ -16,9 +16,9 @@ pub(super) async fn add_user(
 ) -> Result<Response<pb::AddUserResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = convert::account_id(&mut v, &r.account_id);
+    convert::account_id(&mut v, &r.account_id);
     let (name, email, password) = parse_new_user(&mut v, "", &r.name, &r.email, &r.password);
     let group_id = convert::optional_id(&mut v, "group_id", &r.group_id);
     let role = convert::role_from_proto(&mut v, "role", r.role).unwrap_or(Role::Member);
@@ -28,16 +28,12 @@ pub(super) async fn add_user(
     let request_id = v
         .check("request_id", RequestId::parse_optional(&r.request_id))
         .flatten();
-    v.into_result()?;
-    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
-        return Err(Error::internal().into());
-    };
+    let (name, email, password) = v.finish((name, email, password))?;
     let added = api
         .roster
         .users
         .add_user(
-            &caller,
-            &account_id,
+            &grant,
             NewUser {
                 name,
                 email,
@@ -77,7 +73,7 @@ pub(super) async fn get_user(
             let caller = api.auth.principal(bearer).await?;
             api.roster
                 .users
-                .get_user(&caller, &account_id, &user_id)
+                .get_user(&caller.authorize(&account_id, Access::Read)?, &user_id)
                 .await?
         }
     };
@@ -122,7 +118,7 @@ pub(super) async fn list_users(
             let caller = api.auth.principal(bearer).await?;
             api.roster
                 .users
-                .list_users(&caller, &account_id, request)
+                .list_users(&caller.authorize(&account_id, Access::Read)?, request)
                 .await?
         }
     };
@@ -138,9 +134,9 @@ pub(super) async fn update_user(
 ) -> Result<Response<pb::UpdateUserResponse>, Status> {
     let caller = principal(&api.auth, &request).await?;
     let r = request.into_inner();
-    caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
     let mut v = Violations::new();
-    let account_id = convert::account_id(&mut v, &r.account_id);
+    convert::account_id(&mut v, &r.account_id);
     let user_id = convert::id(&mut v, "user_id", &r.user_id);
     if r.etag.is_empty() {
         v.add("etag", "required: send the etag of the user as last read");
@@ -169,8 +165,7 @@ pub(super) async fn update_user(
         .roster
         .users
         .update_user(
-            &caller,
-            &account_id,
+            &grant,
             &user_id.unwrap_or_default(),
             UserUpdate {
                 etag: r.etag,
