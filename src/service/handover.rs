@@ -4,68 +4,15 @@
 //! 3-6, 8, 10, 11). Each step runs on a connection with the account locked.
 
 use chrono::NaiveDateTime;
-use serde::{Deserialize, Serialize};
 
-use super::ensure_writable;
+pub use super::rules::{ChangeCheck, Holdings, Refusal};
+use super::rules::{ChangeFacts, change_refusals};
 use crate::domain::records::{RecordCounts, RecordKind, Targets};
 use crate::domain::{
-    Account, Change, EventType, Job, JobState, JobUser, NewEvent, Permissions, User, UserOutcome,
-    UserStatus,
+    Change, EventType, Job, JobState, JobUser, NewEvent, Permissions, User, UserOutcome, UserStatus,
 };
-use crate::error::{Code, Error, Reason, Result};
+use crate::error::{Reason, Result};
 use crate::store::{Move, Repo};
-
-/// Why a change is (or would be) refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refusal {
-    pub user_id: String,
-    pub reason: Reason,
-    pub message: String,
-}
-
-impl Refusal {
-    pub fn new(user_id: &str, reason: Reason, message: impl Into<String>) -> Self {
-        Refusal {
-            user_id: user_id.to_owned(),
-            reason,
-            message: message.into(),
-        }
-    }
-
-    /// The error a real (not validate-only) call fails with.
-    pub fn into_error(self) -> Error {
-        match self.reason {
-            Reason::ReassignmentRequired => Error {
-                reason: Reason::ReassignmentRequired,
-                ..Error::invalid("reassignment", self.message)
-            },
-            reason @ (Reason::TargetNotActive
-            | Reason::TargetIsSubject
-            | Reason::LastAdmin
-            | Reason::TrialExpired
-            | Reason::InvalidStatus
-            | Reason::SeatLimitReached) => Error::precondition(reason, self.message),
-            _ => Error::new(
-                Code::FailedPrecondition,
-                Reason::InvalidStatus,
-                self.message,
-            ),
-        }
-    }
-}
-
-/// What a disable or remove needs to know about the subject's records.
-pub struct Holdings {
-    pub held: RecordCounts,
-    pub conversations_by_parent: Vec<(RecordKind, i64)>,
-}
-
-impl Holdings {
-    /// What `targets` would move of these holdings.
-    pub fn moved_by(&self, targets: &Targets) -> RecordCounts {
-        targets.moved(&self.held, &self.conversations_by_parent)
-    }
-}
 
 async fn holdings<R: Repo>(conn: &mut R, user_id: &str) -> Result<Holdings> {
     Ok(Holdings {
@@ -108,62 +55,30 @@ pub async fn check_targets<R: Repo>(
     Ok(refusals)
 }
 
-/// One disable or remove call (or job) as the rules see it.
-#[derive(Debug, Clone, Copy)]
-pub struct ChangeCheck<'a> {
-    pub account: &'a Account,
-    pub targets: &'a Targets,
-    pub change: Change,
-    /// Every user the same call changes.
-    pub subjects: &'a [&'a str],
-    /// Active admins of the same call accepted before this user.
-    pub admins_leaving: i64,
-    pub now: NaiveDateTime,
-}
-
 /// SPEC rules 3, 5, 6 and 8 for one user of the call, as refusals, plus
-/// what the user holds.
+/// what the user holds: reads what the rules need, under the account lock,
+/// and leaves the decision to [`change_refusals`].
 pub async fn check_change<R: Repo>(
     conn: &mut R,
     check: &ChangeCheck<'_>,
     user: &User,
 ) -> Result<(Vec<Refusal>, Holdings)> {
-    let mut refusals = Vec::new();
-    if let Err(e) = ensure_writable(check.account, check.now) {
-        refusals.push(Refusal::new(&user.id, Reason::TrialExpired, e.message));
-    }
-    if check.change == Change::Disable && !user.is_active() {
-        refusals.push(Refusal::new(
-            &user.id,
-            Reason::InvalidStatus,
-            "the user is already inactive",
-        ));
-    }
-    if user.is_active_admin()
-        && conn.count_active_admins(&check.account.id).await? - check.admins_leaving <= 1
-    {
-        refusals.push(Refusal::new(
-            &user.id,
-            Reason::LastAdmin,
-            "the account's last active admin cannot be disabled or removed",
-        ));
-    }
-    refusals.extend(check_targets(conn, &check.account.id, check.subjects, check.targets).await?);
+    // Counted only when it matters: one query fewer for most users.
+    let active_admins = if user.is_active_admin() {
+        conn.count_active_admins(&check.account.id).await?
+    } else {
+        0
+    };
+    let target_refusals =
+        check_targets(conn, &check.account.id, check.subjects, check.targets).await?;
     let holdings = holdings(conn, &user.id).await?;
-    if check.change == Change::Remove {
-        let uncovered = check
-            .targets
-            .uncovered(&holdings.held, &holdings.conversations_by_parent);
-        if !uncovered.is_empty() {
-            let kinds: Vec<&str> = uncovered.iter().map(|k| k.as_str()).collect();
-            refusals.push(Refusal::new(
-                &user.id,
-                Reason::ReassignmentRequired,
-                format!("records of these kinds need a target: {}", kinds.join(", ")),
-            ));
-        }
-    }
-    Ok((refusals, holdings))
+    let facts = ChangeFacts {
+        user,
+        active_admins,
+        target_refusals,
+        holdings: &holdings,
+    };
+    Ok((change_refusals(check, facts), holdings))
 }
 
 /// A job's user checked again as the worker starts on it (things change

@@ -15,6 +15,7 @@ pub mod paging;
 pub mod passwords;
 pub mod records;
 pub mod retention;
+pub mod rules;
 pub mod seats;
 pub mod users;
 pub mod worker;
@@ -183,13 +184,14 @@ impl Roster {
     }
 }
 
+/// Why a trial account refuses writes.
+const TRIAL_EXPIRED: &str =
+    "the 14-day trial has ended; choose a plan to make changes (reads keep working)";
+
 /// SPEC rule 8: a trial account refuses writes once its 14 days are over.
 pub fn ensure_writable(account: &Account, now: NaiveDateTime) -> Result<()> {
     if account.trial_expired(now) {
-        return Err(Error::precondition(
-            Reason::TrialExpired,
-            "the 14-day trial has ended; choose a plan to make changes (reads keep working)",
-        ));
+        return Err(Error::precondition(Reason::TrialExpired, TRIAL_EXPIRED));
     }
     Ok(())
 }

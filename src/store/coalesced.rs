@@ -23,8 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::models::UserRow;
 use super::pg::users_by_ids;
-use super::pipelined::PipelinedReads;
-use crate::error::{Code, Error, Result};
+use super::pipelined::{PipelinedReads, on_shared};
+use crate::error::{Error, Result};
 
 /// Most ids in one query: a burst larger than this goes out as several.
 const MOST_IDS_PER_READ: usize = 512;
@@ -156,24 +156,13 @@ async fn answer(reads: Arc<PipelinedReads>, batch: Vec<Lookup>) {
     }
 }
 
-/// On a shared connection; once more on a new one if it was lost (a read,
-/// so safe to repeat), as [`read_users!`](crate::read_users) does.
+/// On a shared connection (see [`on_shared`]).
 async fn read_by_ids(
     reads: &PipelinedReads,
     ids: &[&str],
     versioned: bool,
 ) -> Result<Vec<VersionedUser>> {
-    let mut shared = reads.get().await?;
-    let mut retried = false;
-    loop {
-        match users_by_ids(shared.conn(), ids, versioned).await {
-            Err(e) if e.code == Code::Unavailable && !retried => {
-                shared = reads.replace(shared).await?;
-                retried = true;
-            }
-            result => return result,
-        }
-    }
+    on_shared!(reads, |conn| users_by_ids(conn, ids, versioned))
 }
 
 #[cfg(test)]

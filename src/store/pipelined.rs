@@ -130,6 +130,31 @@ impl PipelinedReads {
     }
 }
 
+/// Runs `$read` (a short read-only query future using `$conn`, one of the
+/// shared connections of `$reads`), and once more on a new connection when
+/// the first was lost (PostgreSQL restarted): a read is safe to repeat.
+/// Every read on shared connections goes through here. A macro: as a
+/// function taking an async closure, the closure's future could not be
+/// proven `Send` for every lifetime.
+macro_rules! on_shared {
+    ($reads:expr, |$conn:ident| $read:expr) => {{
+        let mut shared = $reads.get().await?;
+        let mut retried = false;
+        loop {
+            #[allow(unused_mut)]
+            let mut $conn: &diesel_async::AsyncPgConnection = shared.conn();
+            match $read.await {
+                Err(e) if e.code == $crate::error::Code::Unavailable && !retried => {
+                    shared = $reads.replace(shared).await?;
+                    retried = true;
+                }
+                result => break result,
+            }
+        }
+    }};
+}
+pub(super) use on_shared;
+
 /// A shared connection handed to one call.
 pub struct SharedConn {
     live: Live,

@@ -15,32 +15,11 @@
 //! docs/performance.md gives what each route measured. Callers never pick a
 //! route.
 
-use super::{Backend, PgConn, PgPools, Store, UserReads, UsersAtVersion, convert};
+use super::pipelined::on_shared;
+use super::{Backend, PgPools, Store, UserReads, UsersAtVersion, convert};
 use crate::domain::User;
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
 use crate::store::UserFilter;
-
-/// Runs `$read` (a short read-only query future, using `$conn`) on one of
-/// PostgreSQL's shared connections, and once more on a new one when the
-/// first was lost. A macro: as a function taking an async closure, the
-/// closure's future could not be proven `Send` for every lifetime.
-macro_rules! on_shared {
-    ($pools:expr, |$conn:ident| $read:expr) => {{
-        let mut shared = $pools.shared.get().await?;
-        let mut retried = false;
-        loop {
-            let mut borrowed: &PgConn = shared.conn();
-            let $conn = &mut borrowed;
-            match $read.await {
-                Err(e) if e.code == Code::Unavailable && !retried => {
-                    shared = $pools.shared.replace(shared).await?;
-                    retried = true;
-                }
-                result => break result,
-            }
-        }
-    }};
-}
 
 /// The hot reads of users of one [`Store`] (see the module's docs).
 pub struct Users<'s> {
@@ -133,7 +112,7 @@ impl<'s> Users<'s> {
     pub async fn users_version(&self, account_id: &str) -> Result<Option<i64>> {
         match &self.store.backend {
             Backend::Postgres(pools) => {
-                on_shared!(pools, |conn| conn.find_users_version(account_id))
+                on_shared!(pools.shared, |conn| conn.find_users_version(account_id))
             }
             Backend::Sqlite(_) => {
                 self.store
@@ -153,8 +132,10 @@ impl<'s> Users<'s> {
             limit,
         } = page;
         match &self.store.backend {
-            Backend::Postgres(pools) if filter.query.is_none() => on_shared!(pools, |conn| conn
-                .list_users(account_id, filter, after_id, limit)),
+            Backend::Postgres(pools) if filter.query.is_none() => {
+                on_shared!(pools.shared, |conn| conn
+                    .list_users(account_id, filter, after_id, limit))
+            }
             _ => {
                 self.store
                     .read(async |conn| conn.list_users(account_id, filter, after_id, limit).await)
@@ -178,7 +159,7 @@ impl<'s> Users<'s> {
             limit,
         } = page;
         match &self.store.backend {
-            Backend::Postgres(pools) => on_shared!(pools, |conn| conn
+            Backend::Postgres(pools) => on_shared!(pools.shared, |conn| conn
                 .find_caller_and_list_users(caller_id, account_id, filter, after_id, limit)),
             Backend::Sqlite(_) => {
                 self.store
