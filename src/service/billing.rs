@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 
 use super::seats::SeatUsage;
-use super::{BillingService, ensure_writable, paging};
+use super::{BillingService, ensure_writable, locked_account, paging};
 use crate::auth::principal::{Grant, ServiceGrant};
 use crate::domain::{
     Account, BillingCycle, EventType, LedgerEntry, LedgerKind, NewEvent, Plan, SeatPolicy,
@@ -131,10 +131,7 @@ impl BillingService {
         let now = self.now();
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 ensure_writable(&account, now)?;
                 let counts = conn.count_users(&account_id).await?;
                 let seats = counts.active.max(1) as i32;
@@ -179,10 +176,7 @@ impl BillingService {
         let now = self.now();
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 let counts = conn.count_users(&account_id).await?;
                 let mut updated = account.clone();
                 if let Some(pending) = account.pending_seats {
@@ -236,10 +230,7 @@ impl BillingService {
             let result = self
                 .store
                 .write(async |conn| {
-                    let account = conn
-                        .lock_account(&id)
-                        .await?
-                        .ok_or_else(Error::account_not_found)?;
+                    let account = locked_account(conn, &id).await?;
                     // Re-checked under the lock: another replica may have done it.
                     if account.plan == Plan::Trial || account.period_end > now {
                         return Ok::<_, Error>(None);
@@ -263,10 +254,7 @@ impl BillingService {
         let now = self.now();
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 let plan = change.plan.unwrap_or(account.plan);
                 let cycle = change.cycle.unwrap_or(account.billing_cycle);
                 let price = match plan {
@@ -330,10 +318,7 @@ impl BillingService {
         let now = self.now();
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 let counts = conn.count_users(&account_id).await?;
                 let floor = counts.active.max(1);
                 if i64::from(seats) < floor {
@@ -373,10 +358,7 @@ impl BillingService {
         let now = self.now();
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 ensure_writable(&account, now)?;
                 let updated = Account {
                     seat_policy: policy,

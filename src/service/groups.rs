@@ -1,6 +1,6 @@
 //! Groups of users.
 
-use super::{GroupService, ensure_writable, new_id, paging};
+use super::{GroupService, ensure_writable, locked_account, new_id, paging};
 use crate::auth::principal::Grant;
 use crate::domain::{EventType, Group, GroupName, NewEvent};
 use crate::error::{Error, Result};
@@ -20,10 +20,7 @@ impl GroupService {
         };
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 ensure_writable(&account, now)?;
                 if conn.group_name_taken(&account_id, &name.key()).await?
                     || conn.insert_group(&group).await? == Insert::Duplicate

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::handover::{ChangeCheck, Refusal, check_change, check_targets, job_event};
-use super::{JobService, new_id, paging};
+use super::{JobService, locked_account, new_id, paging};
 use crate::auth::principal::Grant;
 use crate::domain::records::{RecordCounts, Targets};
 use crate::domain::{
@@ -90,10 +90,7 @@ impl JobService {
         let kind = JobKind::of(request.change, true);
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 if let Some(request_id) = &request.request_id
                     && !request.validate_only
                     && let Some(job) = conn
@@ -250,9 +247,7 @@ impl JobService {
         let now = self.now();
         self.store
             .write(async |conn| {
-                conn.lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                locked_account(conn, &account_id).await?;
                 let job = conn
                     .find_job(&account_id, job_id)
                     .await?

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::handover::{ChangeCheck, Handover, Refusal, check_change, enqueue, finish_change};
 use super::idempotency::{self, Key};
 use super::seats::{SeatEffect, seat_preview, take_seat};
-use super::{LifecycleService, ensure_writable, new_id};
+use super::{LifecycleService, ensure_writable, locked_account, new_id};
 use crate::auth::principal::Grant;
 use crate::domain::records::{RecordCounts, RecordKind, Targets};
 use crate::domain::{
@@ -123,10 +123,7 @@ impl LifecycleService {
         let threshold = self.jobs.single_user_threshold;
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 if let Some(key) = &key
                     && let Some(done) = idempotency::replay(conn, key).await?
                 {
@@ -220,10 +217,7 @@ impl LifecycleService {
             });
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 if let Some(key) = &key
                     && let Some(done) = idempotency::replay(conn, key).await?
                 {

@@ -196,6 +196,17 @@ pub fn ensure_writable(account: &Account, now: NaiveDateTime) -> Result<()> {
     Ok(())
 }
 
+/// The account, locked for the rest of the write transaction (every write
+/// takes it first), or NOT_FOUND.
+pub async fn locked_account<R: crate::store::Repo>(
+    conn: &mut R,
+    account_id: &str,
+) -> Result<Account> {
+    conn.lock_account(account_id)
+        .await?
+        .ok_or_else(Error::account_not_found)
+}
+
 /// A fresh time-ordered id (UUIDv7): new rows land at the end of indexes.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

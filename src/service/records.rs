@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{RecordService, paging};
+use super::{RecordService, locked_account, paging};
 use crate::auth::principal::Grant;
 use crate::domain::WorkRecord;
 use crate::domain::records::{RecordCounts, RecordKind};
@@ -41,9 +41,7 @@ impl RecordService {
         let now = self.now();
         self.store
             .write(async |conn| {
-                conn.lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                locked_account(conn, &account_id).await?;
                 // Owners must be users of this account (another account's users
                 // look missing).
                 let owners: Vec<String> = records

@@ -8,7 +8,7 @@ use super::idempotency::{self, Key};
 use super::page_cache::{PageCache, PageKey, UserPage};
 use super::paging;
 use super::seats::{SeatEffect, take_seat};
-use super::{UserService, ensure_writable, new_id};
+use super::{UserService, ensure_writable, locked_account, new_id};
 use crate::auth::principal::{Access, Grant};
 use crate::domain::permissions::RequestedPermissions;
 use crate::domain::{
@@ -212,10 +212,7 @@ impl UserService {
         .into_user(&account_id, role, password_hash, now);
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 if let Some(key) = &key
                     && let Some(done) = idempotency::replay(conn, key).await?
                 {
@@ -348,10 +345,7 @@ impl UserService {
         let now = self.now();
         self.store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &account_id).await?;
                 let user = conn
                     .find_user(&account_id, user_id)
                     .await?

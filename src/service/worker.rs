@@ -14,6 +14,7 @@ use super::Context;
 use super::handover::{
     ChangeCheck, Handover, check_change, finish_change, job_event, recheck_before_start,
 };
+use super::locked_account;
 use crate::domain::records::{Pass, RecordCounts};
 use crate::domain::{Change, Job, JobState, JobUser, UserOutcome};
 use crate::error::{Error, Reason, Result};
@@ -214,10 +215,7 @@ impl Worker {
             .context
             .store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&job.account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &job.account_id).await?;
                 let check = ChangeCheck {
                     account: &account,
                     targets: &job.targets,
@@ -336,10 +334,7 @@ impl Worker {
             .context
             .store
             .write(async |conn| {
-                let account = conn
-                    .lock_account(&job.account_id)
-                    .await?
-                    .ok_or_else(Error::account_not_found)?;
+                let account = locked_account(conn, &job.account_id).await?;
                 let mut updated = user.clone();
                 let mut after = before;
                 match conn.find_user(&job.account_id, &user.user_id).await? {
