@@ -8,6 +8,10 @@
 
 use std::fmt;
 
+mod violations;
+
+pub use violations::{AllParsed, Violations};
+
 /// The canonical gRPC code an error maps to (the subset Roster uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -290,89 +294,6 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// Collects field violations so that every bad field is reported at once.
-#[derive(Debug, Default)]
-pub struct Violations(Vec<FieldViolation>);
-
-impl Violations {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn add(&mut self, field: &str, description: impl Into<String>) {
-        self.0.push(FieldViolation {
-            field: field.to_owned(),
-            description: description.into(),
-        });
-    }
-
-    /// Runs a parse and records its error under `field`.
-    pub fn check<T, E: fmt::Display>(
-        &mut self,
-        field: &str,
-        result: std::result::Result<T, E>,
-    ) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                self.add(field, e.to_string());
-                None
-            }
-        }
-    }
-
-    pub fn into_result(self) -> Result<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::invalid_fields(self.0))
-        }
-    }
-
-    /// The parsed values once every field was checked: INVALID_ARGUMENT
-    /// with every violation, or the values. A value is missing only after
-    /// [`Violations::check`] recorded why, so with no violation all are
-    /// there (should one not be, the call fails INTERNAL, here only).
-    pub fn finish<T: AllParsed>(self, parsed: T) -> Result<T::Values> {
-        self.into_result()?;
-        parsed.all_parsed().ok_or_else(Error::internal)
-    }
-}
-
-/// Options of parsed fields, all present or not (see [`Violations::finish`]).
-pub trait AllParsed {
-    type Values;
-    fn all_parsed(self) -> Option<Self::Values>;
-}
-
-impl<A> AllParsed for Option<A> {
-    type Values = A;
-    fn all_parsed(self) -> Option<A> {
-        self
-    }
-}
-
-impl<A, B> AllParsed for (Option<A>, Option<B>) {
-    type Values = (A, B);
-    fn all_parsed(self) -> Option<(A, B)> {
-        Some((self.0?, self.1?))
-    }
-}
-
-impl<A, B, C> AllParsed for (Option<A>, Option<B>, Option<C>) {
-    type Values = (A, B, C);
-    fn all_parsed(self) -> Option<(A, B, C)> {
-        Some((self.0?, self.1?, self.2?))
-    }
-}
-
-impl<A, B, C, D> AllParsed for (Option<A>, Option<B>, Option<C>, Option<D>) {
-    type Values = (A, B, C, D);
-    fn all_parsed(self) -> Option<(A, B, C, D)> {
-        Some((self.0?, self.1?, self.2?, self.3?))
-    }
-}
 
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
