@@ -16,6 +16,7 @@ use prost_types::{DescriptorProto, FileDescriptorSet};
 const PROTOS: &[&str] = &[
     "roster/v1/user_management_service.proto",
     "roster/v1/seats_service.proto",
+    "roster/v1/access.proto",
 ];
 
 const PACKAGE: &str = "roster.v1";

@@ -11,8 +11,9 @@
 //!    argon2 rate with the same parameters on all cores, measured just
 //!    before and just after it, and Health/Check p99 while AddUser
 //!    saturates hashing;
-//! 3. GetUser and ListUsers (50-row page) next to Health/Check at
-//!    concurrency 8 and 32, driven by `h2load` (Debian `nghttp2-client`);
+//! 3. GetUser, ListUsers (50-row page), CheckAccess and BatchCheckAccess
+//!    (100 checks, service token) next to Health/Check at concurrency 8
+//!    and 32, driven by `h2load` (Debian `nghttp2-client`);
 //!    successes are counted by the server's own per-code counters, so an
 //!    error answered with HTTP 200 is never a success;
 //! 4. one user's 1,000,000 work records handed to a colleague by a remove
@@ -523,6 +524,10 @@ async fn add_users(
 const HEALTH: &str = "/grpc.health.v1.Health/Check";
 const GET_USER: &str = "/roster.v1.UserManagementService/GetUser";
 const LIST_USERS: &str = "/roster.v1.UserManagementService/ListUsers";
+const CHECK_ACCESS: &str = "/roster.v1.AccessService/CheckAccess";
+const BATCH_CHECK_ACCESS: &str = "/roster.v1.AccessService/BatchCheckAccess";
+/// Checks per BatchCheckAccess call.
+const BATCH: usize = 100;
 
 async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     let mut report = Report {
@@ -612,20 +617,53 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
         page_size: 50,
         ..Default::default()
     };
+    // Access checks as the CRM's other services make them: a service token,
+    // a member's right to edit a colleague's lead (both users are read).
+    let access_check = |i: usize| pb::AccessCheck {
+        user_id: user_ids[i % user_ids.len()].clone(),
+        action: pb::AccessAction::Edit as i32,
+        kind: pb::RecordKind::Lead as i32,
+        owner_user_id: user_ids[(i + 1) % user_ids.len()].clone(),
+        stage_id: String::new(),
+    };
+    let check_access = pb::CheckAccessRequest {
+        account_id: account_id.clone(),
+        check: Some(access_check(0)),
+    };
+    let batch_check_access = pb::BatchCheckAccessRequest {
+        account_id: account_id.clone(),
+        checks: (0..BATCH).map(access_check).collect(),
+    };
     for concurrency in [8, 32] {
         let (mut health, mut get, mut list) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut check, mut batch) = (Vec::new(), Vec::new());
         for _ in 0..knobs.rounds {
-            let check = tonic_health::pb::HealthCheckRequest::default();
+            let health_check = tonic_health::pb::HealthCheckRequest::default();
             let (c, seconds) = (concurrency, knobs.seconds);
-            health.push(h2load(&server, HEALTH, &check, None, c, seconds).await?);
+            health.push(h2load(&server, HEALTH, &health_check, None, c, seconds).await?);
             let token = Some(admin_token.as_str());
             get.push(h2load(&server, GET_USER, &get_user, token, c, seconds).await?);
             list.push(h2load(&server, LIST_USERS, &list_users, token, c, seconds).await?);
+            let service = Some(service_token.as_str());
+            check.push(h2load(&server, CHECK_ACCESS, &check_access, service, c, seconds).await?);
+            batch.push(
+                h2load(
+                    &server,
+                    BATCH_CHECK_ACCESS,
+                    &batch_check_access,
+                    service,
+                    c,
+                    seconds,
+                )
+                .await?,
+            );
         }
         for (name, runs) in [
             ("Health/Check", &health),
             ("GetUser", &get),
             ("ListUsers (50)", &list),
+            ("CheckAccess", &check),
+            ("BatchCheckAccess (100)", &batch),
         ] {
             let load = Load::combine(runs, &health);
             report.loads.push((name.into(), concurrency, load));
@@ -775,10 +813,20 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
         },
     );
     for concurrency in [8, 32] {
-        for name in ["Health/Check", "GetUser", "ListUsers (50)"] {
+        for name in [
+            "Health/Check",
+            "GetUser",
+            "ListUsers (50)",
+            "CheckAccess",
+            "BatchCheckAccess (100)",
+        ] {
             let target = match (name, concurrency) {
                 ("GetUser", 32) => "≥ 0.50× SQLite, ≥ 0.40× PG; p99 ≤ 10 ms",
                 ("GetUser", _) => "≥ 0.50× SQLite, ≥ 0.40× PG",
+                ("CheckAccess", 32) => "≥ 0.50×; p99 ≤ 5 ms",
+                ("CheckAccess", _) => "≥ 0.50×",
+                ("BatchCheckAccess (100)", 32) => "≥ 20,000 decisions/s; p99 ≤ 5 ms",
+                ("BatchCheckAccess (100)", _) => "≥ 20,000 decisions/s",
                 (_, 32) => "p99 ≤ 10 ms",
                 _ => "",
             };
@@ -794,8 +842,13 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
                             .unwrap_or_default()
                     };
                     let load = find(name);
+                    let decisions = if name.starts_with("BatchCheckAccess") {
+                        format!(" = {:.0} decisions/s", load.rps * BATCH as f64)
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "{:.0} ({:.2}×), {:.2}/{:.2} ms{}",
+                        "{:.0}{decisions} ({:.2}×), {:.2}/{:.2} ms{}",
                         load.rps,
                         load.ratio,
                         load.p50_ms,

@@ -14,8 +14,10 @@ use crate::auth::password::HashParams;
 use crate::auth::{ServiceGrant, TokenVerifier};
 use crate::clock::Clock;
 use crate::domain::PriceList;
+use crate::grpc::access::AccessApi;
 use crate::grpc::seats::SeatsApi;
 use crate::grpc::user_management::UserManagementApi;
+use crate::proto::v1::access_service_server::AccessServiceServer;
 use crate::proto::v1::seats_service_server::SeatsServiceServer;
 use crate::proto::v1::user_management_service_server::UserManagementServiceServer;
 use crate::service::auth::Authenticator;
@@ -90,10 +92,11 @@ pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
 /// is about 1.5 MiB.
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
-const SERVICE_NAMES: [&str; 3] = [
+const SERVICE_NAMES: [&str; 4] = [
     "",
     "roster.v1.UserManagementService",
     "roster.v1.SeatsService",
+    "roster.v1.AccessService",
 ];
 
 pub struct App {
@@ -287,6 +290,10 @@ impl App {
             roster: self.roster.clone(),
             auth: self.auth.clone(),
         };
+        let access = AccessApi {
+            roster: self.roster.clone(),
+            auth: self.auth.clone(),
+        };
         let mut server = tonic::transport::Server::builder();
         if let Some(tls) = &self.tls {
             server = server.tls_config(tls.server_config())?;
@@ -319,6 +326,9 @@ impl App {
             )
             .add_service(
                 SeatsServiceServer::new(seats).max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                AccessServiceServer::new(access).max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY small responses wait for the peer's

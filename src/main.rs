@@ -289,6 +289,7 @@ async fn bootstrap(database: &DatabaseUrl, args: BootstrapArgs) -> anyhow::Resul
                     group_id: None,
                     role: Role::Admin,
                     permissions: None,
+                    access_role_id: None,
                 },
                 request_id: None,
             },

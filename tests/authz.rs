@@ -48,6 +48,45 @@ const TABLE: &[(&str, Rule, Code)] = &[
     ("UserManagementService/GetAccount", Rule::Read, Code::Ok),
     ("UserManagementService/CreateGroup", Rule::Write, Code::Ok),
     ("UserManagementService/ListGroups", Rule::Read, Code::Ok),
+    // Renames to a name already taken: refused after authorization.
+    (
+        "UserManagementService/UpdateGroup",
+        Rule::Write,
+        Code::AlreadyExists,
+    ),
+    ("UserManagementService/DeleteGroup", Rule::Write, Code::Ok),
+    // Sent with a stale etag: refused after authorization.
+    (
+        "UserManagementService/ChangeUserEmail",
+        Rule::Write,
+        Code::Aborted,
+    ),
+    (
+        "UserManagementService/CreateAccessRole",
+        Rule::Write,
+        Code::Ok,
+    ),
+    ("UserManagementService/GetAccessRole", Rule::Read, Code::Ok),
+    (
+        "UserManagementService/ListAccessRoles",
+        Rule::Read,
+        Code::Ok,
+    ),
+    // Sent with a stale etag: refused after authorization.
+    (
+        "UserManagementService/UpdateAccessRole",
+        Rule::Write,
+        Code::Aborted,
+    ),
+    // The role is held and no replacement is named: refused after
+    // authorization.
+    (
+        "UserManagementService/DeleteAccessRole",
+        Rule::Write,
+        Code::FailedPrecondition,
+    ),
+    ("AccessService/CheckAccess", Rule::Read, Code::Ok),
+    ("AccessService/BatchCheckAccess", Rule::Read, Code::Ok),
     ("UserManagementService/AddUser", Rule::Write, Code::Ok),
     ("UserManagementService/GetUser", Rule::Read, Code::Ok),
     ("UserManagementService/ListUsers", Rule::Read, Code::Ok),
@@ -90,6 +129,17 @@ const TABLE: &[(&str, Rule, Code)] = &[
         Code::Ok,
     ),
     ("UserManagementService/StreamEvents", Rule::Read, Code::Ok),
+    ("UserManagementService/ListEvents", Rule::Read, Code::Ok),
+    (
+        "UserManagementService/ListReassignments",
+        Rule::Read,
+        Code::Ok,
+    ),
+    (
+        "UserManagementService/TransferRecords",
+        Rule::Write,
+        Code::Ok,
+    ),
     (
         "UserManagementService/VerifyPassword",
         Rule::GlobalService,
@@ -192,6 +242,10 @@ struct World {
     heir_id: String,
     disabled_id: String,
     job_id: String,
+    /// An access role `target_id` holds.
+    role_id: String,
+    /// Two groups of the account.
+    group_ids: [String; 2],
 }
 
 async fn world(app: &TestApp) -> World {
@@ -240,6 +294,52 @@ async fn world(app: &TestApp) -> World {
         }
     }
     assert!(!job_id.is_empty());
+    let mut group_ids = Vec::new();
+    for name in ["Alpha", "Beta"] {
+        group_ids.push(
+            app.users()
+                .create_group(authed(
+                    pb::CreateGroupRequest {
+                        account_id: String::new(),
+                        name: name.into(),
+                    },
+                    &ws.admin_token,
+                ))
+                .await
+                .expect("group")
+                .into_inner()
+                .group
+                .expect("group")
+                .id,
+        );
+    }
+    let role_id = app
+        .users()
+        .create_access_role(authed(
+            pb::CreateAccessRoleRequest {
+                name: "Sales".into(),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("role")
+        .into_inner()
+        .access_role
+        .expect("role")
+        .id;
+    app.users()
+        .update_user(authed(
+            pb::UpdateUserRequest {
+                user_id: target.id.clone(),
+                etag: target.etag.clone(),
+                access_role_id: Some(role_id.clone()),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("hold the role");
 
     let now = app.now_secs();
     let issuer = &app.issuer;
@@ -304,6 +404,8 @@ async fn world(app: &TestApp) -> World {
         heir_id: heir.id,
         disabled_id: disabled.id,
         job_id,
+        role_id,
+        group_ids: [group_ids[0].clone(), group_ids[1].clone()],
     }
 }
 
@@ -370,6 +472,158 @@ async fn call(app: &TestApp, w: &World, rpc: &str, header: Option<&str>) -> Code
                     pb::ListGroupsRequest {
                         account_id: acc,
                         ..Default::default()
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/UpdateGroup" => code(
+            users
+                .update_group(request(
+                    pb::UpdateGroupRequest {
+                        account_id: acc,
+                        group_id: w.group_ids[0].clone(),
+                        name: "beta".into(),
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/DeleteGroup" => {
+            // A new group each time, made by the account's admin.
+            let admin = w
+                .headers
+                .iter()
+                .find(|(c, _)| *c == Caller::Admin)
+                .and_then(|(_, h)| h.clone());
+            let group_id = users
+                .create_group(request(
+                    pb::CreateGroupRequest {
+                        account_id: acc.clone(),
+                        name: format!("Doomed {}", &unique[..8]),
+                    },
+                    admin.as_deref(),
+                ))
+                .await
+                .expect("group")
+                .into_inner()
+                .group
+                .expect("group")
+                .id;
+            code(
+                users
+                    .delete_group(request(
+                        pb::DeleteGroupRequest {
+                            account_id: acc,
+                            group_id,
+                            move_users_to_group_id: w.group_ids[1].clone(),
+                        },
+                        header,
+                    ))
+                    .await,
+            )
+        }
+        "UserManagementService/ChangeUserEmail" => code(
+            users
+                .change_user_email(request(
+                    pb::ChangeUserEmailRequest {
+                        account_id: acc,
+                        user_id: w.heir_id.clone(),
+                        etag: "stale".into(),
+                        email: format!("new-{unique}@example.com"),
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/CreateAccessRole" => code(
+            users
+                .create_access_role(request(
+                    pb::CreateAccessRoleRequest {
+                        account_id: acc,
+                        name: format!("Role {}", &unique[..8]),
+                        ..Default::default()
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/GetAccessRole" => code(
+            users
+                .get_access_role(request(
+                    pb::GetAccessRoleRequest {
+                        account_id: acc,
+                        access_role_id: w.role_id.clone(),
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/ListAccessRoles" => code(
+            users
+                .list_access_roles(request(
+                    pb::ListAccessRolesRequest {
+                        account_id: acc,
+                        ..Default::default()
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/UpdateAccessRole" => code(
+            users
+                .update_access_role(request(
+                    pb::UpdateAccessRoleRequest {
+                        account_id: acc,
+                        access_role_id: w.role_id.clone(),
+                        etag: "stale".into(),
+                        name: Some("Renamed".into()),
+                        ..Default::default()
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/DeleteAccessRole" => code(
+            users
+                .delete_access_role(request(
+                    pb::DeleteAccessRoleRequest {
+                        account_id: acc,
+                        access_role_id: w.role_id.clone(),
+                        ..Default::default()
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "AccessService/CheckAccess" => code(
+            app.access()
+                .check_access(request(
+                    pb::CheckAccessRequest {
+                        account_id: acc,
+                        check: Some(pb::AccessCheck {
+                            user_id: w.target_id.clone(),
+                            action: pb::AccessAction::Edit as i32,
+                            kind: pb::RecordKind::Lead as i32,
+                            owner_user_id: w.heir_id.clone(),
+                            stage_id: String::new(),
+                        }),
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "AccessService/BatchCheckAccess" => code(
+            app.access()
+                .batch_check_access(request(
+                    pb::BatchCheckAccessRequest {
+                        account_id: acc,
+                        checks: vec![pb::AccessCheck {
+                            user_id: w.target_id.clone(),
+                            action: pb::AccessAction::View as i32,
+                            kind: pb::RecordKind::Company as i32,
+                            ..Default::default()
+                        }],
                     },
                     header,
                 ))
@@ -599,6 +853,45 @@ async fn call(app: &TestApp, w: &World, rpc: &str, header: Option<&str>) -> Code
                         account_id: acc,
                         after_sequence: 0,
                         follow: false,
+                        ..Default::default()
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/ListEvents" => code(
+            users
+                .list_events(request(
+                    pb::ListEventsRequest {
+                        account_id: acc,
+                        user_id: w.target_id.clone(),
+                        ..Default::default()
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/ListReassignments" => code(
+            users
+                .list_reassignments(request(
+                    pb::ListReassignmentsRequest {
+                        account_id: acc,
+                        include_external_ids: true,
+                        ..Default::default()
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/TransferRecords" => code(
+            users
+                .transfer_records(request(
+                    pb::TransferRecordsRequest {
+                        account_id: acc,
+                        from_user_id: w.target_id.clone(),
+                        to_user_id: w.heir_id.clone(),
+                        validate_only: true,
+                        ..Default::default()
                     },
                     header,
                 ))

@@ -97,11 +97,12 @@ async fn permissions_round_trip_and_role_defaults_fill_the_rest(db: Db) {
         tasks: Some(rights(OWN, DENIED, OWN, DENIED, DENIED)),
         mail_access: false,
         catalog_access: true,
+        lead_stage_rights: vec![],
     };
     assert_eq!(added.permissions.as_ref(), Some(&expected));
     assert_eq!(
         get(&app, token, &added.id).await.expect("get").permissions,
-        Some(expected)
+        Some(expected.clone())
     );
     assert_eq!(
         listed(&app, token, &added.id).await.permissions,
@@ -153,11 +154,12 @@ async fn permissions_round_trip_and_role_defaults_fill_the_rest(db: Db) {
         tasks: Some(admin_defaults),
         mail_access: true,
         catalog_access: true,
+        lead_stage_rights: vec![],
     };
     assert_eq!(updated.permissions.as_ref(), Some(&expected));
     assert_eq!(
         get(&app, token, &admin2.id).await.expect("get").permissions,
-        Some(expected)
+        Some(expected.clone())
     );
     assert_eq!(
         listed(&app, token, &admin2.id).await.permissions,

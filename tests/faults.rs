@@ -264,6 +264,7 @@ async fn graceful_shutdown_finishes_calls_and_ends_streams() {
                     account_id: String::new(),
                     after_sequence: 0,
                     follow: true,
+                    ..Default::default()
                 },
                 &ws.admin_token,
             ))

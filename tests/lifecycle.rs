@@ -26,6 +26,7 @@ both_backends!(
     expired_trial_refuses_lifecycle_changes,
     conservation_over_a_sequence_of_changes,
     event_stream_resumes_without_loss_or_repeats,
+    companies_are_handed_over_with_their_conversations,
 );
 
 fn record(kind: pb::RecordKind, id: &str, owner: &str) -> pb::WorkRecordInput {
@@ -104,7 +105,13 @@ fn c(
         tasks,
         conversations,
         notes,
+        ..Default::default()
     }
+}
+
+/// Counts with companies.
+fn with_companies(companies: i64, rest: pb::RecordCounts) -> pb::RecordCounts {
+    pb::RecordCounts { companies, ..rest }
 }
 
 async fn disable(
@@ -1299,4 +1306,128 @@ async fn event_stream_resumes_without_loss_or_repeats(db: Db) {
     // A replay without follow ends after the last event.
     let replay: Vec<_> = open(0, false).await.collect().await;
     assert_eq!(replay.len(), 10);
+}
+
+async fn companies_are_handed_over_with_their_conversations(db: Db) {
+    use pb::RecordKind::*;
+    let app = TestApp::spawn(db).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
+    let (a, b, cc) = (
+        member(&app, &ws, "a").await,
+        member(&app, &ws, "b").await,
+        member(&app, &ws, "c").await,
+    );
+    register(
+        &app,
+        &ws,
+        vec![
+            record(Company, "co1", &a.id),
+            record(Company, "co2", &a.id),
+            conversation("v1", &a.id, Company, "co1"),
+            record(Lead, "l1", &a.id),
+            conversation("v2", &a.id, Lead, "l1"),
+            // The same external id in another kind is another record.
+            record(Lead, "co1", &a.id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        counts(&app, &ws, &a.id).await,
+        with_companies(2, c(2, 0, 0, 0, 2, 0))
+    );
+    let companies_to_b = || {
+        Some(pb::Reassignment {
+            target_user_id: String::new(),
+            by_kind: vec![pb::KindTarget {
+                kind: Company as i32,
+                target_user_id: b.id.clone(),
+            }],
+        })
+    };
+    // The dry run counts what the real call then moves.
+    let preview = app
+        .users()
+        .disable_user(authed(
+            pb::DisableUserRequest {
+                user_id: a.id.clone(),
+                reassignment: companies_to_b(),
+                validate_only: true,
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("preview")
+        .into_inner();
+    let done = disable(&app, &ws, &a.id, companies_to_b())
+        .await
+        .expect("disable");
+    assert_eq!(preview.moved, done.moved);
+    assert_eq!(done.moved, Some(with_companies(2, c(0, 0, 0, 0, 1, 0))));
+    assert_eq!(
+        counts(&app, &ws, &b.id).await,
+        with_companies(2, c(0, 0, 0, 0, 1, 0)),
+        "companies with their conversation"
+    );
+    assert_eq!(counts(&app, &ws, &a.id).await, c(2, 0, 0, 0, 1, 0));
+    let listed = app
+        .users()
+        .list_work_records(authed(
+            pb::ListWorkRecordsRequest {
+                user_id: b.id.clone(),
+                kind: Company as i32,
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .records;
+    let ids: Vec<&str> = listed.iter().map(|r| r.external_id.as_str()).collect();
+    assert_eq!(ids, ["co1", "co2"]);
+    assert!(listed.iter().all(|r| r.kind == Company as i32));
+    // Restored from the journal.
+    let back = activate(&app, &ws, &a.id, true).await.expect("activate");
+    assert_eq!(back.restored, Some(with_companies(2, c(0, 0, 0, 0, 1, 0))));
+    assert_eq!(
+        counts(&app, &ws, &a.id).await,
+        with_companies(2, c(2, 0, 0, 0, 2, 0))
+    );
+    // Removal needs a target for companies too.
+    let status = remove(
+        &app,
+        &ws,
+        &a.id,
+        Some(pb::Reassignment {
+            target_user_id: String::new(),
+            by_kind: vec![pb::KindTarget {
+                kind: Lead as i32,
+                target_user_id: cc.id.clone(),
+            }],
+        }),
+    )
+    .await
+    .expect_err("companies uncovered");
+    assert_error(&status, Code::InvalidArgument, "REASSIGNMENT_REQUIRED");
+    remove(&app, &ws, &a.id, to(&cc.id)).await.expect("remove");
+    assert_eq!(
+        counts(&app, &ws, &cc.id).await,
+        with_companies(2, c(2, 0, 0, 0, 2, 0))
+    );
+    // A conversation cannot hang off a note or a task.
+    let status = app
+        .users()
+        .register_work_records(authed(
+            pb::RegisterWorkRecordsRequest {
+                records: vec![conversation("v9", &b.id, Task, "t1")],
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect_err("bad parent");
+    assert_eq!(bad_fields(&status), vec!["records[0].parent_kind"]);
 }

@@ -19,6 +19,12 @@ super::named_enum! {
         GroupCreated,
         JobStateChanged,
         PasswordChanged,
+        AccessRoleCreated,
+        AccessRoleUpdated,
+        AccessRoleDeleted,
+        GroupUpdated,
+        GroupDeleted,
+        UserEmailChanged,
     }
 }
 

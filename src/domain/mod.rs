@@ -1,6 +1,7 @@
 //! Domain types and rules: no I/O. A value of a parsed type is proof that
 //! it is valid ("parse, don't validate").
 
+pub mod access;
 pub mod account;
 pub mod billing;
 pub mod email;
@@ -19,12 +20,12 @@ pub use billing::{BillingCycle, Plan, PriceList};
 pub use email::Email;
 pub use event::{Event, EventType, NewEvent};
 pub use job::{BulkMode, Change, Job, JobKind, JobSpec, JobState, JobUser, UserOutcome};
-pub use names::{DisplayName, GroupName, RequestId, refused_char};
+pub use names::{DisplayName, GroupName, RequestId, RoleName, refused_char};
 pub use password::Password;
 pub use permissions::Permissions;
 pub use records::WorkRecord;
 pub use seats::{SeatDecision, SeatPolicy};
-pub use user::{Group, Role, User, UserStatus};
+pub use user::{AccessRole, Group, Role, User, UserStatus};
 
 /// A fieldless enum whose variants are named in SCREAMING_SNAKE_CASE, as in
 /// the protos and the database: `as_str()` and `FromStr` come from strum,

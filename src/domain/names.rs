@@ -76,6 +76,9 @@ impl GroupName {
     }
 }
 
+/// An access role's name: the same rules as a group's.
+pub type RoleName = GroupName;
+
 /// The key a group name's uniqueness is checked on (and groups are listed by).
 pub fn group_name_key(name: &str) -> String {
     name.to_lowercase()

@@ -2,7 +2,7 @@
 //! defaults applied) before it is stored.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +47,7 @@ impl EntityRights {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Permissions {
     pub leads: EntityRights,
     pub contacts: EntityRights,
@@ -55,6 +55,11 @@ pub struct Permissions {
     pub tasks: EntityRights,
     pub mail_access: bool,
     pub catalog_access: bool,
+    /// Lead rights per pipeline stage (Kommo's status rights), by the
+    /// CRM's opaque stage id. Left out of the stored JSON when empty, so
+    /// sets stored before stage rights existed read unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lead_stages: BTreeMap<String, EntityRights>,
 }
 
 impl Permissions {
@@ -67,6 +72,7 @@ impl Permissions {
             tasks: rights,
             mail_access: true,
             catalog_access: role == Role::Admin,
+            lead_stages: BTreeMap::new(),
         }
     }
 
@@ -78,7 +84,7 @@ impl Permissions {
     /// Reads stored JSON; unreadable rows fall back to the role's defaults
     /// (and are logged) rather than failing the read.
     pub fn from_json(json: &str, role: Role) -> Self {
-        if let Some(known) = PARSED.with_borrow(|parsed| parsed.get(json).copied()) {
+        if let Some(known) = PARSED.with_borrow(|parsed| parsed.get(json).cloned()) {
             return known;
         }
         match serde_json::from_str::<Permissions>(json) {
@@ -87,7 +93,7 @@ impl Permissions {
                     if parsed.len() >= PARSED_PER_THREAD {
                         parsed.clear();
                     }
-                    parsed.insert(json.to_owned(), permissions);
+                    parsed.insert(json.to_owned(), permissions.clone());
                 });
                 permissions
             }
@@ -124,8 +130,9 @@ impl RequestedRights {
 }
 
 /// Permissions as a request gives them (see [`RequestedRights`]); an
-/// entity left out entirely takes the role's defaults.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// entity left out entirely takes the role's defaults, and a stage's unset
+/// levels take the resolved lead rights.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestedPermissions {
     pub leads: RequestedRights,
     pub contacts: RequestedRights,
@@ -133,18 +140,31 @@ pub struct RequestedPermissions {
     pub tasks: RequestedRights,
     pub mail_access: bool,
     pub catalog_access: bool,
+    /// Distinct stage ids (the adapter refuses repeats).
+    pub lead_stages: Vec<(String, RequestedRights)>,
 }
 
 impl RequestedPermissions {
+    /// Most stages one set of permissions may name.
+    pub const MAX_STAGES: usize = 100;
+    /// Longest stage id.
+    pub const MAX_STAGE_ID: usize = 64;
+
     pub fn resolve(&self, role: Role) -> Permissions {
         let d = Permissions::default_for(role);
+        let leads = self.leads.resolve(d.leads);
         Permissions {
-            leads: self.leads.resolve(d.leads),
+            leads,
             contacts: self.contacts.resolve(d.contacts),
             companies: self.companies.resolve(d.companies),
             tasks: self.tasks.resolve(d.tasks),
             mail_access: self.mail_access,
             catalog_access: self.catalog_access,
+            lead_stages: self
+                .lead_stages
+                .iter()
+                .map(|(stage, rights)| (stage.clone(), rights.resolve(leads)))
+                .collect(),
         }
     }
 }
@@ -187,6 +207,39 @@ mod tests {
     fn json_round_trip() {
         let p = Permissions::default_for(Role::Member);
         assert_eq!(Permissions::from_json(&p.to_json(), Role::Admin), p);
+        // Sets stored before stage rights existed read unchanged.
+        assert!(!p.to_json().contains("lead_stages"));
+        let mut staged = p.clone();
+        staged
+            .lead_stages
+            .insert("won".into(), EntityRights::default_for(Role::Admin));
+        assert_eq!(
+            Permissions::from_json(&staged.to_json(), Role::Admin),
+            staged
+        );
+    }
+
+    #[test]
+    fn stage_levels_left_unset_take_the_resolved_lead_rights() {
+        let requested = RequestedPermissions {
+            leads: RequestedRights {
+                edit: Some(Level::Group),
+                ..RequestedRights::default()
+            },
+            lead_stages: vec![(
+                "won".into(),
+                RequestedRights {
+                    delete: Some(Level::Denied),
+                    ..RequestedRights::default()
+                },
+            )],
+            ..RequestedPermissions::default()
+        };
+        let p = requested.resolve(Role::Member);
+        let won = p.lead_stages["won"];
+        assert_eq!(won.edit, Level::Group);
+        assert_eq!(won.delete, Level::Denied);
+        assert_eq!(won.view, Level::All);
     }
 
     #[test]

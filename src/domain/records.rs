@@ -14,19 +14,32 @@ pub enum RecordKind {
     Task,
     Conversation,
     Note,
+    Company,
 }
 
 impl RecordKind {
-    /// Kinds a reassignment targets. Conversations follow their lead or
-    /// contact; notes never move.
-    pub const MOVABLE: [RecordKind; 4] = [
+    /// Kinds a reassignment targets. Conversations follow their lead,
+    /// contact or company; notes never move.
+    pub const MOVABLE: [RecordKind; 5] = [
         RecordKind::Lead,
         RecordKind::Contact,
+        RecordKind::Company,
         RecordKind::Customer,
         RecordKind::Task,
     ];
-    /// Kinds a conversation can be attached to.
-    pub const PARENTS: [RecordKind; 2] = [RecordKind::Lead, RecordKind::Contact];
+    /// Kinds a conversation can be attached to (as in Kommo).
+    pub const PARENTS: [RecordKind; 3] =
+        [RecordKind::Lead, RecordKind::Contact, RecordKind::Company];
+    /// Every kind.
+    pub const ALL: [RecordKind; 7] = [
+        RecordKind::Lead,
+        RecordKind::Contact,
+        RecordKind::Company,
+        RecordKind::Customer,
+        RecordKind::Task,
+        RecordKind::Conversation,
+        RecordKind::Note,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +49,7 @@ impl RecordKind {
             RecordKind::Task => "TASK",
             RecordKind::Conversation => "CONVERSATION",
             RecordKind::Note => "NOTE",
+            RecordKind::Company => "COMPANY",
         }
     }
 
@@ -47,6 +61,7 @@ impl RecordKind {
             "TASK" => RecordKind::Task,
             "CONVERSATION" => RecordKind::Conversation,
             "NOTE" => RecordKind::Note,
+            "COMPANY" => RecordKind::Company,
             _ => return None,
         })
     }
@@ -54,6 +69,20 @@ impl RecordKind {
     pub fn is_movable(self) -> bool {
         Self::MOVABLE.contains(&self)
     }
+}
+
+/// One entry of the reassignment journal: records of one kind that went
+/// from one user to another at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub kind: RecordKind,
+    pub from_user_id: String,
+    pub to_user_id: String,
+    pub job_id: Option<String>,
+    pub moved_at: NaiveDateTime,
+    /// The records' ids (internal), ascending.
+    pub record_ids: Vec<i64>,
 }
 
 /// A number per record kind.
@@ -65,6 +94,9 @@ pub struct RecordCounts {
     pub tasks: i64,
     pub conversations: i64,
     pub notes: i64,
+    /// Absent from counts stored before companies were a kind.
+    #[serde(default)]
+    pub companies: i64,
 }
 
 impl RecordCounts {
@@ -76,6 +108,7 @@ impl RecordCounts {
             RecordKind::Task => self.tasks,
             RecordKind::Conversation => self.conversations,
             RecordKind::Note => self.notes,
+            RecordKind::Company => self.companies,
         }
     }
 
@@ -87,24 +120,18 @@ impl RecordCounts {
             RecordKind::Task => self.tasks += n,
             RecordKind::Conversation => self.conversations += n,
             RecordKind::Note => self.notes += n,
+            RecordKind::Company => self.companies += n,
         }
     }
 
     pub fn merge(&mut self, other: &RecordCounts) {
-        for kind in [
-            RecordKind::Lead,
-            RecordKind::Contact,
-            RecordKind::Customer,
-            RecordKind::Task,
-            RecordKind::Conversation,
-            RecordKind::Note,
-        ] {
+        for kind in RecordKind::ALL {
             self.add(kind, other.get(kind));
         }
     }
 
     pub fn total(&self) -> i64 {
-        self.leads + self.contacts + self.customers + self.tasks + self.conversations + self.notes
+        RecordKind::ALL.iter().map(|&kind| self.get(kind)).sum()
     }
 
     pub fn to_json(&self) -> String {
@@ -129,7 +156,7 @@ pub struct Targets(BTreeMap<RecordKind, String>);
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
     #[error(
-        "only LEAD, CONTACT, CUSTOMER and TASK can be targeted (conversations follow their lead or contact; notes never move)"
+        "only LEAD, CONTACT, COMPANY, CUSTOMER and TASK can be targeted (conversations follow their lead, contact or company; notes never move)"
     )]
     NotMovable,
     #[error("this kind is listed twice")]

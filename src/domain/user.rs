@@ -34,7 +34,12 @@ pub struct User {
     pub password_hash: String,
     pub group_id: Option<String>,
     pub role: Role,
-    /// Kept as JSON text in stored replies, as the database keeps it.
+    /// The access role the rights come from; None for individual rights.
+    /// (Absent in replies stored before access roles existed.)
+    #[serde(default)]
+    pub access_role_id: Option<String>,
+    /// The effective rights: the access role's when there is one. Kept as
+    /// JSON text in stored replies, as the database keeps it.
     #[serde(with = "stored_text")]
     pub permissions: Permissions,
     pub status: UserStatus,
@@ -82,4 +87,31 @@ impl Group {
 /// The text `ListUsers.query` searches: name and email, lower-cased.
 pub fn search_text(name: &str, email: &str) -> String {
     format!("{}\n{}", name.to_lowercase(), email.to_lowercase())
+}
+
+/// A named rights template of an account (Kommo's roles). Its holders'
+/// `permissions` are a copy of its own, rewritten with every edit in the
+/// same transaction, so reading a user never needs the role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRole {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    #[serde(with = "stored_text")]
+    pub permissions: Permissions,
+    /// Bumped by every change; the etag is made from it.
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl AccessRole {
+    /// What uniqueness of names is checked on, and roles are listed by.
+    pub fn name_key(&self) -> String {
+        super::names::group_name_key(&self.name)
+    }
+
+    pub fn etag(&self) -> String {
+        format!("v{}", self.version)
+    }
 }

@@ -58,11 +58,15 @@ pub enum Reason {
     TooManyAttempts,
     WrongCredentials,
     CursorExpired,
+    AccessRoleNotFound,
+    AccessRoleNameTaken,
+    AccessRoleInUse,
+    TransferTooLarge,
 }
 
 impl Reason {
     /// Every reason, in the proto's order.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 29] = [
         Reason::InvalidArgument,
         Reason::EmailTaken,
         Reason::SeatLimitReached,
@@ -88,6 +92,10 @@ impl Reason {
         Reason::TooManyAttempts,
         Reason::WrongCredentials,
         Reason::CursorExpired,
+        Reason::AccessRoleNotFound,
+        Reason::AccessRoleNameTaken,
+        Reason::AccessRoleInUse,
+        Reason::TransferTooLarge,
     ];
 
     /// The reason named `name` (as [`Reason::as_str`] spells it).
@@ -123,6 +131,10 @@ impl Reason {
             Reason::NotImplemented => "NOT_IMPLEMENTED",
             Reason::JobFinished => "JOB_FINISHED",
             Reason::CursorExpired => "CURSOR_EXPIRED",
+            Reason::AccessRoleNotFound => "ACCESS_ROLE_NOT_FOUND",
+            Reason::AccessRoleNameTaken => "ACCESS_ROLE_NAME_TAKEN",
+            Reason::AccessRoleInUse => "ACCESS_ROLE_IN_USE",
+            Reason::TransferTooLarge => "TRANSFER_TOO_LARGE",
         }
     }
 }
@@ -229,6 +241,18 @@ impl Error {
             Code::AlreadyExists,
             Reason::GroupNameTaken,
             "a group with this name already exists",
+        )
+    }
+
+    pub fn access_role_not_found() -> Self {
+        Error::not_found(Reason::AccessRoleNotFound, "access role")
+    }
+
+    pub fn access_role_name_taken() -> Self {
+        Error::new(
+            Code::AlreadyExists,
+            Reason::AccessRoleNameTaken,
+            "an access role with this name already exists",
         )
     }
 

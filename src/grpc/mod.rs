@@ -1,6 +1,7 @@
 //! gRPC adapters: authenticate, convert, delegate to the use cases, convert
 //! back. The only place where an [`Error`] becomes a `tonic::Status`.
 
+pub mod access;
 pub mod convert;
 pub mod oversize;
 pub mod seats;

@@ -153,6 +153,7 @@ mod tests {
             password_hash: String::new(),
             group_id: None,
             role: Role::Admin,
+            access_role_id: None,
             permissions: Permissions::default_for(Role::Admin),
             status: UserStatus::Active,
             version: 1,

@@ -8,6 +8,7 @@ use super::EventService;
 use crate::auth::principal::Grant;
 use crate::domain::Event;
 use crate::error::{Error, Result};
+use crate::store::EventFilter;
 use crate::store::prelude::*;
 
 /// How often a following stream looks for new events. Polling the database
@@ -22,11 +23,16 @@ impl EventService {
     /// seen misses nothing and repeats nothing. A cursor older than the
     /// oldest event kept (the event retention pruned what follows it) is
     /// refused with OUT_OF_RANGE rather than answered with a gap.
+    ///
+    /// With a `filter`, the stream reads the log as without one and sends
+    /// only the events it matches, so the cursor, the gap check and
+    /// resuming work the same (resume after the last sequence received).
     pub async fn stream_events(
         &self,
         grant: &Grant,
         after: i64,
         follow: bool,
+        filter: EventFilter,
     ) -> Result<mpsc::Receiver<Result<Event>>> {
         let account_id = grant.account_id().to_owned();
         if after < 0 {
@@ -74,6 +80,9 @@ impl EventService {
                         let full = events.len() as i64 == BATCH;
                         for event in events {
                             cursor = event.sequence;
+                            if !filter.matches(&event) {
+                                continue;
+                            }
                             if tx.send(Ok(event)).await.is_err() {
                                 return; // the client left
                             }
@@ -97,5 +106,41 @@ impl EventService {
             }
         });
         Ok(rx)
+    }
+}
+
+impl EventService {
+    /// A page of the log after `after` (or after the page token's place),
+    /// only the events `filter` matches.
+    pub async fn list_events(
+        &self,
+        grant: &Grant,
+        after: i64,
+        page_size: i32,
+        page_token: &str,
+        filter: &EventFilter,
+    ) -> Result<(Vec<Event>, String)> {
+        let account_id = grant.account_id().to_owned();
+        if after < 0 {
+            return Err(Error::invalid("after_sequence", "must not be negative"));
+        }
+        let limit = super::paging::page_size(page_size, 100)?;
+        let filters = format!("{account_id}|{filter:?}");
+        let after = match super::paging::decode_token(page_token, &filters)? {
+            Some(key) => key
+                .parse::<i64>()
+                .map_err(|_| Error::invalid("page_token", "not a page token of this listing"))?,
+            None => after,
+        };
+        let mut events = self
+            .store
+            .read(async |conn| {
+                conn.list_events_matching(&account_id, after, limit + 1, filter)
+                    .await
+            })
+            .await?;
+        let next =
+            super::paging::finish_page(&mut events, limit, &filters, |e| e.sequence.to_string());
+        Ok((events, next))
     }
 }

@@ -133,12 +133,35 @@ pub struct Handover<'a> {
     pub now: NaiveDateTime,
 }
 
+/// Who moves records where, whatever the reason (a hand-over, or
+/// TransferRecords between two active users).
+#[derive(Debug, Clone, Copy)]
+pub struct Moving<'a> {
+    pub account_id: &'a str,
+    pub targets: &'a Targets,
+    pub actor: &'a str,
+    pub job_id: Option<&'a str>,
+    pub now: NaiveDateTime,
+}
+
+impl<'a> Handover<'a> {
+    pub fn moving(&self) -> Moving<'a> {
+        Moving {
+            account_id: self.account_id,
+            targets: self.targets,
+            actor: self.actor,
+            job_id: self.job_id,
+            now: self.now,
+        }
+    }
+}
+
 /// Moves the subject's records to the targets (journalled, conversations
-/// with their lead/contact) and appends one RECORDS_REASSIGNED event per
-/// receiving user.
+/// with their lead/contact/company) and appends one RECORDS_REASSIGNED
+/// event per receiving user.
 pub async fn reassign<R: Repo>(
     conn: &mut R,
-    handover: &Handover<'_>,
+    handover: &Moving<'_>,
     subject_id: &str,
 ) -> Result<RecordCounts> {
     let targets = handover.targets;
@@ -191,7 +214,7 @@ pub async fn finish_change<R: Repo>(
     user: User,
 ) -> Result<(User, RecordCounts)> {
     let now = handover.now;
-    let moved = reassign(conn, handover, &user.id).await?;
+    let moved = reassign(conn, &handover.moving(), &user.id).await?;
     let user = match handover.change {
         Change::Disable => {
             let disabled = User {

@@ -349,6 +349,7 @@ async fn restore<R: Repo>(
         for kind in [
             RecordKind::Lead,
             RecordKind::Contact,
+            RecordKind::Company,
             RecordKind::Customer,
             RecordKind::Task,
             RecordKind::Conversation,

@@ -1,14 +1,19 @@
 //! Use cases, free of transport: each takes the caller and validated input,
 //! checks the rules, and runs its reads and writes through the store.
 
+pub mod access;
+pub mod access_roles;
 pub mod accounts;
+pub mod add_preview;
 pub mod auth;
 pub mod billing;
+pub mod email_change;
 pub mod events;
 pub mod groups;
 pub mod handover;
 pub mod idempotency;
 pub mod jobs;
+pub mod journal;
 pub mod lifecycle;
 pub mod page_cache;
 pub mod paging;
@@ -17,6 +22,7 @@ pub mod records;
 pub mod retention;
 pub mod rules;
 pub mod seats;
+pub mod transfers;
 pub mod users;
 pub mod worker;
 
@@ -149,6 +155,14 @@ use_case!(
     /// Deleting what has outlived its retention.
     RetentionService
 );
+use_case!(
+    /// CheckAccess and BatchCheckAccess.
+    AccessService
+);
+use_case!(
+    /// Access roles: create, read, list, update, delete.
+    AccessRoleService
+);
 
 /// Every use case, each over the same [`Context`].
 #[derive(Clone)]
@@ -164,6 +178,8 @@ pub struct Roster {
     pub passwords: PasswordService,
     pub groups: GroupService,
     pub retention: RetentionService,
+    pub access: AccessService,
+    pub access_roles: AccessRoleService,
 }
 
 impl Roster {
@@ -179,6 +195,8 @@ impl Roster {
             passwords: PasswordService::new(context.clone()),
             groups: GroupService::new(context.clone()),
             retention: RetentionService::new(context.clone()),
+            access: AccessService::new(context.clone()),
+            access_roles: AccessRoleService::new(context.clone()),
             context,
         }
     }

@@ -150,6 +150,7 @@ mod tests {
             password_hash: String::new(),
             group_id: None,
             role: Role::Member,
+            access_role_id: None,
             permissions: Permissions::default_for(Role::Member),
             status: UserStatus::Active,
             version: 1,

@@ -37,7 +37,8 @@ impl Refusal {
             | Reason::LastAdmin
             | Reason::TrialExpired
             | Reason::InvalidStatus
-            | Reason::SeatLimitReached) => Error::precondition(reason, self.message),
+            | Reason::SeatLimitReached
+            | Reason::TransferTooLarge) => Error::precondition(reason, self.message),
             _ => Error::new(
                 Code::FailedPrecondition,
                 Reason::InvalidStatus,
@@ -177,6 +178,7 @@ mod tests {
             password_hash: String::new(),
             group_id: None,
             role,
+            access_role_id: None,
             permissions: Permissions::default_for(role),
             status,
             version: 1,

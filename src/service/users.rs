@@ -26,8 +26,11 @@ pub struct NewUser {
     pub password: Password,
     pub group_id: Option<String>,
     pub role: Role,
-    /// None: the role's defaults.
+    /// None: the role's defaults (or the access role's rights).
     pub permissions: Option<Permissions>,
+    /// The access role whose rights the user takes (then `permissions`
+    /// is None).
+    pub access_role_id: Option<String>,
 }
 
 impl NewUser {
@@ -49,6 +52,7 @@ impl NewUser {
             password_hash,
             group_id: self.group_id,
             role,
+            access_role_id: self.access_role_id,
             permissions,
             status: UserStatus::Active,
             version: 1,
@@ -165,8 +169,12 @@ pub struct UserUpdate {
     /// Some(None) removes the user from its group.
     pub group_id: Option<Option<String>>,
     pub role: Option<Role>,
-    /// Unset levels take the defaults of the user's final role.
+    /// Individual rights; unset levels take the defaults of the user's
+    /// final role. The user leaves its access role.
     pub permissions: Option<RequestedPermissions>,
+    /// Some(Some(id)): take that access role's rights; Some(None): leave
+    /// the access role, keeping its rights as individual ones.
+    pub access_role_id: Option<Option<String>>,
 }
 
 impl UserService {
@@ -192,6 +200,7 @@ impl UserService {
                 user.group_id.as_deref().unwrap_or(""),
                 role.as_str(),
                 &permissions.to_json(),
+                user.access_role_id.as_deref().unwrap_or(""),
             ]),
         });
         // A retry of a finished call skips the costly hash.
@@ -205,7 +214,7 @@ impl UserService {
         }
         let password_hash = self.hasher.hash(&user.password).await?;
         let now = self.now();
-        let row = NewUser {
+        let mut row = NewUser {
             permissions: Some(permissions),
             ..user
         }
@@ -223,6 +232,15 @@ impl UserService {
                     && !conn.group_exists(&account_id, group_id).await?
                 {
                     return Err(Error::invalid("group_id", "no such group in this account"));
+                }
+                if let Some(role_id) = &row.access_role_id {
+                    row.permissions = conn
+                        .find_access_role(&account_id, role_id)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::invalid("access_role_id", "no such access role in this account")
+                        })?
+                        .permissions;
                 }
                 // The unique email index answers EMAIL_TAKEN (no query before);
                 // `account` still holds the counts from before the insert, which
@@ -386,15 +404,34 @@ impl UserService {
                     .name
                     .map(|n| n.as_str().to_owned())
                     .unwrap_or_else(|| user.name.clone());
-                let permissions = match update.permissions {
-                    Some(p) => p.resolve(role),
-                    None if role != old_role => Permissions::default_for(role),
-                    None => user.permissions,
-                };
+                let (access_role_id, permissions) =
+                    match (update.access_role_id, update.permissions) {
+                        (Some(Some(role_id)), _) => {
+                            let access_role = conn
+                                .find_access_role(&account_id, &role_id)
+                                .await?
+                                .ok_or_else(|| {
+                                Error::invalid(
+                                    "access_role_id",
+                                    "no such access role in this account",
+                                )
+                            })?;
+                            (Some(role_id), access_role.permissions)
+                        }
+                        (Some(None), None) => (None, user.permissions.clone()),
+                        (_, Some(p)) => (None, p.resolve(role)),
+                        // The access role's rights do not depend on ADMIN/MEMBER.
+                        (None, None) if user.access_role_id.is_some() => {
+                            (user.access_role_id.clone(), user.permissions.clone())
+                        }
+                        (None, None) if role != old_role => (None, Permissions::default_for(role)),
+                        (None, None) => (None, user.permissions.clone()),
+                    };
                 let updated = User {
                     name,
                     group_id,
                     role,
+                    access_role_id,
                     permissions,
                     version: user.version + 1,
                     updated_at: now,

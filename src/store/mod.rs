@@ -45,21 +45,21 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 
 pub use params::{
-    Insert, JobProgress, Move, MovedBatch, NewRecord, PassMove, StoredReply, UserFilter,
-    UsersAtVersion,
+    EventFilter, Insert, JobProgress, Move, MoveFilter, MovedBatch, NewRecord, PassMove,
+    StoredReply, UserFilter, UsersAtVersion,
 };
 pub use repo::{
-    AccountQueries, EventQueries, GroupQueries, JobQueries, RecordQueries, ReplyQueries, Repo,
-    RetentionQueries, UserQueries, UserReads,
+    AccessRoleQueries, AccountQueries, EventQueries, GroupQueries, JobQueries, RecordQueries,
+    ReplyQueries, Repo, RetentionQueries, UserQueries, UserReads,
 };
 pub use users::PageRead;
 
 /// The store's traits, to call its methods on a [`Tx`]: `use crate::store::prelude::*`.
 pub mod prelude {
     pub use super::repo::{
-        AccountQueries as _, EventQueries as _, GroupQueries as _, JobQueries as _,
-        RecordQueries as _, ReplyQueries as _, Repo, RetentionQueries as _, UserQueries as _,
-        UserReads as _,
+        AccessRoleQueries as _, AccountQueries as _, EventQueries as _, GroupQueries as _,
+        JobQueries as _, RecordQueries as _, ReplyQueries as _, Repo, RetentionQueries as _,
+        UserQueries as _, UserReads as _,
     };
 }
 pub use runtime::{SqliteRunner, WriterThread};

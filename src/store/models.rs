@@ -8,8 +8,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries, users,
-    work_records,
+    access_roles, accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries,
+    record_moves, users, work_records,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -36,6 +36,34 @@ pub struct AccountRow {
     /// Kept by a trigger with every change to a users row.
     pub active_users: i64,
     pub inactive_users: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = record_moves)]
+pub struct RecordMoveRow {
+    pub id: i64,
+    pub kind: String,
+    pub from_user_id: String,
+    pub to_user_id: String,
+    pub job_id: Option<String>,
+    #[diesel(deserialize_as = StoredTime)]
+    pub moved_at: NaiveDateTime,
+    pub record_ids: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = access_roles)]
+pub struct AccessRoleRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub name_key: String,
+    pub permissions: String,
+    pub version: i64,
+    #[diesel(deserialize_as = StoredTime)]
+    pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = StoredTime)]
+    pub updated_at: NaiveDateTime,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -70,6 +98,7 @@ pub struct UserRow {
     pub updated_at: NaiveDateTime,
     #[diesel(deserialize_as = MaybeStoredTime)]
     pub disabled_at: Option<NaiveDateTime>,
+    pub access_role_id: Option<String>,
 }
 
 /// The changeable part of a user, written by UpdateUser.
@@ -79,6 +108,7 @@ pub struct UserProfileChange {
     pub name: String,
     pub group_id: Option<String>,
     pub role: String,
+    pub access_role_id: Option<String>,
     pub permissions: String,
     pub search_text: String,
     pub version: i64,

@@ -15,6 +15,41 @@ pub enum Insert {
     Duplicate,
 }
 
+/// Filters of ListEvents and StreamEvents, already validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Empty: every type.
+    pub types: Vec<crate::domain::EventType>,
+    /// Events whose user_id or target_user_id is this user.
+    pub user_id: Option<String>,
+}
+
+impl EventFilter {
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty() && self.user_id.is_none()
+    }
+
+    pub fn matches(&self, event: &crate::domain::Event) -> bool {
+        (self.types.is_empty() || self.types.contains(&event.event_type))
+            && self.user_id.as_ref().is_none_or(|u| {
+                event.user_id.as_ref() == Some(u) || event.target_user_id.as_ref() == Some(u)
+            })
+    }
+}
+
+/// Filters of ListReassignments, already validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoveFilter {
+    pub from_user_id: Option<String>,
+    pub to_user_id: Option<String>,
+    pub kind: Option<crate::domain::records::RecordKind>,
+    pub job_id: Option<String>,
+    /// Inclusive.
+    pub moved_after: Option<chrono::NaiveDateTime>,
+    /// Exclusive.
+    pub moved_before: Option<chrono::NaiveDateTime>,
+}
+
 /// Filters of ListUsers, already validated.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {

@@ -6,9 +6,10 @@ use chrono::NaiveDateTime;
 
 use super::params::*;
 use crate::domain::account::UserCounts;
-use crate::domain::records::{RecordCounts, RecordKind};
+use crate::domain::records::{JournalEntry, RecordCounts, RecordKind};
 use crate::domain::{
-    Account, Event, Group, Job, JobState, JobUser, LedgerEntry, NewEvent, User, WorkRecord,
+    AccessRole, Account, Event, Group, Job, JobState, JobUser, LedgerEntry, NewEvent, User,
+    WorkRecord,
 };
 use crate::error::Result;
 
@@ -133,6 +134,9 @@ pub trait UserQueries: Send {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Writes name, group, role, permissions, version and update time.
     fn update_user_profile(&mut self, user: &User) -> impl Future<Output = Result<()>> + Send;
+    /// Writes email (and what is searched), token revocation time, version
+    /// and update time. Duplicate: the email is taken.
+    fn set_user_email(&mut self, user: &User) -> impl Future<Output = Result<Insert>> + Send;
     fn count_active_admins(&mut self, account_id: &str)
     -> impl Future<Output = Result<i64>> + Send;
     /// Writes status, disable time, token revocation time (None keeps the
@@ -145,6 +149,12 @@ pub trait UserQueries: Send {
         user_id: &str,
         now: NaiveDateTime,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The users of the account among `user_ids`, in no order.
+    fn find_users(
+        &mut self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<User>>> + Send;
     /// Ids among `user_ids` that are users of the account.
     fn existing_user_ids(
         &mut self,
@@ -168,6 +178,21 @@ pub trait UserQueries: Send {
 
 /// Work records: registration, counts, and moves with their journal.
 pub trait RecordQueries: Send {
+    /// Journal entries of the account matching `filter`, in journal order
+    /// after `after_id`, at most `limit`.
+    fn list_journal(
+        &mut self,
+        account_id: &str,
+        filter: &MoveFilter,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>>> + Send;
+    /// External ids of the account's records among `ids`, by id.
+    fn external_ids(
+        &mut self,
+        account_id: &str,
+        ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
     /// (external_id, id) of the account's records of `kind` among `external_ids`.
     fn find_record_ids(
         &mut self,
@@ -318,6 +343,14 @@ pub trait EventQueries: Send {
         after: i64,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<Event>>> + Send;
+    /// As [`EventQueries::list_events`], only the events `filter` matches.
+    fn list_events_matching(
+        &mut self,
+        account_id: &str,
+        after: i64,
+        limit: i64,
+        filter: &EventFilter,
+    ) -> impl Future<Output = Result<Vec<Event>>> + Send;
     /// The lowest sequence of the account's events still kept (None: none).
     fn oldest_event_sequence(
         &mut self,
@@ -362,6 +395,77 @@ pub trait GroupQueries: Send {
         after_key: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<Group>>> + Send;
+    fn find_group(
+        &mut self,
+        account_id: &str,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Option<Group>>> + Send;
+    /// Writes name and name key. Duplicate: another group has the key.
+    fn rename_group(&mut self, group: &Group) -> impl Future<Output = Result<Insert>> + Send;
+    fn delete_group(
+        &mut self,
+        account_id: &str,
+        group_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Moves every user of `group_id` to `to` (None: no group), with a new
+    /// version and update time each. Returns their ids.
+    fn move_group_users(
+        &mut self,
+        account_id: &str,
+        group_id: &str,
+        to: Option<&str>,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+}
+
+/// Access roles and the users holding them.
+pub trait AccessRoleQueries: Send {
+    /// Duplicate: the account has a role of that name key.
+    fn insert_access_role(
+        &mut self,
+        role: &AccessRole,
+    ) -> impl Future<Output = Result<Insert>> + Send;
+    fn find_access_role(
+        &mut self,
+        account_id: &str,
+        role_id: &str,
+    ) -> impl Future<Output = Result<Option<AccessRole>>> + Send;
+    /// Whether another role of the account (not `except_id`) has the name key.
+    fn access_role_name_taken(
+        &mut self,
+        account_id: &str,
+        name_key: &str,
+        except_id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Roles by name key after `after_key`, at most `limit`.
+    fn list_access_roles(
+        &mut self,
+        account_id: &str,
+        after_key: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<AccessRole>>> + Send;
+    /// Writes name, name key, permissions, version and update time.
+    fn update_access_role(&mut self, role: &AccessRole) -> impl Future<Output = Result<()>> + Send;
+    fn delete_access_role(
+        &mut self,
+        account_id: &str,
+        role_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// How many users hold each of `role_ids` (roles no one holds are left out).
+    fn count_role_holders(
+        &mut self,
+        account_id: &str,
+        role_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// Gives every holder of `role_id` the role `to`: its id and
+    /// permissions, a new version and update time. Returns the holders' ids.
+    fn move_role_holders(
+        &mut self,
+        account_id: &str,
+        role_id: &str,
+        to: &AccessRole,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 /// Deleting what has outlived its retention.
@@ -412,6 +516,7 @@ pub trait Repo:
     + EventQueries
     + ReplyQueries
     + GroupQueries
+    + AccessRoleQueries
     + RetentionQueries
 {
 }
@@ -425,6 +530,7 @@ impl<T> Repo for T where
         + EventQueries
         + ReplyQueries
         + GroupQueries
+        + AccessRoleQueries
         + RetentionQueries
 {
 }

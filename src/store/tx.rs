@@ -9,9 +9,10 @@ use super::params::*;
 use super::repo::*;
 use super::{PgConn, SqliteConn};
 use crate::domain::account::UserCounts;
-use crate::domain::records::{RecordCounts, RecordKind};
+use crate::domain::records::{JournalEntry, RecordCounts, RecordKind};
 use crate::domain::{
-    Account, Event, Group, Job, JobState, JobUser, LedgerEntry, NewEvent, User, WorkRecord,
+    AccessRole, Account, Event, Group, Job, JobState, JobUser, LedgerEntry, NewEvent, User,
+    WorkRecord,
 };
 use crate::error::Result;
 use chrono::NaiveDateTime;
@@ -74,9 +75,11 @@ delegate! {
     fn find_user_by_email(email: &str) -> Option<User>;
     fn set_password_hash(user_id: &str, password_hash: &str, revoke: bool, now: NaiveDateTime) -> ();
     fn update_user_profile(user: &User) -> ();
+    fn set_user_email(user: &User) -> Insert;
     fn count_active_admins(account_id: &str) -> i64;
     fn set_user_status(user: &User) -> ();
     fn delete_user(user_id: &str, now: NaiveDateTime) -> ();
+    fn find_users(account_id: &str, user_ids: &[String]) -> Vec<User>;
     fn existing_user_ids(account_id: &str, user_ids: &[String]) -> Vec<String>;
     fn lock_login_throttle(email: &str, now: NaiveDateTime) -> crate::domain::login::ThrottleState;
     fn save_login_throttle(email: &str, state: &crate::domain::login::ThrottleState) -> ();
@@ -85,6 +88,8 @@ delegate! {
 
 delegate! {
     impl RecordQueries for Tx<'_> [Sqlite, Postgres];
+    fn list_journal(account_id: &str, filter: &MoveFilter, after_id: Option<i64>, limit: i64) -> Vec<JournalEntry>;
+    fn external_ids(account_id: &str, ids: &[i64]) -> Vec<(i64, String)>;
     fn find_record_ids(account_id: &str, kind: RecordKind, external_ids: &[String]) -> Vec<(String, i64)>;
     fn insert_records(records: &[NewRecord]) -> usize;
     fn set_records_owner(ids: &[i64], owner_user_id: &str, now: NaiveDateTime) -> usize;
@@ -119,6 +124,7 @@ delegate! {
     impl EventQueries for Tx<'_> [Sqlite, Postgres];
     fn append_event(account_id: &str, event: NewEvent, now: NaiveDateTime) -> i64;
     fn list_events(account_id: &str, after: i64, limit: i64) -> Vec<Event>;
+    fn list_events_matching(account_id: &str, after: i64, limit: i64, filter: &EventFilter) -> Vec<Event>;
     fn oldest_event_sequence(account_id: &str) -> Option<i64>;
 }
 
@@ -135,6 +141,22 @@ delegate! {
     fn group_exists(account_id: &str, group_id: &str) -> bool;
     fn group_name_taken(account_id: &str, name_key: &str) -> bool;
     fn list_groups(account_id: &str, after_key: Option<&str>, limit: i64) -> Vec<Group>;
+    fn find_group(account_id: &str, group_id: &str) -> Option<Group>;
+    fn rename_group(group: &Group) -> Insert;
+    fn delete_group(account_id: &str, group_id: &str) -> ();
+    fn move_group_users(account_id: &str, group_id: &str, to: Option<&str>, now: NaiveDateTime) -> Vec<String>;
+}
+
+delegate! {
+    impl AccessRoleQueries for Tx<'_> [Sqlite, Postgres];
+    fn insert_access_role(role: &AccessRole) -> Insert;
+    fn find_access_role(account_id: &str, role_id: &str) -> Option<AccessRole>;
+    fn access_role_name_taken(account_id: &str, name_key: &str, except_id: &str) -> bool;
+    fn list_access_roles(account_id: &str, after_key: Option<&str>, limit: i64) -> Vec<AccessRole>;
+    fn update_access_role(role: &AccessRole) -> ();
+    fn delete_access_role(account_id: &str, role_id: &str) -> ();
+    fn count_role_holders(account_id: &str, role_ids: &[String]) -> Vec<(String, i64)>;
+    fn move_role_holders(account_id: &str, role_id: &str, to: &AccessRole, now: NaiveDateTime) -> Vec<String>;
 }
 
 delegate! {

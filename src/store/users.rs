@@ -16,10 +16,13 @@
 //! route.
 
 use super::pipelined::on_shared;
-use super::{Backend, PgPools, Store, UserReads, UsersAtVersion, convert};
+use super::{Backend, PgPools, Store, UserQueries, UserReads, UsersAtVersion, convert};
 use crate::domain::User;
 use crate::error::{Error, Result};
 use crate::store::UserFilter;
+
+/// Most ids handed to the coalesced loader at once.
+const MOST_IDS_PER_LOAD: usize = 256;
 
 /// The hot reads of users of one [`Store`] (see the module's docs).
 pub struct Users<'s> {
@@ -105,6 +108,26 @@ impl<'s> Users<'s> {
                 conn.find_caller_and_user(account_id, caller_id, user_id)
                     .await
             })
+            .await
+    }
+
+    /// The users of the account among `ids` (at most a few thousand), in
+    /// no order.
+    pub async fn many_of_account(&self, account_id: &str, ids: Vec<String>) -> Result<Vec<User>> {
+        if let Backend::Postgres(pools) = &self.store.backend {
+            let mut found = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(MOST_IDS_PER_LOAD) {
+                let rows = pools.users.load(chunk.to_vec(), false).await?;
+                found.extend(
+                    convert::users(rows.into_iter().map(|(row, _)| row).collect())?
+                        .into_iter()
+                        .filter(|user| user.account_id == account_id),
+                );
+            }
+            return Ok(found);
+        }
+        self.store
+            .read(async |conn| conn.find_users(account_id, &ids).await)
             .await
     }
 

@@ -21,6 +21,7 @@ use roster::auth::{Scope, TokenIssuer, TokenVerifier};
 use roster::clock::ManualClock;
 use roster::domain::PriceList;
 use roster::proto::v1 as pb;
+use roster::proto::v1::access_service_client::AccessServiceClient;
 use roster::proto::v1::seats_service_client::SeatsServiceClient;
 use roster::proto::v1::user_management_service_client::UserManagementServiceClient;
 
@@ -166,6 +167,10 @@ impl TestApp {
 
     pub fn seats(&self) -> SeatsServiceClient<Channel> {
         SeatsServiceClient::new(self.channel.clone())
+    }
+
+    pub fn access(&self) -> AccessServiceClient<Channel> {
+        AccessServiceClient::new(self.channel.clone())
     }
 
     pub fn now_secs(&self) -> i64 {

@@ -1,12 +1,13 @@
 //! Domain enumerations to proto enum numbers and back. Every match is
 //! exhaustive, so a new variant on either side fails to compile here.
 
+use crate::domain::access::{Action, Decision, OwnerRelation, RightsKind, RightsSource};
 use crate::domain::permissions::Level;
 use crate::domain::records::RecordKind;
 use crate::domain::{
     BillingCycle, BulkMode, EventType, JobKind, JobState, LedgerKind, Plan, SeatPolicy, UserOutcome,
 };
-use crate::error::Reason;
+use crate::error::{Reason, Violations};
 use crate::proto::v1 as pb;
 
 pub fn plan_to_proto(plan: Plan) -> i32 {
@@ -52,6 +53,75 @@ pub fn record_kind_from_proto(value: i32) -> Option<RecordKind> {
         pb::RecordKind::Task => Some(RecordKind::Task),
         pb::RecordKind::Conversation => Some(RecordKind::Conversation),
         pb::RecordKind::Note => Some(RecordKind::Note),
+        pb::RecordKind::Company => Some(RecordKind::Company),
+    }
+}
+
+pub fn rights_kind_from_proto(value: i32) -> Option<RightsKind> {
+    match pb::RecordKind::try_from(value).ok()? {
+        pb::RecordKind::Lead => Some(RightsKind::Lead),
+        pb::RecordKind::Contact => Some(RightsKind::Contact),
+        pb::RecordKind::Company => Some(RightsKind::Company),
+        pb::RecordKind::Task => Some(RightsKind::Task),
+        pb::RecordKind::Unspecified
+        | pb::RecordKind::Customer
+        | pb::RecordKind::Conversation
+        | pb::RecordKind::Note => None,
+    }
+}
+
+pub fn action_from_proto(value: i32) -> Option<Action> {
+    match pb::AccessAction::try_from(value).ok()? {
+        pb::AccessAction::Unspecified => None,
+        pb::AccessAction::View => Some(Action::View),
+        pb::AccessAction::Edit => Some(Action::Edit),
+        pb::AccessAction::Add => Some(Action::Add),
+        pb::AccessAction::Delete => Some(Action::Delete),
+        pb::AccessAction::Export => Some(Action::Export),
+    }
+}
+
+fn owner_relation_to_proto(relation: Option<OwnerRelation>) -> i32 {
+    (match relation {
+        None => pb::OwnerRelation::Unspecified,
+        Some(OwnerRelation::SelfOwned) => pb::OwnerRelation::Self_,
+        Some(OwnerRelation::SameGroup) => pb::OwnerRelation::SameGroup,
+        Some(OwnerRelation::Other) => pb::OwnerRelation::Other,
+        Some(OwnerRelation::Nobody) => pb::OwnerRelation::None,
+    }) as i32
+}
+
+pub fn decision_to_proto(decision: &Decision) -> pb::AccessDecision {
+    match decision {
+        Decision::UserNotFound => pb::AccessDecision {
+            basis: pb::AccessBasis::UserNotFound as i32,
+            ..Default::default()
+        },
+        Decision::UserInactive => pb::AccessDecision {
+            basis: pb::AccessBasis::UserInactive as i32,
+            ..Default::default()
+        },
+        Decision::ByLevel {
+            allowed,
+            level,
+            source,
+            from_stage_rights,
+            owner,
+        } => pb::AccessDecision {
+            allowed: *allowed,
+            basis: pb::AccessBasis::Level as i32,
+            level: level_to_proto(*level),
+            source: (match source {
+                RightsSource::Role(_) => pb::RightsSource::Role,
+                RightsSource::User => pb::RightsSource::User,
+            }) as i32,
+            access_role_id: match source {
+                RightsSource::Role(id) => id.clone(),
+                RightsSource::User => String::new(),
+            },
+            from_stage_rights: *from_stage_rights,
+            owner_relation: owner_relation_to_proto(*owner),
+        },
     }
 }
 
@@ -64,6 +134,7 @@ pub fn record_kind_to_proto(kind: Option<RecordKind>) -> i32 {
         Some(RecordKind::Task) => pb::RecordKind::Task,
         Some(RecordKind::Conversation) => pb::RecordKind::Conversation,
         Some(RecordKind::Note) => pb::RecordKind::Note,
+        Some(RecordKind::Company) => pb::RecordKind::Company,
     }) as i32
 }
 
@@ -101,6 +172,12 @@ pub(super) fn event_type_to_proto(event_type: EventType) -> i32 {
         EventType::GroupCreated => pb::EventType::GroupCreated,
         EventType::JobStateChanged => pb::EventType::JobStateChanged,
         EventType::PasswordChanged => pb::EventType::PasswordChanged,
+        EventType::AccessRoleCreated => pb::EventType::AccessRoleCreated,
+        EventType::AccessRoleUpdated => pb::EventType::AccessRoleUpdated,
+        EventType::AccessRoleDeleted => pb::EventType::AccessRoleDeleted,
+        EventType::GroupUpdated => pb::EventType::GroupUpdated,
+        EventType::GroupDeleted => pb::EventType::GroupDeleted,
+        EventType::UserEmailChanged => pb::EventType::UserEmailChanged,
     }) as i32
 }
 
@@ -138,4 +215,22 @@ pub(super) fn outcome_to_proto(outcome: UserOutcome) -> i32 {
         UserOutcome::Skipped => pb::UserOutcome::Skipped,
         UserOutcome::Failed => pb::UserOutcome::Failed,
     }) as i32
+}
+
+/// Event types a request names; unknown or unset ones are violations of
+/// `field[i]`.
+pub fn event_types_from_proto(v: &mut Violations, field: &str, values: &[i32]) -> Vec<EventType> {
+    use strum::VariantArray as _;
+    let mut types = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        match EventType::VARIANTS
+            .iter()
+            .find(|t| event_type_to_proto(**t) == *value)
+        {
+            Some(t) if !types.contains(t) => types.push(*t),
+            Some(_) => v.add(&format!("{field}[{i}]"), "listed twice"),
+            None => v.add(&format!("{field}[{i}]"), "unknown or unset event type"),
+        }
+    }
+    types
 }

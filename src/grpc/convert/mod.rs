@@ -4,11 +4,12 @@
 use chrono::NaiveDateTime;
 
 use crate::domain::permissions::EntityRights;
-use crate::domain::records::{RecordCounts, RecordKind, Targets};
+use crate::domain::records::{JournalEntry, RecordCounts, RecordKind, Targets};
 use crate::domain::{
-    Account, Event, Group, JobUser, LedgerEntry, Plan, PriceList, Role, User, UserStatus,
-    WorkRecord,
+    AccessRole, Account, Event, Group, JobUser, LedgerEntry, Permissions, Plan, PriceList, Role,
+    User, UserStatus, WorkRecord,
 };
+use crate::error::Violations;
 use crate::proto::v1 as pb;
 use crate::service::handover::Refusal;
 use crate::service::jobs::JobView;
@@ -19,6 +20,36 @@ mod requests;
 
 pub use enums::*;
 pub use requests::*;
+
+/// A request's optional instant (None: unset); out of range is a violation.
+pub fn optional_instant(
+    v: &mut Violations,
+    field: &str,
+    t: Option<&prost_types::Timestamp>,
+) -> Option<NaiveDateTime> {
+    let t = t?;
+    let instant = u32::try_from(t.nanos)
+        .ok()
+        .and_then(|nanos| chrono::DateTime::from_timestamp(t.seconds, nanos))
+        .map(|at| at.naive_utc());
+    if instant.is_none() {
+        v.add(field, "not a valid timestamp");
+    }
+    instant
+}
+
+pub fn journal_move(entry: &JournalEntry, external_ids: &[String]) -> pb::RecordMove {
+    pb::RecordMove {
+        id: entry.id,
+        kind: record_kind_to_proto(Some(entry.kind)),
+        from_user_id: entry.from_user_id.clone(),
+        to_user_id: entry.to_user_id.clone(),
+        record_count: entry.record_ids.len() as i64,
+        job_id: entry.job_id.clone().unwrap_or_default(),
+        move_time: Some(timestamp(entry.moved_at)),
+        external_ids: external_ids.to_vec(),
+    }
+}
 
 pub fn timestamp(t: NaiveDateTime) -> prost_types::Timestamp {
     let utc = t.and_utc();
@@ -38,8 +69,26 @@ fn rights_to_proto(r: &EntityRights) -> pb::EntityRights {
     }
 }
 
+pub fn permissions(permissions: &Permissions) -> pb::Permissions {
+    pb::Permissions {
+        leads: Some(rights_to_proto(&permissions.leads)),
+        contacts: Some(rights_to_proto(&permissions.contacts)),
+        companies: Some(rights_to_proto(&permissions.companies)),
+        tasks: Some(rights_to_proto(&permissions.tasks)),
+        mail_access: permissions.mail_access,
+        catalog_access: permissions.catalog_access,
+        lead_stage_rights: permissions
+            .lead_stages
+            .iter()
+            .map(|(stage_id, rights)| pb::StageRights {
+                stage_id: stage_id.clone(),
+                rights: Some(rights_to_proto(rights)),
+            })
+            .collect(),
+    }
+}
+
 pub fn user(row: &User) -> pb::User {
-    let permissions = &row.permissions;
     pb::User {
         id: row.id.clone(),
         account_id: row.account_id.clone(),
@@ -50,14 +99,7 @@ pub fn user(row: &User) -> pb::User {
             Role::Admin => pb::Role::Admin,
             Role::Member => pb::Role::Member,
         }) as i32,
-        permissions: Some(pb::Permissions {
-            leads: Some(rights_to_proto(&permissions.leads)),
-            contacts: Some(rights_to_proto(&permissions.contacts)),
-            companies: Some(rights_to_proto(&permissions.companies)),
-            tasks: Some(rights_to_proto(&permissions.tasks)),
-            mail_access: permissions.mail_access,
-            catalog_access: permissions.catalog_access,
-        }),
+        permissions: Some(permissions(&row.permissions)),
         status: (match row.status {
             UserStatus::Active => pb::UserStatus::Active,
             UserStatus::Inactive => pb::UserStatus::Inactive,
@@ -66,6 +108,20 @@ pub fn user(row: &User) -> pb::User {
         update_time: Some(timestamp(row.updated_at)),
         disable_time: row.disabled_at.map(timestamp),
         etag: row.etag(),
+        access_role_id: row.access_role_id.clone().unwrap_or_default(),
+    }
+}
+
+pub fn access_role(role: &AccessRole, user_count: i64) -> pb::AccessRole {
+    pb::AccessRole {
+        id: role.id.clone(),
+        account_id: role.account_id.clone(),
+        name: role.name.clone(),
+        permissions: Some(permissions(&role.permissions)),
+        user_count,
+        etag: role.etag(),
+        create_time: Some(timestamp(role.created_at)),
+        update_time: Some(timestamp(role.updated_at)),
     }
 }
 
@@ -142,6 +198,7 @@ pub fn counts(c: &RecordCounts) -> pb::RecordCounts {
         leads: c.leads,
         contacts: c.contacts,
         customers: c.customers,
+        companies: c.companies,
         tasks: c.tasks,
         conversations: c.conversations,
         notes: c.notes,

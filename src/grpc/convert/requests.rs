@@ -113,7 +113,32 @@ pub fn permissions_from_proto(
     permissions: Option<&pb::Permissions>,
 ) -> Option<RequestedPermissions> {
     let p = permissions?;
+    if p.lead_stage_rights.len() > RequestedPermissions::MAX_STAGES {
+        v.add(
+            &format!("{field}.lead_stage_rights"),
+            format!("at most {} stages", RequestedPermissions::MAX_STAGES),
+        );
+    }
+    let mut lead_stages: Vec<(String, RequestedRights)> = Vec::new();
+    for (i, stage) in p.lead_stage_rights.iter().enumerate() {
+        let at = format!("{field}.lead_stage_rights[{i}]");
+        let id = stage.stage_id.trim();
+        if id.is_empty() || id.chars().count() > RequestedPermissions::MAX_STAGE_ID {
+            v.add(
+                &format!("{at}.stage_id"),
+                format!(
+                    "required, 1 to {} characters",
+                    RequestedPermissions::MAX_STAGE_ID
+                ),
+            );
+        } else if lead_stages.iter().any(|(seen, _)| seen == id) {
+            v.add(&format!("{at}.stage_id"), "named twice");
+        }
+        let rights = rights_from_proto(v, &format!("{at}.rights"), stage.rights.as_ref());
+        lead_stages.push((id.to_owned(), rights));
+    }
     Some(RequestedPermissions {
+        lead_stages,
         leads: rights_from_proto(v, &format!("{field}.leads"), p.leads.as_ref()),
         contacts: rights_from_proto(v, &format!("{field}.contacts"), p.contacts.as_ref()),
         companies: rights_from_proto(v, &format!("{field}.companies"), p.companies.as_ref()),

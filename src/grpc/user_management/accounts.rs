@@ -92,6 +92,7 @@ pub(super) async fn create_account(
                     group_id: None,
                     role: Role::Admin,
                     permissions: None,
+                    access_role_id: None,
                 },
                 request_id,
             },

@@ -1,6 +1,7 @@
 //! `roster.v1.UserManagementService`: thin adapters over the use cases,
 //! one file per area; the trait impl below only routes each RPC to its file.
 
+mod access_roles;
 mod accounts;
 mod events;
 mod groups;
@@ -80,6 +81,83 @@ impl UserManagementService for UserManagementApi {
         request: Request<pb::ListGroupsRequest>,
     ) -> Result<Response<pb::ListGroupsResponse>, Status> {
         groups::list_groups(self, request).await
+    }
+
+    async fn update_group(
+        &self,
+        request: Request<pb::UpdateGroupRequest>,
+    ) -> Result<Response<pb::UpdateGroupResponse>, Status> {
+        groups::update_group(self, request).await
+    }
+
+    async fn delete_group(
+        &self,
+        request: Request<pb::DeleteGroupRequest>,
+    ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
+        groups::delete_group(self, request).await
+    }
+
+    async fn change_user_email(
+        &self,
+        request: Request<pb::ChangeUserEmailRequest>,
+    ) -> Result<Response<pb::ChangeUserEmailResponse>, Status> {
+        users::change_user_email(self, request).await
+    }
+
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
+        events::list_events(self, request).await
+    }
+
+    async fn list_reassignments(
+        &self,
+        request: Request<pb::ListReassignmentsRequest>,
+    ) -> Result<Response<pb::ListReassignmentsResponse>, Status> {
+        records::list_reassignments(self, request).await
+    }
+
+    async fn transfer_records(
+        &self,
+        request: Request<pb::TransferRecordsRequest>,
+    ) -> Result<Response<pb::TransferRecordsResponse>, Status> {
+        records::transfer_records(self, request).await
+    }
+
+    async fn create_access_role(
+        &self,
+        request: Request<pb::CreateAccessRoleRequest>,
+    ) -> Result<Response<pb::CreateAccessRoleResponse>, Status> {
+        access_roles::create_access_role(self, request).await
+    }
+
+    async fn get_access_role(
+        &self,
+        request: Request<pb::GetAccessRoleRequest>,
+    ) -> Result<Response<pb::GetAccessRoleResponse>, Status> {
+        access_roles::get_access_role(self, request).await
+    }
+
+    async fn list_access_roles(
+        &self,
+        request: Request<pb::ListAccessRolesRequest>,
+    ) -> Result<Response<pb::ListAccessRolesResponse>, Status> {
+        access_roles::list_access_roles(self, request).await
+    }
+
+    async fn update_access_role(
+        &self,
+        request: Request<pb::UpdateAccessRoleRequest>,
+    ) -> Result<Response<pb::UpdateAccessRoleResponse>, Status> {
+        access_roles::update_access_role(self, request).await
+    }
+
+    async fn delete_access_role(
+        &self,
+        request: Request<pb::DeleteAccessRoleRequest>,
+    ) -> Result<Response<pb::DeleteAccessRoleResponse>, Status> {
+        access_roles::delete_access_role(self, request).await
     }
 
     async fn add_user(

@@ -1,8 +1,8 @@
-//! Users: AddUser, GetUser, ListUsers, UpdateUser.
+//! Users: AddUser, GetUser, ListUsers, UpdateUser, ChangeUserEmail.
 
 use super::{UserManagementApi, parse_new_user};
 use crate::auth::principal::{Access, Scope};
-use crate::domain::{DisplayName, RequestId, Role};
+use crate::domain::{DisplayName, Email, RequestId, Role};
 use crate::error::Violations;
 use crate::grpc::{bearer, convert, principal};
 use crate::proto::v1 as pb;
@@ -25,29 +25,42 @@ pub(super) async fn add_user(
     let permissions =
         convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref())
             .map(|p| p.resolve(role));
+    let access_role_id = convert::optional_id(&mut v, "access_role_id", &r.access_role_id);
+    if access_role_id.is_some() && permissions.is_some() {
+        v.add(
+            "permissions",
+            "a user with an access role takes its rights: send access_role_id or permissions, not both",
+        );
+    }
     let request_id = v
         .check("request_id", RequestId::parse_optional(&r.request_id))
         .flatten();
     let (name, email, password) = v.finish((name, email, password))?;
-    let added = api
-        .roster
-        .users
-        .add_user(
-            &grant,
-            NewUser {
-                name,
-                email,
-                password,
-                group_id,
-                role,
-                permissions,
-            },
-            request_id,
-        )
-        .await?;
+    let user = NewUser {
+        name,
+        email,
+        password,
+        group_id,
+        role,
+        permissions,
+        access_role_id,
+    };
+    if r.validate_only {
+        let preview = api.roster.users.preview_add_user(&grant, user).await?;
+        return Ok(Response::new(pb::AddUserResponse {
+            user: Some(pb::User {
+                etag: String::new(),
+                ..convert::user(&preview.user)
+            }),
+            seat_effect: Some(convert::seat_effect(&preview.seat_effect)),
+            refusals: convert::refusals(&preview.refusals),
+        }));
+    }
+    let added = api.roster.users.add_user(&grant, user, request_id).await?;
     Ok(Response::new(pb::AddUserResponse {
         user: Some(convert::user(&added.user)),
         seat_effect: Some(convert::seat_effect(&added.seat_effect)),
+        refusals: Vec::new(),
     }))
 }
 
@@ -160,6 +173,16 @@ pub(super) async fn update_user(
     // role the user already has.
     let permissions =
         convert::permissions_from_proto(&mut v, "permissions", r.permissions.as_ref());
+    let access_role_id = r
+        .access_role_id
+        .as_deref()
+        .map(|id| convert::optional_id(&mut v, "access_role_id", id));
+    if access_role_id.is_some() && permissions.is_some() {
+        v.add(
+            "permissions",
+            "a user with an access role takes its rights: send access_role_id or permissions, not both",
+        );
+    }
     v.into_result()?;
     let user = api
         .roster
@@ -173,10 +196,36 @@ pub(super) async fn update_user(
                 group_id,
                 role,
                 permissions,
+                access_role_id,
             },
         )
         .await?;
     Ok(Response::new(pb::UpdateUserResponse {
+        user: Some(convert::user(&user)),
+    }))
+}
+
+pub(super) async fn change_user_email(
+    api: &UserManagementApi,
+    request: Request<pb::ChangeUserEmailRequest>,
+) -> Result<Response<pb::ChangeUserEmailResponse>, Status> {
+    let caller = principal(&api.auth, &request).await?;
+    let r = request.into_inner();
+    let grant = caller.authorize(&r.account_id, Access::Write(Scope::UsersWrite))?;
+    let mut v = Violations::new();
+    convert::account_id(&mut v, &r.account_id);
+    let user_id = convert::id(&mut v, "user_id", &r.user_id);
+    if r.etag.is_empty() {
+        v.add("etag", "required: send the etag of the user as last read");
+    }
+    let email = v.check("email", Email::parse(&r.email));
+    let (user_id, email) = v.finish((user_id, email))?;
+    let user = api
+        .roster
+        .users
+        .change_user_email(&grant, &user_id, &r.etag, email)
+        .await?;
+    Ok(Response::new(pb::ChangeUserEmailResponse {
         user: Some(convert::user(&user)),
     }))
 }

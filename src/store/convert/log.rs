@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::{counts, counts_text, kind, parse};
+use super::{corrupt, counts, counts_text, kind, parse};
 use crate::domain::records::RecordKind;
 use crate::domain::{Event, LedgerEntry, NewEvent, WorkRecord};
 use crate::error::{Error, Result};
@@ -169,4 +169,23 @@ impl From<&StoredReply> for IdempotencyRow {
             subject_user_id: r.subject_user_id.clone(),
         }
     }
+}
+
+pub fn journal_entry(row: RecordMoveRow) -> Result<crate::domain::records::JournalEntry> {
+    Ok(crate::domain::records::JournalEntry {
+        kind: kind("record_moves", &row.id.to_string(), &row.kind)?,
+        record_ids: row
+            .record_ids
+            .split(',')
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| corrupt("record_moves", &row.id.to_string(), "record_ids"))
+            })
+            .collect::<Result<Vec<i64>>>()?,
+        id: row.id,
+        from_user_id: row.from_user_id,
+        to_user_id: row.to_user_id,
+        job_id: row.job_id,
+        moved_at: row.moved_at,
+    })
 }

@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use super::models::*;
 use crate::domain::records::{RecordCounts, RecordKind};
 use crate::domain::user::search_text;
-use crate::domain::{Account, Group, Permissions, User};
+use crate::domain::{AccessRole, Account, Group, Permissions, Role, User};
 use crate::error::{Error, Result};
 
 mod job;
@@ -61,6 +61,7 @@ impl TryFrom<UserRow> for User {
             email: row.email,
             password_hash: row.password_hash,
             group_id: row.group_id,
+            access_role_id: row.access_role_id,
             version: row.version,
             tokens_valid_after: row.tokens_valid_after,
             created_at: row.created_at,
@@ -88,6 +89,7 @@ impl From<&User> for UserRow {
             created_at: user.created_at,
             updated_at: user.updated_at,
             disabled_at: user.disabled_at,
+            access_role_id: user.access_role_id.clone(),
         }
     }
 }
@@ -105,10 +107,41 @@ pub fn profile_change(user: &User) -> UserProfileChange {
         name: user.name.clone(),
         group_id: user.group_id.clone(),
         role: user.role.as_str().to_owned(),
+        access_role_id: user.access_role_id.clone(),
         permissions: user.permissions.to_json(),
         search_text: search_text(&user.name, &user.email),
         version: user.version,
         updated_at: user.updated_at,
+    }
+}
+
+impl From<AccessRoleRow> for AccessRole {
+    fn from(row: AccessRoleRow) -> AccessRole {
+        AccessRole {
+            // A role's rights are resolved against a member's defaults.
+            permissions: Permissions::from_json(&row.permissions, Role::Member),
+            id: row.id,
+            account_id: row.account_id,
+            name: row.name,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+impl From<&AccessRole> for AccessRoleRow {
+    fn from(role: &AccessRole) -> AccessRoleRow {
+        AccessRoleRow {
+            id: role.id.clone(),
+            account_id: role.account_id.clone(),
+            name: role.name.clone(),
+            name_key: role.name_key(),
+            permissions: role.permissions.to_json(),
+            version: role.version,
+            created_at: role.created_at,
+            updated_at: role.updated_at,
+        }
     }
 }
 

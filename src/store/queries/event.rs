@@ -36,6 +36,35 @@ impl EventQueries for Conn {
         rows.into_iter().map(Event::try_from).collect()
     }
 
+    async fn list_events_matching(
+        &mut self,
+        account_id: &str,
+        after: i64,
+        limit: i64,
+        filter: &EventFilter,
+    ) -> Result<Vec<Event>> {
+        let mut query = events::table
+            .filter(events::account_id.eq(account_id))
+            .filter(events::sequence.gt(after))
+            .order(events::sequence.asc())
+            .limit(limit)
+            .select(EventRow::as_select())
+            .into_boxed();
+        if !filter.types.is_empty() {
+            let types: Vec<&str> = filter.types.iter().map(|t| t.as_str()).collect();
+            query = query.filter(events::event_type.eq_any(types));
+        }
+        if let Some(user_id) = &filter.user_id {
+            query = query.filter(
+                events::user_id
+                    .eq(user_id.clone())
+                    .or(events::target_user_id.eq(user_id.clone())),
+            );
+        }
+        let rows: Vec<EventRow> = query.load(self).await?;
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
     async fn oldest_event_sequence(&mut self, account_id: &str) -> Result<Option<i64>> {
         Ok(events::table
             .filter(events::account_id.eq(account_id))

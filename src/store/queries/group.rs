@@ -60,4 +60,64 @@ impl GroupQueries for Conn {
         let rows: Vec<GroupRow> = query.load(self).await?;
         Ok(rows.into_iter().map(Group::from).collect())
     }
+
+    async fn find_group(&mut self, account_id: &str, group_id: &str) -> Result<Option<Group>> {
+        let row: Option<GroupRow> = groups::table
+            .filter(groups::account_id.eq(account_id))
+            .filter(groups::id.eq(group_id))
+            .select(GroupRow::as_select())
+            .first(self)
+            .await
+            .optional()?;
+        Ok(row.map(Group::from))
+    }
+
+    async fn rename_group(&mut self, group: &Group) -> Result<Insert> {
+        inserted(
+            diesel::update(
+                groups::table
+                    .filter(groups::account_id.eq(&group.account_id))
+                    .filter(groups::id.eq(&group.id)),
+            )
+            .set((
+                groups::name.eq(&group.name),
+                groups::name_key.eq(group.name_key()),
+            ))
+            .execute(self)
+            .await,
+        )
+    }
+
+    async fn delete_group(&mut self, account_id: &str, group_id: &str) -> Result<()> {
+        diesel::delete(
+            groups::table
+                .filter(groups::account_id.eq(account_id))
+                .filter(groups::id.eq(group_id)),
+        )
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn move_group_users(
+        &mut self,
+        account_id: &str,
+        group_id: &str,
+        to: Option<&str>,
+        now: NaiveDateTime,
+    ) -> Result<Vec<String>> {
+        Ok(diesel::update(
+            users::table
+                .filter(users::account_id.eq(account_id))
+                .filter(users::group_id.eq(group_id)),
+        )
+        .set((
+            users::group_id.eq(to),
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(now),
+        ))
+        .returning(users::id)
+        .get_results(self)
+        .await?)
+    }
 }

@@ -21,8 +21,8 @@ use crate::store::models::*;
 use crate::store::params::*;
 use crate::store::repo::*;
 use crate::store::schema::{
-    accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries, login_throttle,
-    record_moves, removed_users, users, work_records,
+    access_roles, accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries,
+    login_throttle, record_moves, removed_users, users, work_records,
 };
 
 /// Journals one move: the ids of the records that just went from
@@ -254,6 +254,7 @@ fn inserted(result: diesel::QueryResult<usize>) -> Result<Insert> {
     }
 }
 
+mod access_role;
 mod account;
 mod event;
 mod group;

@@ -2,9 +2,62 @@
 
 use super::*;
 use crate::domain::WorkRecord;
+use crate::domain::records::JournalEntry;
 use crate::domain::records::RecordCounts;
 
 impl RecordQueries for Conn {
+    async fn list_journal(
+        &mut self,
+        account_id: &str,
+        filter: &MoveFilter,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>> {
+        let mut query = record_moves::table
+            .filter(record_moves::account_id.eq(account_id))
+            .order(record_moves::id.asc())
+            .limit(limit)
+            .select(RecordMoveRow::as_select())
+            .into_boxed();
+        if let Some(after) = after_id {
+            query = query.filter(record_moves::id.gt(after));
+        }
+        if let Some(from) = &filter.from_user_id {
+            query = query.filter(record_moves::from_user_id.eq(from.clone()));
+        }
+        if let Some(to) = &filter.to_user_id {
+            query = query.filter(record_moves::to_user_id.eq(to.clone()));
+        }
+        if let Some(kind) = filter.kind {
+            query = query.filter(record_moves::kind.eq(kind.as_str()));
+        }
+        if let Some(job_id) = &filter.job_id {
+            query = query.filter(record_moves::job_id.eq(job_id.clone()));
+        }
+        if let Some(at) = filter.moved_after {
+            query = query.filter(record_moves::moved_at.ge(at));
+        }
+        if let Some(at) = filter.moved_before {
+            query = query.filter(record_moves::moved_at.lt(at));
+        }
+        let rows: Vec<RecordMoveRow> = query.load(self).await?;
+        rows.into_iter().map(convert::journal_entry).collect()
+    }
+
+    async fn external_ids(&mut self, account_id: &str, ids: &[i64]) -> Result<Vec<(i64, String)>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(5000) {
+            let rows: Vec<(i64, String)> = work_records::table
+                .filter(work_records::account_id.eq(account_id))
+                .filter(work_records::id.eq_any(chunk))
+                .select((work_records::id, work_records::external_id))
+                .load(self)
+                .await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
     async fn find_record_ids(
         &mut self,
         account_id: &str,

@@ -2,6 +2,7 @@
 //! and the login throttle.
 
 use super::*;
+use crate::domain::user::search_text;
 
 impl UserQueries for Conn {
     async fn email_taken(&mut self, email: &str) -> Result<bool> {
@@ -101,6 +102,31 @@ impl UserQueries for Conn {
             .execute(self)
             .await?;
         Ok(())
+    }
+
+    async fn set_user_email(&mut self, user: &User) -> Result<Insert> {
+        inserted(
+            diesel::update(users::table.find(&user.id))
+                .set((
+                    users::email.eq(&user.email),
+                    users::search_text.eq(search_text(&user.name, &user.email)),
+                    users::tokens_valid_after.eq(user.tokens_valid_after),
+                    users::version.eq(user.version),
+                    users::updated_at.eq(user.updated_at),
+                ))
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn find_users(&mut self, account_id: &str, user_ids: &[String]) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = users::table
+            .filter(users::account_id.eq(account_id))
+            .filter(users::id.eq_any(user_ids))
+            .select(UserRow::as_select())
+            .load(self)
+            .await?;
+        convert::users(rows)
     }
 
     async fn existing_user_ids(
