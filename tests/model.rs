@@ -1,10 +1,13 @@
 //! Model-based test: a plain-Rust reference model of the spec's user and
 //! seat rules, and random sequences of operations (add, disable with or
 //! without a handover, reactivate, remove, bulk disable, record
-//! registration, seat changes, recalculation, period rollover) run against
-//! the real server. After every step the server's state must equal the
-//! model's: each user's status, seat counts, the pending recalculation, and
-//! who owns how many records. A failure is shrunk to a minimal sequence.
+//! registration, transfers, seat changes, recalculation, period rollover,
+//! groups created and deleted, access roles created, given, edited and
+//! deleted) run against the real server. After every step the server's
+//! state must equal the model's: each user's status, group, access role and
+//! rights, seat counts, the pending recalculation, who owns how many
+//! records, and what CheckAccess answers for each user. A failure is shrunk
+//! to a minimal sequence.
 //!
 //! Deterministic in CI (fixed seed, 8 cases per backend). Longer runs:
 //!     ROSTER_MODEL_CASES=200 ROSTER_MODEL_SEED=7 cargo test --test model -- --nocapture
@@ -23,16 +26,92 @@ use roster::proto::v1 as pb;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Add { admin: bool },
-    Disable { who: usize, target: Option<usize> },
-    Activate { who: usize },
-    Remove { who: usize, target: usize },
-    BulkDisable { who: Vec<usize>, target: usize },
-    Register { who: usize, records: u8 },
-    SetSeats { seats: u8 },
+    Add {
+        admin: bool,
+    },
+    Disable {
+        who: usize,
+        target: Option<usize>,
+    },
+    Activate {
+        who: usize,
+    },
+    Remove {
+        who: usize,
+        target: usize,
+    },
+    BulkDisable {
+        who: Vec<usize>,
+        target: usize,
+    },
+    Register {
+        who: usize,
+        records: u8,
+    },
+    SetSeats {
+        seats: u8,
+    },
     RequestRecalculation,
     CancelRecalculation,
     RollOver,
+    Transfer {
+        from: usize,
+        to: usize,
+    },
+    CreateGroup,
+    /// `group` None: out of any group.
+    SetGroup {
+        who: usize,
+        group: Option<usize>,
+    },
+    DeleteGroup {
+        group: usize,
+        to: Option<usize>,
+    },
+    /// A role whose every lead right is `level`.
+    CreateRole {
+        level: usize,
+    },
+    /// `role` None: individual rights at `level`.
+    SetRights {
+        who: usize,
+        role: Option<usize>,
+        level: usize,
+    },
+    EditRole {
+        role: usize,
+        level: usize,
+    },
+    DeleteRole {
+        role: usize,
+        replacement: Option<usize>,
+    },
+}
+
+/// Lead rights levels the model uses, by index.
+const LEVELS: [pb::PermissionLevel; 4] = [
+    pb::PermissionLevel::All,
+    pb::PermissionLevel::Group,
+    pb::PermissionLevel::Own,
+    pb::PermissionLevel::Denied,
+];
+
+fn uniform(level: usize) -> pb::Permissions {
+    let l = LEVELS[level] as i32;
+    let rights = Some(pb::EntityRights {
+        view: l,
+        edit: l,
+        add: l,
+        delete: l,
+        export: l,
+    });
+    pb::Permissions {
+        leads: rights,
+        contacts: rights,
+        companies: rights,
+        tasks: rights,
+        ..Default::default()
+    }
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -49,6 +128,18 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::RequestRecalculation),
         1 => Just(Op::CancelRecalculation),
         1 => Just(Op::RollOver),
+        2 => (0..8usize, 0..8usize).prop_map(|(from, to)| Op::Transfer { from, to }),
+        1 => Just(Op::CreateGroup),
+        2 => (0..8usize, proptest::option::of(0..4usize))
+            .prop_map(|(who, group)| Op::SetGroup { who, group }),
+        1 => (0..4usize, proptest::option::of(0..4usize))
+            .prop_map(|(group, to)| Op::DeleteGroup { group, to }),
+        1 => (0..4usize).prop_map(|level| Op::CreateRole { level }),
+        2 => (0..8usize, proptest::option::of(0..4usize), 0..4usize)
+            .prop_map(|(who, role, level)| Op::SetRights { who, role, level }),
+        1 => (0..4usize, 0..4usize).prop_map(|(role, level)| Op::EditRole { role, level }),
+        1 => (0..4usize, proptest::option::of(0..4usize))
+            .prop_map(|(role, replacement)| Op::DeleteRole { role, replacement }),
     ]
 }
 
@@ -65,6 +156,24 @@ struct User {
     admin: bool,
     status: Status,
     records: i64,
+    group: Option<usize>,
+    /// The access role held, by index into `Model::roles`.
+    role: Option<usize>,
+    /// Individual rights: every lead right at this level (an index of LEVELS).
+    level: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    id: String,
+    deleted: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Role {
+    id: String,
+    level: usize,
+    deleted: bool,
 }
 
 /// The reference model.
@@ -74,6 +183,8 @@ struct Model {
     seats: i32,
     pending: Option<i32>,
     users: Vec<User>,
+    groups: Vec<Group>,
+    roles: Vec<Role>,
 }
 
 /// What the model expects of one call: success, or a refusal with one of
@@ -133,6 +244,31 @@ impl Model {
         refused
     }
 
+    /// The level of every lead right the user has now.
+    fn level(&self, user: &User) -> usize {
+        user.role.map_or(user.level, |r| self.roles[r].level)
+    }
+
+    /// CheckAccess: may `who` view a lead owned by user 0 (the first admin)?
+    fn may_view_admins_lead(&self, who: usize) -> Result<bool, pb::AccessBasis> {
+        let user = &self.users[who];
+        match user.status {
+            Status::Removed => return Err(pb::AccessBasis::UserNotFound),
+            Status::Disabled => return Err(pb::AccessBasis::UserInactive),
+            Status::Active => {}
+        }
+        let owner = &self.users[0];
+        let owner_exists = owner.status != Status::Removed;
+        Ok(match LEVELS[self.level(user)] {
+            pb::PermissionLevel::All => true,
+            pb::PermissionLevel::Own => who == 0,
+            pb::PermissionLevel::Group => {
+                who == 0 || (owner_exists && user.group.is_some() && user.group == owner.group)
+            }
+            _ => false,
+        })
+    }
+
     fn take_seat(&mut self) -> bool {
         if self.active() < self.seats {
             true
@@ -170,6 +306,10 @@ impl Model {
                     admin: *admin,
                     status: Status::Active,
                     records: 0,
+                    group: None,
+                    role: None,
+                    // The defaults: admins view ALL, members view ALL too.
+                    level: 0,
                 });
                 Expect::Ok
             }
@@ -234,6 +374,90 @@ impl Model {
                 if let Some(pending) = self.pending.take() {
                     self.seats = pending.max(self.active()).max(1);
                 }
+                Expect::Ok
+            }
+            Op::Transfer { from, to } => {
+                let mut reasons = BTreeSet::new();
+                match self.users[*from].status {
+                    Status::Removed => {
+                        return Expect::Refused(["USER_NOT_FOUND"].into());
+                    }
+                    Status::Disabled => {
+                        reasons.insert("INVALID_STATUS");
+                    }
+                    Status::Active => {}
+                }
+                if to == from {
+                    reasons.insert("TARGET_IS_SUBJECT");
+                } else if self.users[*to].status != Status::Active {
+                    reasons.insert("TARGET_NOT_ACTIVE");
+                }
+                if let Some(e) = refused(reasons) {
+                    return e;
+                }
+                self.hand_over(*from, Some(*to));
+                Expect::Ok
+            }
+            Op::CreateGroup => {
+                self.groups.push(Group {
+                    id: new_id.unwrap_or_default(),
+                    deleted: false,
+                });
+                Expect::Ok
+            }
+            Op::SetGroup { who, group } => {
+                if self.users[*who].status == Status::Removed {
+                    return Expect::Refused(["USER_NOT_FOUND"].into());
+                }
+                self.users[*who].group = *group;
+                Expect::Ok
+            }
+            Op::DeleteGroup { group, to } => {
+                for user in &mut self.users {
+                    if user.group == Some(*group) && user.status != Status::Removed {
+                        user.group = *to;
+                    }
+                }
+                self.groups[*group].deleted = true;
+                Expect::Ok
+            }
+            Op::CreateRole { level } => {
+                self.roles.push(Role {
+                    id: new_id.unwrap_or_default(),
+                    level: *level,
+                    deleted: false,
+                });
+                Expect::Ok
+            }
+            Op::SetRights { who, role, level } => {
+                if self.users[*who].status == Status::Removed {
+                    return Expect::Refused(["USER_NOT_FOUND"].into());
+                }
+                let user = &mut self.users[*who];
+                user.role = *role;
+                if role.is_none() {
+                    user.level = *level;
+                }
+                Expect::Ok
+            }
+            Op::EditRole { role, level } => {
+                self.roles[*role].level = *level;
+                Expect::Ok
+            }
+            Op::DeleteRole { role, replacement } => {
+                let held = self
+                    .users
+                    .iter()
+                    .any(|u| u.role == Some(*role) && u.status != Status::Removed);
+                if held && replacement.is_none() {
+                    return Expect::Refused(["ACCESS_ROLE_IN_USE"].into());
+                }
+                for user in &mut self.users {
+                    if user.role == Some(*role) && user.status != Status::Removed {
+                        user.role = *replacement;
+                    }
+                }
+                self.roles[*role].deleted = true;
                 Expect::Ok
             }
         }
@@ -430,8 +654,159 @@ impl Run<'_> {
                     .await
                     .map(drop)
             }
+            Op::Transfer { from, to } => users
+                .transfer_records(authed(
+                    pb::TransferRecordsRequest {
+                        account_id: account_id.clone(),
+                        from_user_id: id(*from),
+                        to_user_id: id(*to),
+                        ..Default::default()
+                    },
+                    &admin,
+                ))
+                .await
+                .map(drop),
+            Op::CreateGroup => {
+                let created = users
+                    .create_group(authed(
+                        pb::CreateGroupRequest {
+                            account_id: account_id.clone(),
+                            name: format!("Group {}", self.serial),
+                        },
+                        &admin,
+                    ))
+                    .await;
+                return match created {
+                    Ok(r) => (Ok(()), r.into_inner().group.map(|g| g.id)),
+                    Err(status) => (Err(status), None),
+                };
+            }
+            Op::SetGroup { who, group } => {
+                let group_id = group
+                    .map(|g| model.groups[g].id.clone())
+                    .unwrap_or_default();
+                self.update_user(&admin, &id(*who), |request| {
+                    request.group_id = Some(group_id);
+                })
+                .await
+            }
+            Op::DeleteGroup { group, to } => users
+                .delete_group(authed(
+                    pb::DeleteGroupRequest {
+                        account_id: account_id.clone(),
+                        group_id: model.groups[*group].id.clone(),
+                        move_users_to_group_id: to
+                            .map(|g| model.groups[g].id.clone())
+                            .unwrap_or_default(),
+                    },
+                    &admin,
+                ))
+                .await
+                .map(drop),
+            Op::CreateRole { level } => {
+                let created = users
+                    .create_access_role(authed(
+                        pb::CreateAccessRoleRequest {
+                            account_id: account_id.clone(),
+                            name: format!("Role {}", self.serial),
+                            permissions: Some(uniform(*level)),
+                            ..Default::default()
+                        },
+                        &admin,
+                    ))
+                    .await;
+                return match created {
+                    Ok(r) => (Ok(()), r.into_inner().access_role.map(|r| r.id)),
+                    Err(status) => (Err(status), None),
+                };
+            }
+            Op::SetRights { who, role, level } => {
+                let role_id = role.map(|r| model.roles[r].id.clone());
+                let permissions = role.is_none().then(|| uniform(*level));
+                self.update_user(&admin, &id(*who), |request| {
+                    request.access_role_id = role_id;
+                    request.permissions = permissions;
+                })
+                .await
+            }
+            Op::EditRole { role, level } => {
+                let role_id = model.roles[*role].id.clone();
+                let read = users
+                    .get_access_role(authed(
+                        pb::GetAccessRoleRequest {
+                            account_id: account_id.clone(),
+                            access_role_id: role_id.clone(),
+                        },
+                        &admin,
+                    ))
+                    .await;
+                match read {
+                    Ok(r) => users
+                        .update_access_role(authed(
+                            pb::UpdateAccessRoleRequest {
+                                account_id: account_id.clone(),
+                                access_role_id: role_id,
+                                etag: r
+                                    .into_inner()
+                                    .access_role
+                                    .map(|r| r.etag)
+                                    .unwrap_or_default(),
+                                permissions: Some(uniform(*level)),
+                                ..Default::default()
+                            },
+                            &admin,
+                        ))
+                        .await
+                        .map(drop),
+                    Err(status) => Err(status),
+                }
+            }
+            Op::DeleteRole { role, replacement } => users
+                .delete_access_role(authed(
+                    pb::DeleteAccessRoleRequest {
+                        account_id: account_id.clone(),
+                        access_role_id: model.roles[*role].id.clone(),
+                        replacement_role_id: replacement
+                            .map(|r| model.roles[r].id.clone())
+                            .unwrap_or_default(),
+                        ..Default::default()
+                    },
+                    &admin,
+                ))
+                .await
+                .map(drop),
         };
         (result, None)
+    }
+
+    /// UpdateUser with the user's current etag.
+    async fn update_user(
+        &self,
+        token: &str,
+        user_id: &str,
+        change: impl FnOnce(&mut pb::UpdateUserRequest),
+    ) -> Result<(), tonic::Status> {
+        let mut users = self.app.users();
+        let current = users
+            .get_user(authed(
+                pb::GetUserRequest {
+                    account_id: self.account_id.clone(),
+                    user_id: user_id.to_owned(),
+                },
+                token,
+            ))
+            .await?
+            .into_inner()
+            .user
+            .unwrap_or_default();
+        let mut request = pb::UpdateUserRequest {
+            account_id: self.account_id.clone(),
+            user_id: user_id.to_owned(),
+            etag: current.etag,
+            ..Default::default()
+        };
+        change(&mut request);
+        users.update_user(authed(request, token)).await.map(drop)
     }
 
     /// The server's state must equal the model's.
@@ -479,13 +854,18 @@ impl Run<'_> {
                     &self.service,
                 ))
                 .await;
-            let status = match got {
-                Ok(r) => match r.into_inner().user.map(|u| u.status) {
-                    Some(s) if s == pb::UserStatus::Active as i32 => Status::Active,
-                    Some(s) if s == pb::UserStatus::Inactive as i32 => Status::Disabled,
-                    other => return Err(fail(format!("{}: status {other:?}", user.id))),
-                },
-                Err(s) if s.code() == Code::NotFound => Status::Removed,
+            let (status, found) = match got {
+                Ok(r) => {
+                    let found = r.into_inner().user;
+                    match found.as_ref().map(|u| u.status) {
+                        Some(s) if s == pb::UserStatus::Active as i32 => (Status::Active, found),
+                        Some(s) if s == pb::UserStatus::Inactive as i32 => {
+                            (Status::Disabled, found)
+                        }
+                        other => return Err(fail(format!("{}: status {other:?}", user.id))),
+                    }
+                }
+                Err(s) if s.code() == Code::NotFound => (Status::Removed, None),
                 Err(s) => return Err(fail(format!("{}: {s:?}", user.id))),
             };
             if status != user.status {
@@ -493,6 +873,28 @@ impl Run<'_> {
                     "{}: server {status:?}, model {:?}",
                     user.id, user.status
                 )));
+            }
+            if let Some(found) = found {
+                let group = user
+                    .group
+                    .map(|g| model.groups[g].id.clone())
+                    .unwrap_or_default();
+                let role = user
+                    .role
+                    .map(|r| model.roles[r].id.clone())
+                    .unwrap_or_default();
+                let view = found
+                    .permissions
+                    .and_then(|p| p.leads)
+                    .map(|r| r.view)
+                    .unwrap_or_default();
+                let want = LEVELS[model.level(user)] as i32;
+                if (&found.group_id, &found.access_role_id, view) != (&group, &role, want) {
+                    return Err(fail(format!(
+                        "{}: group/role/lead view: server {:?}/{:?}/{view}, model {group:?}/{role:?}/{want}",
+                        user.id, found.group_id, found.access_role_id
+                    )));
+                }
             }
             let owned = self
                 .app
@@ -505,6 +907,45 @@ impl Run<'_> {
                 return Err(fail(format!(
                     "{} owns {owned}, model {}",
                     user.id, user.records
+                )));
+            }
+        }
+        // What CheckAccess answers for every user: may they view a lead of
+        // the first admin?
+        let checks = model
+            .users
+            .iter()
+            .map(|u| pb::AccessCheck {
+                user_id: u.id.clone(),
+                action: pb::AccessAction::View as i32,
+                kind: pb::RecordKind::Lead as i32,
+                owner_user_id: model.users[0].id.clone(),
+                stage_id: String::new(),
+            })
+            .collect();
+        let decisions = self
+            .app
+            .access()
+            .batch_check_access(authed(
+                pb::BatchCheckAccessRequest {
+                    account_id: self.account_id.clone(),
+                    checks,
+                },
+                &self.service,
+            ))
+            .await
+            .map_err(|s| fail(format!("checks: {s:?}")))?
+            .into_inner()
+            .decisions;
+        for (i, decision) in decisions.iter().enumerate() {
+            let got = match decision.basis() {
+                pb::AccessBasis::Level => Ok(decision.allowed),
+                other => Err(other),
+            };
+            let want = model.may_view_admins_lead(i);
+            if got != want {
+                return Err(fail(format!(
+                    "check of user {i}: server {got:?} ({decision:?}), model {want:?}"
                 )));
             }
         }
@@ -528,7 +969,12 @@ async fn run_case(app: &TestApp, strict: bool, ops: &[Op]) -> Result<(), TestCas
             admin: true,
             status: Status::Active,
             records: 0,
+            group: None,
+            role: None,
+            level: 0,
         }],
+        groups: Vec::new(),
+        roles: Vec::new(),
     };
     let mut run = Run {
         app,
@@ -577,6 +1023,40 @@ async fn run_case(app: &TestApp, strict: bool, ops: &[Op]) -> Result<(), TestCas
                     records,
                 }
             }
+            Op::Transfer { from, to } => Op::Transfer {
+                from: from % len,
+                to: to % len,
+            },
+            Op::SetGroup { who, group } => Op::SetGroup {
+                who: who % len,
+                group: live(&model.groups, group, |g| g.deleted),
+            },
+            Op::DeleteGroup { group, to } => {
+                let Some(group) = live(&model.groups, Some(group), |g| g.deleted) else {
+                    continue;
+                };
+                let to = live(&model.groups, to, |g| g.deleted).filter(|t| *t != group);
+                Op::DeleteGroup { group, to }
+            }
+            Op::SetRights { who, role, level } => Op::SetRights {
+                who: who % len,
+                role: live(&model.roles, role, |r| r.deleted),
+                level,
+            },
+            Op::EditRole { role, level } => {
+                let Some(role) = live(&model.roles, Some(role), |r| r.deleted) else {
+                    continue;
+                };
+                Op::EditRole { role, level }
+            }
+            Op::DeleteRole { role, replacement } => {
+                let Some(role) = live(&model.roles, Some(role), |r| r.deleted) else {
+                    continue;
+                };
+                let replacement =
+                    live(&model.roles, replacement, |r| r.deleted).filter(|r| *r != role);
+                Op::DeleteRole { role, replacement }
+            }
             other => other,
         };
         let step = format!("step {n} {op:?}");
@@ -586,6 +1066,14 @@ async fn run_case(app: &TestApp, strict: bool, ops: &[Op]) -> Result<(), TestCas
         run.compare(&model, &step).await?;
     }
     Ok(())
+}
+
+/// The `pick`-th (modulo) of `items` that is not deleted; None when there
+/// is none or nothing was picked.
+fn live<T>(items: &[T], pick: Option<usize>, deleted: impl Fn(&T) -> bool) -> Option<usize> {
+    let alive: Vec<usize> = (0..items.len()).filter(|i| !deleted(&items[*i])).collect();
+    let pick = pick?;
+    (!alive.is_empty()).then(|| alive[pick % alive.len()])
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
