@@ -491,7 +491,7 @@ async fn enterprise_semiannual_proration(db: Db) {
     assert_eq!(entry.amount_minor, 328);
 }
 
-async fn reflection_lists_both_services(db: Db) {
+async fn reflection_lists_every_service(db: Db) {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -515,6 +515,7 @@ async fn reflection_lists_both_services(db: Db) {
     for expected in [
         "roster.v1.UserManagementService",
         "roster.v1.SeatsService",
+        "roster.v1.AccessService",
         "grpc.health.v1.Health",
     ] {
         assert!(
@@ -666,6 +667,6 @@ both_backends!(
     request_ids_replay_lifecycle_calls,
     dry_run_charge_is_the_real_charge,
     enterprise_semiannual_proration,
-    reflection_lists_both_services,
+    reflection_lists_every_service,
     removing_a_user_forgets_replies_with_its_personal_data
 );

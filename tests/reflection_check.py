@@ -1,6 +1,6 @@
 """Lists a running Roster's services with a real gRPC reflection client
-(grpcio-reflection, reflection v1alpha) and checks that both Roster services
-and their methods are described. Usage: reflection_check.py HOST:PORT"""
+(grpcio-reflection, reflection v1alpha) and checks that the three Roster
+services and their methods are described. Usage: reflection_check.py HOST:PORT"""
 
 import sys
 
@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 EXPECTED = {
     "roster.v1.UserManagementService": {"AddUser", "ListUsers", "BulkRemoveUsers", "StreamEvents"},
     "roster.v1.SeatsService": {"GetSeatUsage", "ListLedgerEntries", "RequestSeatRecalculation"},
+    "roster.v1.AccessService": {"CheckAccess", "BatchCheckAccess"},
 }
 
 
