@@ -244,6 +244,15 @@ impl Error {
         )
     }
 
+    /// ABORTED: `what` changed since the caller read it.
+    pub fn etag_mismatch(what: &str) -> Self {
+        Error::new(
+            Code::Aborted,
+            Reason::EtagMismatch,
+            format!("the {what} changed since it was read; read it again and retry"),
+        )
+    }
+
     pub fn access_role_not_found() -> Self {
         Error::not_found(Reason::AccessRoleNotFound, "access role")
     }

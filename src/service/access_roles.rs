@@ -9,7 +9,7 @@ use super::{AccessRoleService, ensure_writable, locked_account, new_id, paging};
 use crate::auth::principal::Grant;
 use crate::domain::permissions::RequestedPermissions;
 use crate::domain::{AccessRole, EventType, NewEvent, RequestId, Role, RoleName};
-use crate::error::{Code, Error, Reason, Result};
+use crate::error::{Error, Reason, Result};
 use crate::store::prelude::*;
 use crate::store::{Insert, Tx};
 
@@ -278,11 +278,7 @@ fn check_etag(role: &AccessRole, etag: &str) -> Result<()> {
     if role.etag() == etag {
         return Ok(());
     }
-    Err(Error::new(
-        Code::Aborted,
-        Reason::EtagMismatch,
-        "the access role changed since it was read; read it again and retry",
-    ))
+    Err(Error::etag_mismatch("access role"))
 }
 
 async fn holder_count(conn: &mut Tx<'_>, account_id: &str, role_id: &str) -> Result<i64> {

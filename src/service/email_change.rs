@@ -4,7 +4,7 @@
 use super::{UserService, ensure_writable, locked_account};
 use crate::auth::principal::Grant;
 use crate::domain::{Email, EventType, NewEvent, User};
-use crate::error::{Code, Error, Reason, Result};
+use crate::error::{Error, Result};
 use crate::store::Insert;
 use crate::store::prelude::*;
 
@@ -28,11 +28,7 @@ impl UserService {
                     .ok_or_else(Error::user_not_found)?;
                 ensure_writable(&account, now)?;
                 if user.etag() != etag {
-                    return Err(Error::new(
-                        Code::Aborted,
-                        Reason::EtagMismatch,
-                        "the user changed since it was read; read it again and retry",
-                    ));
+                    return Err(Error::etag_mismatch("user"));
                 }
                 if user.email == email.as_str() {
                     return Ok(user);

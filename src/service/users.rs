@@ -370,11 +370,7 @@ impl UserService {
                     .ok_or_else(Error::user_not_found)?;
                 ensure_writable(&account, now)?;
                 if user.etag() != update.etag {
-                    return Err(Error::new(
-                        crate::error::Code::Aborted,
-                        Reason::EtagMismatch,
-                        "the user changed since it was read; read it again and retry",
-                    ));
+                    return Err(Error::etag_mismatch("user"));
                 }
                 let old_role = user.role;
                 let role = update.role.unwrap_or(old_role);
