@@ -58,8 +58,8 @@ function expectedCharge(priceMonthlyMinor, months, periodStart, periodEnd, now) 
   return Math.floor((2 * priceMonthlyMinor * months * remaining + days) / (2 * days));
 }
 
-function counts({ leads = 0, contacts = 0, customers = 0, tasks = 0, conversations = 0, notes = 0 } = {}) {
-  return { leads, contacts, customers, tasks, conversations, notes };
+function counts({ leads = 0, contacts = 0, customers = 0, tasks = 0, conversations = 0, notes = 0, companies = 0 } = {}) {
+  return { leads, contacts, customers, tasks, conversations, notes, companies };
 }
 
 function effect(e) {
