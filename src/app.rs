@@ -58,6 +58,8 @@ pub struct Settings {
     pub job_workers: usize,
     /// Users kept in recent ListUsers pages (0: none).
     pub list_cache_users: usize,
+    /// Users kept for access checks (0: none).
+    pub access_cache_users: usize,
     /// TLS for the gRPC listener (None: plaintext, e.g. behind a mesh).
     pub tls: Option<TlsSettings>,
 }
@@ -146,6 +148,7 @@ impl App {
                 prices: settings.prices,
                 jobs: settings.jobs,
                 list_cache_users: settings.list_cache_users,
+                access_cache_users: settings.access_cache_users,
             },
             stopping,
         )?;

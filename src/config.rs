@@ -185,6 +185,11 @@ pub struct ServeArgs {
     /// are unchanged.
     #[arg(long, env = "ROSTER_LIST_CACHE_USERS", default_value_t = 10_000)]
     pub list_cache_users: usize,
+    /// Users kept in memory for CheckAccess and BatchCheckAccess, in all
+    /// (about 400 bytes each; 0: keep none). They are used only while the
+    /// account's users are unchanged.
+    #[arg(long, env = "ROSTER_ACCESS_CACHE_USERS", default_value_t = 10_000)]
+    pub access_cache_users: usize,
     /// OTLP/gRPC endpoint for trace export (e.g. http://otel-collector:4317); unset: no export.
     #[arg(long, env = "ROSTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,

@@ -93,6 +93,7 @@ async fn run(cli: Cli, database: DatabaseUrl) -> anyhow::Result<()> {
                 jobs: args.jobs.settings(),
                 job_workers: args.jobs.job_workers,
                 list_cache_users: args.list_cache_users,
+                access_cache_users: args.access_cache_users,
                 tls,
             };
             let app = App::build(settings).await?;
@@ -253,6 +254,7 @@ async fn bootstrap(database: &DatabaseUrl, args: BootstrapArgs) -> anyhow::Resul
             prices: roster::domain::PriceList::default(),
             jobs: roster::service::jobs::JobSettings::default(),
             list_cache_users: 0,
+            access_cache_users: 0,
         },
         tokio::sync::watch::channel(false).1,
     )?;

@@ -95,6 +95,14 @@ fn describe() {
         "Users held in kept ListUsers pages"
     );
     describe_counter!(
+        "roster_access_user_reads_total",
+        "Access checks' user reads, by source (kept in memory or database)"
+    );
+    describe_gauge!(
+        "roster_access_cache_users",
+        "Users kept in memory for access checks"
+    );
+    describe_counter!(
         "roster_coalesced_reads_total",
         "Coalesced user reads sent (PostgreSQL)"
     );

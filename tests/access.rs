@@ -14,6 +14,7 @@ both_backends!(
     rights_table,
     stage_rights_narrow_leads_in_their_stage,
     changes_are_seen_by_the_next_check_on_any_replica,
+    kept_users_decide_only_while_the_account_is_unchanged,
     role_edits_reach_every_holder,
     roles_in_use_move_to_a_replacement_on_delete,
     role_names_etags_and_requests,
@@ -579,6 +580,70 @@ async fn changes_are_seen_by_the_next_check_on_any_replica(db: Db) {
     let d = decide(&app, &ws.account.id, &service, edit()).await;
     assert!(!d.allowed);
     assert_eq!(d.basis(), pb::AccessBasis::UserInactive);
+}
+
+/// A change by hand (an operator's SQL) is seen by the next check: the
+/// users a check keeps in memory serve only while the account's
+/// `users_version` is the one read before them. With the trigger gone the
+/// version stays and the kept users decide, which shows they are kept.
+async fn kept_users_decide_only_while_the_account_is_unchanged(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 10)
+        .await;
+    let account = ws.account.id.as_str();
+    let g1 = group(&app, &ws, "One").await;
+    let me = add(&app, &ws, "me", &g1, Some(uniform(L::Group))).await;
+    let mate = add(&app, &ws, "mate", &g1, None).await;
+    let service = app.service_token();
+    let edit = || {
+        check(
+            &me.id,
+            pb::AccessAction::Edit,
+            pb::RecordKind::Lead,
+            &mate.id,
+        )
+    };
+    let relation = async || {
+        let d = decide(&app, account, &service, edit()).await;
+        assert_eq!(
+            d.allowed,
+            d.owner_relation() == pb::OwnerRelation::SameGroup
+        );
+        d.owner_relation()
+    };
+    assert_eq!(relation().await, pb::OwnerRelation::SameGroup);
+    let move_by_hand = |group: &str| {
+        format!(
+            "UPDATE users SET group_id = {group} WHERE id = '{}'",
+            mate.id
+        )
+    };
+
+    app.sql(&move_by_hand("NULL")).await;
+    assert_eq!(relation().await, pb::OwnerRelation::Other);
+
+    app.sql(db.drop_users_version_trigger()).await;
+    app.sql(&move_by_hand(&format!("'{g1}'"))).await;
+    assert_eq!(relation().await, pb::OwnerRelation::Other, "kept");
+    app.sql(&format!(
+        "UPDATE accounts SET users_version = users_version + 1 WHERE id = '{account}'"
+    ))
+    .await;
+    assert_eq!(relation().await, pb::OwnerRelation::SameGroup);
+
+    // Without the cache the same change by hand shows at once.
+    let uncached = TestApp::spawn_with(db, |s| {
+        s.database_url = app.database_url.parse().expect("database url");
+        s.access_cache_users = 0;
+    })
+    .await;
+    let d = decide(&uncached, account, &service, edit()).await;
+    assert!(d.allowed);
+    app.sql(&move_by_hand("NULL")).await;
+    let d = decide(&uncached, account, &service, edit()).await;
+    assert!(!d.allowed);
+    assert_eq!(d.owner_relation(), pb::OwnerRelation::Other);
 }
 
 async fn create_role(

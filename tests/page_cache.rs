@@ -62,18 +62,6 @@ fn find<'a>(users: &'a [pb::User], id: &str) -> Option<&'a pb::User> {
     users.iter().find(|u| u.id == id)
 }
 
-/// The statements that drop the trigger (to prove the cache serves pages).
-fn drop_trigger(db: Db) -> &'static str {
-    match db {
-        Db::Postgres => "DROP TRIGGER users_bump_users_version ON users",
-        Db::Sqlite => {
-            "DROP TRIGGER users_insert_bumps_users_version; \
-             DROP TRIGGER users_update_bumps_users_version; \
-             DROP TRIGGER users_delete_bumps_users_version"
-        }
-    }
-}
-
 /// An account of three: its admin and two members.
 async fn account_of_three(app: &TestApp) -> (Workspace, pb::User, pb::User) {
     let ws = app
@@ -211,7 +199,7 @@ async fn a_kept_page_is_served_only_while_the_version_holds(db: Db) {
 
     // Without the trigger a change by hand leaves the version as it was:
     // the kept pages are what both callers see.
-    app.sql(drop_trigger(db)).await;
+    app.sql(db.drop_users_version_trigger()).await;
     rename_by_hand(&app, &first.id, "Unseen Until The Version Moves").await;
     for token in callers {
         let users = both_pages(&app, token, account).await;
@@ -237,7 +225,7 @@ async fn without_the_cache_a_change_by_hand_shows_at_once(db: Db) {
     let (ws, first, _) = account_of_three(&app).await;
     let account = ws.account.id.as_str();
     both_pages(&app, &ws.admin_token, account).await;
-    app.sql(drop_trigger(db)).await;
+    app.sql(db.drop_users_version_trigger()).await;
     rename_by_hand(&app, &first.id, "Seen At Once").await;
     let users = both_pages(&app, &ws.admin_token, account).await;
     assert_eq!(find(&users, &first.id).expect("first").name, "Seen At Once");
@@ -270,7 +258,7 @@ async fn a_kept_page_never_outlives_the_callers_token(db: Db) {
     // With the trigger gone the page stays kept at its version; the token
     // is still checked against the user's row on every call.
     let kept = page(&app, &quiet_token, account, "").await.expect("page");
-    app.sql(drop_trigger(db)).await;
+    app.sql(db.drop_users_version_trigger()).await;
     app.sql(&format!(
         "UPDATE users SET status = 'INACTIVE', disabled_at = updated_at WHERE id = '{}'",
         quiet.id

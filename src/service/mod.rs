@@ -20,6 +20,7 @@ pub mod paging;
 pub mod passwords;
 pub mod records;
 pub mod retention;
+pub mod rights_cache;
 pub mod rules;
 pub mod seats;
 pub mod transfers;
@@ -49,6 +50,8 @@ pub struct Context {
     pub jobs: jobs::JobSettings,
     /// Recent ListUsers pages (shared by clones).
     pub pages: Arc<page_cache::PageCache>,
+    /// The users access checks read, kept per account (shared by clones).
+    pub rights: Arc<rights_cache::RightsCache>,
     /// Becomes true when the server starts shutting down: long streams end
     /// so that the shutdown is not held up by followers.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -65,6 +68,8 @@ pub struct ContextSettings {
     pub jobs: jobs::JobSettings,
     /// Users kept in recent ListUsers pages (0: none).
     pub list_cache_users: usize,
+    /// Users kept for access checks (0: none).
+    pub access_cache_users: usize,
 }
 
 impl Context {
@@ -80,6 +85,7 @@ impl Context {
             prices: settings.prices,
             jobs: settings.jobs,
             pages: Arc::new(page_cache::PageCache::new(settings.list_cache_users)),
+            rights: Arc::new(rights_cache::RightsCache::new(settings.access_cache_users)),
             stopping,
         })
     }

@@ -23,6 +23,7 @@
 
 mod coalesced;
 mod convert;
+mod fresh;
 mod migrations;
 mod models;
 mod open;
@@ -127,6 +128,9 @@ struct PgPools {
 pub struct Store {
     backend: Backend,
     url: DatabaseUrl,
+    /// Reads of an account's `users_version`, shared by concurrent calls
+    /// (see [`fresh`]).
+    users_versions: Arc<fresh::FreshReads<Option<i64>>>,
 }
 
 /// How to open the database.

@@ -128,7 +128,11 @@ impl Store {
                 read: pool(true)?,
             })
         };
-        Ok(Store { backend, url })
+        Ok(Store {
+            backend,
+            url,
+            users_versions: Arc::default(),
+        })
     }
 
     /// Publishes pool saturation gauges, per pool: `main` on PostgreSQL,

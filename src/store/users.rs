@@ -131,18 +131,23 @@ impl<'s> Users<'s> {
             .await
     }
 
-    /// An account's `users_version` (None: no such account).
+    /// An account's `users_version` (None: no such account), from a read
+    /// started after this call; concurrent calls share one (see
+    /// [`super::fresh`]).
     pub async fn users_version(&self, account_id: &str) -> Result<Option<i64>> {
-        match &self.store.backend {
-            Backend::Postgres(pools) => {
-                on_shared!(pools.shared, |conn| conn.find_users_version(account_id))
-            }
-            Backend::Sqlite(_) => {
-                self.store
-                    .read(async |conn| conn.find_users_version(account_id).await)
-                    .await
-            }
-        }
+        let versions = &self.store.users_versions;
+        versions
+            .read(account_id, async || match &self.store.backend {
+                Backend::Postgres(pools) => {
+                    on_shared!(pools.shared, |conn| conn.find_users_version(account_id))
+                }
+                Backend::Sqlite(_) => {
+                    self.store
+                        .read(async |conn| conn.find_users_version(account_id).await)
+                        .await
+                }
+            })
+            .await
     }
 
     /// One page of users, with the account's `users_version` read in the

@@ -34,6 +34,22 @@ pub enum Db {
     Postgres,
 }
 
+impl Db {
+    /// SQL that drops the triggers bumping `users_version`: a change by hand
+    /// then leaves the version as it was, so a test can tell what is served
+    /// from memory.
+    pub fn drop_users_version_trigger(self) -> &'static str {
+        match self {
+            Db::Postgres => "DROP TRIGGER users_bump_users_version ON users",
+            Db::Sqlite => {
+                "DROP TRIGGER users_insert_bumps_users_version; \
+                 DROP TRIGGER users_update_bumps_users_version; \
+                 DROP TRIGGER users_delete_bumps_users_version"
+            }
+        }
+    }
+}
+
 /// Runs a test body against both backends, as two `#[tokio::test]`s.
 #[macro_export]
 macro_rules! both_backends {
@@ -128,6 +144,7 @@ impl TestApp {
             },
             job_workers: 1,
             list_cache_users: 10_000,
+            access_cache_users: 10_000,
             tls: None,
         };
         tweak(&mut settings);
