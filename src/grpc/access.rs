@@ -20,43 +20,70 @@ pub struct AccessApi {
     pub auth: Authenticator,
 }
 
-/// One check of a request, its fields named under `prefix`.
-fn parse_check(v: &mut Violations, prefix: &str, check: Option<&pb::AccessCheck>) -> Option<Check> {
+/// One check of a request. `field` names a field of it (`check.user_id`,
+/// `checks[3].user_id`), called only to report a violation: a valid check
+/// of a batch costs no string building.
+fn parse_check(
+    v: &mut Violations,
+    field: impl Fn(&str) -> String,
+    check: Option<pb::AccessCheck>,
+) -> Option<Check> {
     let Some(c) = check else {
-        v.add(prefix, "required");
+        v.add(&field(""), "required");
         return None;
     };
-    let user_id = convert::id(v, &format!("{prefix}.user_id"), &c.user_id);
+    let id = |v: &mut Violations, name: &str, value: String| match convert::id_problem(&value) {
+        Some(problem) => {
+            v.add(&field(name), problem);
+            None
+        }
+        None => Some(value),
+    };
+    let user_id = id(v, "user_id", c.user_id);
     let action = convert::action_from_proto(c.action);
     if action.is_none() {
         v.add(
-            &format!("{prefix}.action"),
+            &field("action"),
             "required: VIEW, EDIT, ADD, DELETE or EXPORT",
         );
     }
     let kind = convert::rights_kind_from_proto(c.kind);
     if kind.is_none() {
         v.add(
-            &format!("{prefix}.kind"),
+            &field("kind"),
             "must be LEAD, CONTACT, COMPANY or TASK (the kinds that carry rights)",
         );
     }
-    let owner_user_id =
-        convert::optional_id(v, &format!("{prefix}.owner_user_id"), &c.owner_user_id);
+    let owner_user_id = match c.owner_user_id.is_empty() {
+        true => None,
+        false => id(v, "owner_user_id", c.owner_user_id),
+    };
     if c.stage_id.chars().count() > RequestedPermissions::MAX_STAGE_ID {
         v.add(
-            &format!("{prefix}.stage_id"),
+            &field("stage_id"),
             format!("at most {} characters", RequestedPermissions::MAX_STAGE_ID),
         );
     }
-    let stage_id = Some(c.stage_id.trim()).filter(|s| !s.is_empty());
+    let stage_id = match c.stage_id.trim() {
+        "" => None,
+        trimmed if trimmed.len() == c.stage_id.len() => Some(c.stage_id),
+        trimmed => Some(trimmed.to_owned()),
+    };
     Some(Check {
         user_id: user_id?,
         action: action?,
         kind: kind?,
         owner_user_id,
-        stage_id: stage_id.map(str::to_owned),
+        stage_id,
     })
+}
+
+/// `prefix.name`, or `prefix` for the message itself.
+fn field(prefix: &str, name: &str) -> String {
+    match name {
+        "" => prefix.to_owned(),
+        name => format!("{prefix}.{name}"),
+    }
 }
 
 #[tonic::async_trait]
@@ -69,7 +96,7 @@ impl AccessService for AccessApi {
         let r = request.into_inner();
         let mut v = Violations::new();
         let account_id = convert::account_id(&mut v, &r.account_id);
-        let check = parse_check(&mut v, "check", r.check.as_ref());
+        let check = parse_check(&mut v, |name| field("check", name), r.check);
         let check = v.finish(check)?;
         let grant = caller.authorize(&account_id, Access::Read)?;
         let decision = self
@@ -95,10 +122,10 @@ impl AccessService for AccessApi {
         }
         let checks: Vec<Option<Check>> = r
             .checks
-            .iter()
+            .into_iter()
             .take(MAX_CHECKS)
             .enumerate()
-            .map(|(i, c)| parse_check(&mut v, &format!("checks[{i}]"), Some(c)))
+            .map(|(i, c)| parse_check(&mut v, |name| field(&format!("checks[{i}]"), name), Some(c)))
             .collect();
         v.into_result()?;
         let checks: Vec<Check> = checks.into_iter().flatten().collect();

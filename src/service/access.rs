@@ -10,68 +10,71 @@ use std::sync::Arc;
 use super::AccessService;
 use super::rights_cache::KeptUsers;
 use crate::auth::principal::Grant;
-use crate::domain::User;
 use crate::domain::access::{Check, Decision, decide};
 use crate::error::Result;
+
+/// The ids a check needs.
+fn ids_of(check: &Check) -> impl Iterator<Item = &String> {
+    std::iter::once(&check.user_id).chain(check.owner_user_id.as_ref())
+}
 
 impl AccessService {
     /// Decides `checks` in order, reading each user involved once.
     pub async fn check_access(&self, grant: &Grant, checks: &[Check]) -> Result<Vec<Decision>> {
         let account_id = grant.account_id();
-        let mut ids: Vec<String> = checks
-            .iter()
-            .flat_map(|c| std::iter::once(&c.user_id).chain(c.owner_user_id.as_ref()))
-            .cloned()
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
         let users = match self.store.users().users_version(account_id).await? {
             // No such account: nobody in it may do anything.
-            None => KeptUsers::new(),
-            Some(version) => match self.rights.get(account_id, version, &ids) {
-                Some(kept) => kept,
-                None => self.read_users(account_id, version, ids).await?,
-            },
+            None => Arc::default(),
+            Some(version) => {
+                let kept = self.rights.at(account_id, version).filter(|kept| {
+                    checks
+                        .iter()
+                        .flat_map(ids_of)
+                        .all(|id| kept.contains_key(id))
+                });
+                let source = if kept.is_some() { "kept" } else { "database" };
+                metrics::counter!("roster_access_user_reads_total", "source" => source)
+                    .increment(1);
+                match kept {
+                    Some(kept) => kept,
+                    None => Arc::new(self.read_users(account_id, version, checks).await?),
+                }
+            }
         };
         let user = |id: &str| users.get(id).and_then(Option::as_deref);
         Ok(checks
             .iter()
             .map(|check| {
-                decide(
-                    check,
-                    user(&check.user_id),
-                    check.owner_user_id.as_deref().and_then(user),
-                )
+                let owner = check.owner_user_id.as_deref().and_then(user);
+                decide(check, user(&check.user_id), owner)
             })
             .collect())
     }
 
-    /// Reads `ids` (all of them, so that one call never mixes users kept
-    /// from an earlier read with newer ones) and keeps them under `version`,
-    /// read before them.
+    /// Reads every user `checks` need (all of them, so that one call never
+    /// mixes users kept from an earlier read with newer ones) and keeps them
+    /// under `version`, read before them.
     async fn read_users(
         &self,
         account_id: &str,
         version: i64,
-        ids: Vec<String>,
+        checks: &[Check],
     ) -> Result<KeptUsers> {
-        let found: Vec<Arc<User>> = self
+        let mut ids: Vec<String> = checks.iter().flat_map(ids_of).cloned().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let found = self
             .store
             .users()
             .many_of_account(account_id, ids.clone())
-            .await?
-            .into_iter()
-            .map(|mut user| {
-                // Checks never need it; it is not kept in memory.
-                user.password_hash = String::new();
-                Arc::new(user)
-            })
-            .collect();
-        self.rights.put(account_id, version, &ids, &found);
+            .await?;
         let mut users: KeptUsers = ids.into_iter().map(|id| (id, None)).collect();
-        for user in found {
-            users.insert(user.id.clone(), Some(user));
+        for mut user in found {
+            // Checks never need it; it is not kept in memory.
+            user.password_hash = String::new();
+            users.insert(user.id.clone(), Some(Arc::new(user)));
         }
+        self.rights.put(account_id, version, &users);
         Ok(users)
     }
 }

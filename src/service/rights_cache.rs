@@ -12,11 +12,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::domain::User;
 
-/// The kept users of one account: None for an id that is not a user of the
-/// account (unknown or removed).
+/// Users of one account by id, as read together: None for an id that is not
+/// a user of the account (unknown or removed).
+pub type KeptUsers = HashMap<String, Option<Arc<User>>, foldhash::fast::RandomState>;
+
+/// The kept users of one account. Checks share the map (an `Arc` cloned
+/// under the lock); a miss copies it before adding to it.
 struct AccountUsers {
     users_version: i64,
-    by_id: HashMap<String, Option<Arc<User>>>,
+    by_id: Arc<KeptUsers>,
 }
 
 #[derive(Default)]
@@ -33,9 +37,6 @@ pub struct RightsCache {
     accounts: Mutex<Accounts>,
 }
 
-/// What [`RightsCache::get`] found: every id asked for, or none.
-pub type KeptUsers = HashMap<String, Option<Arc<User>>>;
-
 impl RightsCache {
     pub fn new(capacity: usize) -> Self {
         RightsCache {
@@ -49,71 +50,54 @@ impl RightsCache {
         self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The users `ids` as kept at `users_version`, if every one of them is
-    /// (a call's users are then all from one read, never a mix).
-    pub fn get(&self, account_id: &str, users_version: i64, ids: &[String]) -> Option<KeptUsers> {
-        let kept = self.kept(account_id, users_version, ids);
-        let source = if kept.is_some() { "kept" } else { "database" };
-        metrics::counter!("roster_access_user_reads_total", "source" => source).increment(1);
-        kept
-    }
-
-    fn kept(&self, account_id: &str, users_version: i64, ids: &[String]) -> Option<KeptUsers> {
+    /// The users kept for the account at `users_version` (some of them:
+    /// the caller looks for each id it needs).
+    pub fn at(&self, account_id: &str, users_version: i64) -> Option<Arc<KeptUsers>> {
         let accounts = self.accounts();
         let account = accounts.by_id.get(account_id)?;
-        if account.users_version != users_version {
-            return None;
-        }
-        ids.iter()
-            .map(|id| Some((id.clone(), account.by_id.get(id)?.clone())))
-            .collect()
+        (account.users_version == users_version).then(|| account.by_id.clone())
     }
 
-    /// Keeps `found`, the users among `ids` read after `users_version` was
-    /// (the others are not users of the account), unless users read at a
-    /// later version are kept already. When full, everything kept goes:
-    /// checks then read again, as without the cache.
-    pub fn put(&self, account_id: &str, users_version: i64, ids: &[String], found: &[Arc<User>]) {
-        if ids.len() > self.capacity {
+    /// Keeps `read`, users read together after `users_version` was, unless
+    /// users read at a later version are kept already. When full, the other
+    /// accounts' users go, then this account's: checks then read again, as
+    /// without the cache.
+    pub fn put(&self, account_id: &str, users_version: i64, read: &KeptUsers) {
+        if read.len() > self.capacity {
             return;
         }
         let mut accounts = self.accounts();
-        let reset = match accounts.by_id.get(account_id) {
+        let accounts = &mut *accounts;
+        let stale = match accounts.by_id.get(account_id) {
             Some(account) if account.users_version > users_version => return,
-            Some(account) => (account.users_version < users_version).then_some(account.by_id.len()),
-            None => Some(0),
+            Some(account) => account.users_version < users_version,
+            None => true,
         };
-        if let Some(dropped) = reset {
-            accounts.ids -= dropped;
-            accounts.by_id.insert(
+        if stale {
+            let gone = accounts.by_id.insert(
                 account_id.to_owned(),
                 AccountUsers {
                     users_version,
-                    by_id: HashMap::new(),
+                    by_id: Arc::default(),
                 },
             );
+            accounts.ids -= gone.map_or(0, |a| a.by_id.len());
         }
-        if accounts.ids + ids.len() > self.capacity {
+        if accounts.ids + read.len() > self.capacity {
             accounts.by_id.retain(|id, _| id == account_id);
             accounts.ids = accounts.by_id.values().map(|a| a.by_id.len()).sum();
-            if accounts.ids + ids.len() > self.capacity {
-                accounts.ids = 0;
-                if let Some(account) = accounts.by_id.get_mut(account_id) {
-                    account.by_id.clear();
-                }
-            }
         }
-        let by_id: HashMap<&str, &Arc<User>> = found.iter().map(|u| (u.id.as_str(), u)).collect();
         let Some(account) = accounts.by_id.get_mut(account_id) else {
             return;
         };
-        let before = account.by_id.len();
-        for id in ids {
-            let user = by_id.get(id.as_str()).map(|u| Arc::clone(u));
-            account.by_id.insert(id.clone(), user);
+        if accounts.ids + read.len() > self.capacity {
+            accounts.ids -= account.by_id.len();
+            account.by_id = Arc::default();
         }
-        let added = account.by_id.len() - before;
-        accounts.ids += added;
+        let kept = Arc::make_mut(&mut account.by_id);
+        let before = kept.len();
+        kept.extend(read.iter().map(|(id, user)| (id.clone(), user.clone())));
+        accounts.ids += kept.len() - before;
         metrics::gauge!("roster_access_cache_users").set(accounts.ids as f64);
     }
 }
@@ -143,58 +127,67 @@ mod tests {
         })
     }
 
-    fn ids(ids: &[&str]) -> Vec<String> {
-        ids.iter().map(|s| s.to_string()).collect()
+    /// Users read together: the named ones found, the others not users.
+    fn read(found: &[&str], not_users: &[&str]) -> KeptUsers {
+        let found = found.iter().map(|id| (id.to_string(), Some(user(id))));
+        let not_users = not_users.iter().map(|id| (id.to_string(), None));
+        found.chain(not_users).collect()
+    }
+
+    fn kept(cache: &RightsCache, account: &str, version: i64, id: &str) -> Option<bool> {
+        let users = cache.at(account, version)?;
+        users.get(id).map(Option::is_some)
     }
 
     #[test]
-    fn kept_users_serve_only_their_own_version_and_only_all_together() {
+    fn kept_users_serve_only_their_own_version() {
         let cache = RightsCache::new(100);
-        cache.put("acc", 5, &ids(&["a", "gone"]), &[user("a")]);
-        let kept = cache.get("acc", 5, &ids(&["a", "gone"]));
-        let kept = kept.as_ref();
-        assert!(kept.and_then(|k| k.get("a")).is_some_and(|u| u.is_some()));
-        assert!(
-            kept.and_then(|k| k.get("gone"))
-                .is_some_and(|u| u.is_none())
-        );
-        assert!(
-            cache.get("acc", 6, &ids(&["a"])).is_none(),
-            "another version"
-        );
-        assert!(
-            cache.get("acc", 5, &ids(&["a", "b"])).is_none(),
-            "b is not kept"
-        );
-        assert!(
-            cache.get("other", 5, &ids(&["a"])).is_none(),
-            "another account"
-        );
+        cache.put("acc", 5, &read(&["a"], &["gone"]));
+        assert_eq!(kept(&cache, "acc", 5, "a"), Some(true));
+        assert_eq!(kept(&cache, "acc", 5, "gone"), Some(false), "not a user");
+        assert_eq!(kept(&cache, "acc", 5, "b"), None, "never read");
+        assert!(cache.at("acc", 6).is_none(), "another version");
+        assert!(cache.at("other", 5).is_none(), "another account");
     }
 
     #[test]
     fn a_later_version_replaces_and_an_earlier_one_is_ignored() {
         let cache = RightsCache::new(100);
-        cache.put("acc", 5, &ids(&["a"]), &[user("a")]);
-        cache.put("acc", 7, &ids(&["b"]), &[user("b")]);
-        assert!(cache.get("acc", 7, &ids(&["a"])).is_none());
-        assert!(cache.get("acc", 7, &ids(&["b"])).is_some());
-        cache.put("acc", 6, &ids(&["a"]), &[user("a")]);
-        assert!(cache.get("acc", 7, &ids(&["a"])).is_none());
-        assert!(cache.get("acc", 6, &ids(&["a"])).is_none());
+        cache.put("acc", 5, &read(&["a"], &[]));
+        cache.put("acc", 7, &read(&["b"], &[]));
+        assert_eq!(kept(&cache, "acc", 7, "a"), None);
+        assert_eq!(kept(&cache, "acc", 7, "b"), Some(true));
+        cache.put("acc", 6, &read(&["a"], &[]));
+        assert_eq!(kept(&cache, "acc", 7, "a"), None);
+        assert!(cache.at("acc", 6).is_none());
+    }
+
+    #[test]
+    fn a_map_in_use_is_not_changed_under_its_reader() {
+        let cache = RightsCache::new(100);
+        cache.put("acc", 5, &read(&["a"], &[]));
+        let held = cache.at("acc", 5);
+        cache.put("acc", 5, &read(&["b"], &[]));
+        assert_eq!(held.map(|users| users.len()), Some(1));
+        assert_eq!(kept(&cache, "acc", 5, "a"), Some(true));
+        assert_eq!(kept(&cache, "acc", 5, "b"), Some(true));
     }
 
     #[test]
     fn the_capacity_holds() {
         let cache = RightsCache::new(3);
-        cache.put("one", 1, &ids(&["a", "b"]), &[user("a"), user("b")]);
-        cache.put("two", 1, &ids(&["c", "d"]), &[user("c"), user("d")]);
-        assert!(cache.get("one", 1, &ids(&["a"])).is_none(), "made room");
-        assert!(cache.get("two", 1, &ids(&["c", "d"])).is_some());
-        cache.put("two", 1, &ids(&["e", "f"]), &[]);
+        cache.put("one", 1, &read(&["a", "b"], &[]));
+        cache.put("two", 1, &read(&["c", "d"], &[]));
+        assert!(cache.at("one", 1).is_none(), "made room");
+        assert_eq!(kept(&cache, "two", 1, "d"), Some(true));
+        cache.put("two", 1, &read(&["e", "f"], &[]));
+        assert_eq!(kept(&cache, "two", 1, "c"), None, "made room");
+        assert_eq!(kept(&cache, "two", 1, "f"), Some(true));
         assert!(cache.accounts().ids <= 3);
+        cache.put("two", 1, &read(&["g", "h", "i", "j"], &[]));
+        assert_eq!(kept(&cache, "two", 1, "g"), None, "more than all of it");
         let none = RightsCache::new(0);
-        none.put("one", 1, &ids(&["a"]), &[user("a")]);
-        assert!(none.get("one", 1, &ids(&["a"])).is_none());
+        none.put("one", 1, &read(&["a"], &[]));
+        assert_eq!(kept(&none, "one", 1, "a"), None);
     }
 }

@@ -151,14 +151,23 @@ pub fn permissions_from_proto(
 /// An id field that must hold a UUID. Every id of every request is parsed
 /// by this function or the two below.
 pub fn id(v: &mut Violations, field: &str, value: &str) -> Option<String> {
+    match id_problem(value) {
+        Some(problem) => {
+            v.add(field, problem);
+            None
+        }
+        None => Some(value.to_owned()),
+    }
+}
+
+/// What is wrong with a required id, if anything.
+pub fn id_problem(value: &str) -> Option<&'static str> {
     if value.is_empty() {
-        v.add(field, "required");
-        None
+        Some("required")
     } else if value.len() > 64 || uuid::Uuid::parse_str(value).is_err() {
-        v.add(field, "must be a UUID");
-        None
+        Some("must be a UUID")
     } else {
-        Some(value.to_owned())
+        None
     }
 }
 
