@@ -11,44 +11,48 @@ use super::AccessService;
 use super::rights_cache::KeptUsers;
 use crate::auth::principal::Grant;
 use crate::domain::access::{Check, Decision, decide};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The ids a check needs.
 fn ids_of(check: &Check) -> impl Iterator<Item = &String> {
     std::iter::once(&check.user_id).chain(check.owner_user_id.as_ref())
 }
 
+/// Decides every check from `users`, or None if some id is not among them.
+fn decide_from(users: &KeptUsers, checks: &[Check]) -> Option<Vec<Decision>> {
+    checks
+        .iter()
+        .map(|check| {
+            let user = users.get(&check.user_id)?.as_deref();
+            let owner = match &check.owner_user_id {
+                Some(id) => users.get(id)?.as_deref(),
+                None => None,
+            };
+            Some(decide(check, user, owner))
+        })
+        .collect()
+}
+
 impl AccessService {
     /// Decides `checks` in order, reading each user involved once.
     pub async fn check_access(&self, grant: &Grant, checks: &[Check]) -> Result<Vec<Decision>> {
         let account_id = grant.account_id();
-        let users = match self.store.users().users_version(account_id).await? {
+        let Some(version) = self.store.users().users_version(account_id).await? else {
             // No such account: nobody in it may do anything.
-            None => Arc::default(),
-            Some(version) => {
-                let kept = self.rights.at(account_id, version).filter(|kept| {
-                    checks
-                        .iter()
-                        .flat_map(ids_of)
-                        .all(|id| kept.contains_key(id))
-                });
-                let source = if kept.is_some() { "kept" } else { "database" };
-                metrics::counter!("roster_access_user_reads_total", "source" => source)
-                    .increment(1);
-                match kept {
-                    Some(kept) => kept,
-                    None => Arc::new(self.read_users(account_id, version, checks).await?),
-                }
-            }
+            return Ok(vec![Decision::UserNotFound; checks.len()]);
         };
-        let user = |id: &str| users.get(id).and_then(Option::as_deref);
-        Ok(checks
-            .iter()
-            .map(|check| {
-                let owner = check.owner_user_id.as_deref().and_then(user);
-                decide(check, user(&check.user_id), owner)
-            })
-            .collect())
+        let kept = self
+            .rights
+            .at(account_id, version)
+            .and_then(|kept| decide_from(&kept, checks));
+        let source = if kept.is_some() { "kept" } else { "database" };
+        metrics::counter!("roster_access_user_reads_total", "source" => source).increment(1);
+        if let Some(decisions) = kept {
+            return Ok(decisions);
+        }
+        let users = self.read_users(account_id, version, checks).await?;
+        // Every id of `checks` was read.
+        decide_from(&users, checks).ok_or_else(Error::internal)
     }
 
     /// Reads every user `checks` need (all of them, so that one call never

@@ -23,6 +23,8 @@ import grpc  # noqa: E402
 from google.rpc import error_details_pb2  # noqa: E402  (googleapis-common-protos)
 from grpc_status import rpc_status  # noqa: E402
 
+from roster.v1 import access_pb2  # noqa: E402
+from roster.v1 import access_pb2_grpc  # noqa: E402
 from roster.v1 import account_pb2  # noqa: E402
 from roster.v1 import job_pb2  # noqa: E402
 from roster.v1 import reassignment_pb2  # noqa: E402
@@ -85,6 +87,7 @@ def main():
     grpc.channel_ready_future(channel).result(timeout=TIMEOUT)
     users = um_grpc.UserManagementServiceStub(channel)
     seats = seats_service_pb2_grpc.SeatsServiceStub(channel)
+    access = access_pb2_grpc.AccessServiceStub(channel)
     print(f"python scenario against {addr} (run {run})")
 
     def call(method, request):
@@ -342,6 +345,35 @@ def main():
         _, info, _ = rich_error(err)
         assert (info.reason, info.domain) == ("EMAIL_TAKEN", "roster.v1"), info
     step("AddUser with Ben's email (other case, spaces): ALREADY_EXISTS, ErrorInfo EMAIL_TAKEN")
+
+    # 12. BatchCheckAccess, as the CRM's other services ask: one decision per
+    # check, in order, with the reason.
+    def chk(user_id, action, owner_user_id):
+        return access_pb2.AccessCheck(user_id=user_id, action=action, kind=wr.RECORD_KIND_LEAD,
+                                      owner_user_id=owner_user_id)
+    decisions = call(access.BatchCheckAccess, access_pb2.BatchCheckAccessRequest(account_id=acc, checks=[
+        chk(ben.id, access_pb2.ACCESS_ACTION_EDIT, ben.id),
+        chk(ben.id, access_pb2.ACCESS_ACTION_EDIT, admin.id),
+        chk(ben.id, access_pb2.ACCESS_ACTION_VIEW, admin.id),
+        chk(admin.id, access_pb2.ACCESS_ACTION_DELETE, ben.id),
+        chk(cat.id, access_pb2.ACCESS_ACTION_VIEW, cat.id),
+        chk(ann.id, access_pb2.ACCESS_ACTION_VIEW, ann.id),
+    ])).decisions
+    L = user_pb2
+    got = [(d.allowed, d.basis, d.level, d.owner_relation) for d in decisions]
+    assert got == [
+        (True, access_pb2.ACCESS_BASIS_LEVEL, L.PERMISSION_LEVEL_OWN, access_pb2.OWNER_RELATION_SELF),
+        (False, access_pb2.ACCESS_BASIS_LEVEL, L.PERMISSION_LEVEL_OWN, access_pb2.OWNER_RELATION_OTHER),
+        (True, access_pb2.ACCESS_BASIS_LEVEL, L.PERMISSION_LEVEL_ALL, access_pb2.OWNER_RELATION_UNSPECIFIED),
+        (True, access_pb2.ACCESS_BASIS_LEVEL, L.PERMISSION_LEVEL_ALL, access_pb2.OWNER_RELATION_UNSPECIFIED),
+        (False, access_pb2.ACCESS_BASIS_USER_INACTIVE, L.PERMISSION_LEVEL_UNSPECIFIED,
+         access_pb2.OWNER_RELATION_UNSPECIFIED),
+        (False, access_pb2.ACCESS_BASIS_USER_NOT_FOUND, L.PERMISSION_LEVEL_UNSPECIFIED,
+         access_pb2.OWNER_RELATION_UNSPECIFIED),
+    ], got
+    assert all(d.source == access_pb2.RIGHTS_SOURCE_USER for d in decisions[:4]), decisions
+    step("BatchCheckAccess: Ben edits his own lead (OWN, SELF), not the admin's (OTHER), views it (ALL); "
+         "the admin deletes Ben's (ALL); disabled Cat -> USER_INACTIVE; removed Ann -> USER_NOT_FOUND")
 
     channel.close()
     print("python scenario passed")
