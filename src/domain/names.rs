@@ -23,13 +23,24 @@ pub fn refused_char(text: &str) -> Option<char> {
     // each refused character starts with a byte below 0x20, 0x7F (DEL),
     // 0xC2 (C1) or 0xE2 (the bidi controls). Only text holding one of those
     // is decoded.
-    if !text
-        .bytes()
-        .any(|b| b < 0x20 || b == 0x7F || b == 0xC2 || b == 0xE2)
-    {
+    if !may_hold_refused(text.as_bytes()) {
         return None;
     }
     text.chars().find(|&c| refused(c))
+}
+
+/// Whether some byte could start a refused character. Each 32-byte chunk
+/// is folded without branches, which the compiler turns into vector
+/// instructions (a per-byte early exit was 6% of a BatchCheckAccess).
+fn may_hold_refused(bytes: &[u8]) -> bool {
+    bytes.chunks(32).any(|chunk| {
+        chunk.iter().fold(0u8, |seen, &b| {
+            seen | u8::from(b < 0x20)
+                | u8::from(b == 0x7F)
+                | u8::from(b == 0xC2)
+                | u8::from(b == 0xE2)
+        }) != 0
+    })
 }
 
 fn refused(c: char) -> bool {
