@@ -1,6 +1,6 @@
 //! Point reads shared by concurrent callers without serving anyone an old
-//! answer (an account's `users_version`, read by every CheckAccess and
-//! every ListUsers that could reuse a kept page).
+//! answer (on PostgreSQL, an account's `users_version`, read by every
+//! CheckAccess and every ListUsers that could reuse a kept page).
 //!
 //! A caller joins only a read that started after it arrived, so what it gets
 //! reflects every commit made before its call began, exactly as a read of
