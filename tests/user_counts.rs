@@ -155,6 +155,81 @@ async fn counts_follow_changes_made_by_hand(db: Db) {
     );
 }
 
+/// Many users changed by one statement (an import, a repair by SQL): the
+/// counts take every row of it, in each account it touches, and the users
+/// version moves. On PostgreSQL the triggers run once per statement.
+async fn statements_changing_many_users_count_every_row(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 3)
+        .await;
+    let other = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 3)
+        .await;
+    let version = format!(
+        "SELECT users_version AS n FROM accounts WHERE id = '{}'",
+        ws.account.id
+    );
+    let before = app.sql_count(&version).await;
+    let prefix = format!("bulk{}-", uuid::Uuid::new_v4().simple());
+    // 50 users in one INSERT: 1–30 active, 31–50 inactive.
+    app.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50) \
+         INSERT INTO users (id, account_id, name, email, password_hash, group_id, role, \
+         permissions, status, search_text, version, tokens_valid_after, created_at, \
+         updated_at, disabled_at) \
+         SELECT '{prefix}' || i, account_id, 'Bulk', '{prefix}' || i || '@example.com', \
+         password_hash, NULL, 'MEMBER', permissions, \
+         CASE WHEN i <= 30 THEN 'ACTIVE' ELSE 'INACTIVE' END, search_text, 1, NULL, \
+         created_at, updated_at, CASE WHEN i <= 30 THEN NULL ELSE created_at END \
+         FROM users, n WHERE users.id = '{}'",
+        ws.admin.id
+    ))
+    .await;
+    assert_eq!(assert_counts(&app, &ws, "50 inserted").await, (31, 20));
+    assert!(app.sql_count(&version).await > before, "the version moved");
+
+    let ids = |range: std::ops::RangeInclusive<i32>| {
+        range
+            .map(|i| format!("'{prefix}{i}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    app.sql(&format!(
+        "UPDATE users SET status = 'INACTIVE', disabled_at = updated_at WHERE id IN ({})",
+        ids(1..=10)
+    ))
+    .await;
+    assert_eq!(assert_counts(&app, &ws, "10 disabled").await, (21, 30));
+    // One statement moving users out of one account and, by status, both
+    // ways within it: 11–15 disabled, 31–35 reactivated, 36–40 moved away.
+    app.sql(&format!(
+        "UPDATE users SET \
+           status = CASE WHEN status = 'ACTIVE' THEN 'INACTIVE' ELSE 'ACTIVE' END, \
+           disabled_at = CASE WHEN status = 'ACTIVE' THEN updated_at ELSE NULL END \
+         WHERE id IN ({}, {})",
+        ids(11..=15),
+        ids(31..=35)
+    ))
+    .await;
+    assert_eq!(assert_counts(&app, &ws, "swapped").await, (21, 30));
+    app.sql(&format!(
+        "UPDATE users SET account_id = '{}' WHERE id IN ({}, {})",
+        other.account.id,
+        ids(16..=18),
+        ids(36..=40)
+    ))
+    .await;
+    assert_eq!(assert_counts(&app, &ws, "moved out").await, (18, 25));
+    assert_eq!(assert_counts(&app, &other, "moved in").await, (4, 5));
+    let before = app.sql_count(&version).await;
+    app.sql(&format!("DELETE FROM users WHERE id LIKE '{prefix}%'"))
+        .await;
+    assert_eq!(assert_counts(&app, &ws, "deleted").await, (1, 0));
+    assert_eq!(assert_counts(&app, &other, "deleted").await, (1, 0));
+    assert!(app.sql_count(&version).await > before, "the version moved");
+}
+
 /// AddUser inserts the user before it takes a seat (the unique email index
 /// answers EMAIL_TAKEN): a taken email must still win over a full STRICT
 /// account, and must leave no seat bought, no ledger entry, no event.
@@ -316,6 +391,7 @@ async fn migrations(app: &TestApp, step: Migration) {
 
 both_backends!(
     counts_follow_changes_made_by_hand,
+    statements_changing_many_users_count_every_row,
     a_taken_email_leaves_no_trace,
     the_migration_counts_existing_users,
 );

@@ -40,7 +40,11 @@ impl Db {
     /// from memory.
     pub fn drop_users_version_trigger(self) -> &'static str {
         match self {
-            Db::Postgres => "DROP TRIGGER users_bump_users_version ON users",
+            Db::Postgres => {
+                "DROP TRIGGER users_inserted_counts ON users; \
+                 DROP TRIGGER users_updated_counts ON users; \
+                 DROP TRIGGER users_deleted_counts ON users"
+            }
             Db::Sqlite => {
                 "DROP TRIGGER users_insert_bumps_users_version; \
                  DROP TRIGGER users_update_bumps_users_version; \
