@@ -492,6 +492,28 @@ async fn set_group(app: &TestApp, ws: &Workspace, user: &pb::User, group_id: &st
         .expect("user")
 }
 
+/// An account with a group "One" holding `me` (GROUP rights everywhere)
+/// and `mate` (a member's defaults): (workspace, group id, me, mate).
+async fn mates(app: &TestApp) -> (Workspace, String, pb::User, pb::User) {
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 10)
+        .await;
+    let g1 = group(app, &ws, "One").await;
+    let me = add(app, &ws, "me", &g1, Some(uniform(L::Group))).await;
+    let mate = add(app, &ws, "mate", &g1, None).await;
+    (ws, g1, me, mate)
+}
+
+/// May `me` edit a lead of `mate`'s?
+fn edit_lead(me: &pb::User, mate: &pb::User) -> pb::AccessCheck {
+    check(
+        &me.id,
+        pb::AccessAction::Edit,
+        pb::RecordKind::Lead,
+        &mate.id,
+    )
+}
+
 async fn changes_are_seen_by_the_next_check_on_any_replica(db: Db) {
     let app = TestApp::spawn(db).await;
     let shared_url = app.database_url.clone();
@@ -499,22 +521,10 @@ async fn changes_are_seen_by_the_next_check_on_any_replica(db: Db) {
         s.database_url = shared_url.parse().expect("database url")
     })
     .await;
-    let ws = app
-        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 10)
-        .await;
-    let g1 = group(&app, &ws, "One").await;
+    let (ws, g1, me, mate) = mates(&app).await;
     let g2 = group(&app, &ws, "Two").await;
-    let me = add(&app, &ws, "me", &g1, Some(uniform(L::Group))).await;
-    let mate = add(&app, &ws, "mate", &g1, None).await;
     let service = app.service_token();
-    let edit = || {
-        check(
-            &me.id,
-            pb::AccessAction::Edit,
-            pb::RecordKind::Lead,
-            &mate.id,
-        )
-    };
+    let edit = || edit_lead(&me, &mate);
     for server in [&app, &replica] {
         assert!(
             decide(server, &ws.account.id, &service, edit())
@@ -588,22 +598,10 @@ async fn changes_are_seen_by_the_next_check_on_any_replica(db: Db) {
 /// version stays and the kept users decide, which shows they are kept.
 async fn kept_users_decide_only_while_the_account_is_unchanged(db: Db) {
     let app = TestApp::spawn(db).await;
-    let ws = app
-        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 10)
-        .await;
+    let (ws, g1, me, mate) = mates(&app).await;
     let account = ws.account.id.as_str();
-    let g1 = group(&app, &ws, "One").await;
-    let me = add(&app, &ws, "me", &g1, Some(uniform(L::Group))).await;
-    let mate = add(&app, &ws, "mate", &g1, None).await;
     let service = app.service_token();
-    let edit = || {
-        check(
-            &me.id,
-            pb::AccessAction::Edit,
-            pb::RecordKind::Lead,
-            &mate.id,
-        )
-    };
+    let edit = || edit_lead(&me, &mate);
     let relation = async || {
         let d = decide(&app, account, &service, edit()).await;
         assert_eq!(

@@ -302,14 +302,15 @@ async fn a_taken_email_leaves_no_trace(db: Db) {
 }
 
 /// The migration that brought the counts fills them for the users already
-/// there, and its down migration puts the old trigger back.
+/// there, and its down migration puts the old trigger back. The later
+/// migrations are reverted first, and applied again after it.
 async fn the_migration_counts_existing_users(db: Db) {
     let app = TestApp::spawn(db).await;
     let ws = app
         .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
         .await;
     add(&app, &ws).await.expect("member");
-    migrations(&app, Migration::RevertLast).await;
+    migrations(&app, Migration::RevertThrough(USER_COUNTS)).await;
     let version = format!(
         "SELECT users_version AS n FROM accounts WHERE id = '{}'",
         ws.account.id
@@ -338,8 +339,12 @@ async fn the_migration_counts_existing_users(db: Db) {
     assert_eq!(kept, counted, "backfilled");
 }
 
+/// The migration that brought the user counts (same on both backends).
+const USER_COUNTS: &str = "2026-11-29-000007";
+
 enum Migration {
-    RevertLast,
+    /// Reverts the applied migrations from the last down to this version.
+    RevertThrough(&'static str),
     RunPending,
 }
 
@@ -349,13 +354,24 @@ async fn migrations(app: &TestApp, step: Migration) {
     use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
     const PG: EmbeddedMigrations = embed_migrations!("src/store/migrations/postgres");
     const SQLITE: EmbeddedMigrations = embed_migrations!("src/store/migrations/sqlite");
-    fn run<C: MigrationHarness<diesel::pg::Pg>>(conn: &mut C, step: &Migration) {
+    fn run<B: diesel::backend::Backend, C: MigrationHarness<B>>(
+        conn: &mut C,
+        migrations: fn() -> EmbeddedMigrations,
+        step: &Migration,
+    ) {
         match step {
-            Migration::RevertLast => {
-                conn.revert_last_migration(PG).expect("revert");
-            }
+            Migration::RevertThrough(version) => loop {
+                let applied = conn.applied_migrations().expect("applied");
+                // diesel names a migration by its folder's date and number
+                // without the dashes.
+                let last = applied.iter().map(|v| v.to_string().replace('-', "")).max();
+                if last.is_none_or(|last| last < version.replace('-', "")) {
+                    break;
+                }
+                conn.revert_last_migration(migrations()).expect("revert");
+            },
             Migration::RunPending => {
-                conn.run_pending_migrations(PG).expect("migrate");
+                conn.run_pending_migrations(migrations()).expect("migrate");
             }
         }
     }
@@ -366,7 +382,7 @@ async fn migrations(app: &TestApp, step: Migration) {
                 diesel_async::AsyncPgConnection,
             >::establish(&url)
             .expect("pg");
-            run(&mut conn, &step);
+            run(&mut conn, || PG, &step);
         }
         Db::Sqlite => {
             let mut conn = diesel::SqliteConnection::establish(&url).expect("sqlite");
@@ -375,14 +391,7 @@ async fn migrations(app: &TestApp, step: Migration) {
                 "PRAGMA busy_timeout = 10000",
             )
             .expect("pragma");
-            match step {
-                Migration::RevertLast => {
-                    conn.revert_last_migration(SQLITE).expect("revert");
-                }
-                Migration::RunPending => {
-                    conn.run_pending_migrations(SQLITE).expect("migrate");
-                }
-            }
+            run(&mut conn, || SQLITE, &step);
         }
     })
     .await

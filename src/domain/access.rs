@@ -183,21 +183,9 @@ mod tests {
         permissions.companies = rights;
         permissions.tasks = rights;
         User {
-            id: id.into(),
-            account_id: "a".into(),
-            name: id.into(),
-            email: format!("{id}@x.test"),
-            password_hash: String::new(),
             group_id: group.map(Into::into),
-            role: Role::Member,
-            access_role_id: None,
             permissions,
-            status: UserStatus::Active,
-            version: 1,
-            tokens_valid_after: None,
-            created_at: chrono::NaiveDateTime::default(),
-            updated_at: chrono::NaiveDateTime::default(),
-            disabled_at: None,
+            ..User::example(id, Role::Member)
         }
     }
 

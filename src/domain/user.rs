@@ -53,6 +53,29 @@ pub struct User {
 }
 
 impl User {
+    /// An active user of account `a` with the role's default rights, for
+    /// unit tests to adjust.
+    #[cfg(test)]
+    pub fn example(id: &str, role: Role) -> User {
+        User {
+            id: id.into(),
+            account_id: "a".into(),
+            name: id.into(),
+            email: format!("{id}@example.com"),
+            password_hash: String::new(),
+            group_id: None,
+            role,
+            access_role_id: None,
+            permissions: Permissions::default_for(role),
+            status: UserStatus::Active,
+            version: 1,
+            tokens_valid_after: None,
+            created_at: chrono::NaiveDateTime::default(),
+            updated_at: chrono::NaiveDateTime::default(),
+            disabled_at: None,
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == UserStatus::Active
     }

@@ -127,7 +127,7 @@ mod tests {
     use chrono::NaiveDateTime;
 
     use super::*;
-    use crate::domain::{Permissions, UserStatus};
+    use crate::domain::UserStatus;
     use crate::error::Code;
 
     fn at(secs: i64) -> NaiveDateTime {
@@ -146,21 +146,10 @@ mod tests {
 
     fn row() -> User {
         User {
-            id: "u1".into(),
             account_id: "a1".into(),
-            name: "Ann".into(),
-            email: "ann@example.com".into(),
-            password_hash: String::new(),
-            group_id: None,
-            role: Role::Admin,
-            access_role_id: None,
-            permissions: Permissions::default_for(Role::Admin),
-            status: UserStatus::Active,
-            version: 1,
-            tokens_valid_after: None,
             created_at: at(0),
             updated_at: at(0),
-            disabled_at: None,
+            ..User::example("u1", Role::Admin)
         }
     }
 

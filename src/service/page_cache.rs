@@ -127,7 +127,7 @@ impl PageCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Permissions, Role, UserStatus};
+    use crate::domain::Role;
 
     fn key(after: &str) -> PageKey {
         PageKey {
@@ -142,23 +142,7 @@ mod tests {
     }
 
     fn sized(token: &str, rows: usize) -> UserPage {
-        let row = User {
-            id: "u".into(),
-            account_id: "account".into(),
-            name: "N".into(),
-            email: "n@example.com".into(),
-            password_hash: String::new(),
-            group_id: None,
-            role: Role::Member,
-            access_role_id: None,
-            permissions: Permissions::default_for(Role::Member),
-            status: UserStatus::Active,
-            version: 1,
-            tokens_valid_after: None,
-            created_at: chrono::NaiveDateTime::default(),
-            updated_at: chrono::NaiveDateTime::default(),
-            disabled_at: None,
-        };
+        let row = User::example("u", Role::Member);
         UserPage {
             users: vec![row; rows].into(),
             next_page_token: token.into(),

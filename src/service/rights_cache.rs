@@ -105,26 +105,10 @@ impl RightsCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Permissions, Role, UserStatus};
+    use crate::domain::Role;
 
     fn user(id: &str) -> Arc<User> {
-        Arc::new(User {
-            id: id.into(),
-            account_id: "acc".into(),
-            name: id.into(),
-            email: format!("{id}@x.test"),
-            password_hash: String::new(),
-            group_id: None,
-            role: Role::Member,
-            access_role_id: None,
-            permissions: Permissions::default_for(Role::Member),
-            status: UserStatus::Active,
-            version: 1,
-            tokens_valid_after: None,
-            created_at: chrono::NaiveDateTime::default(),
-            updated_at: chrono::NaiveDateTime::default(),
-            disabled_at: None,
-        })
+        Arc::new(User::example(id, Role::Member))
     }
 
     /// Users read together: the named ones found, the others not users.
