@@ -16,19 +16,26 @@
 //!    and 32, driven by `h2load` (Debian `nghttp2-client`);
 //!    successes are counted by the server's own per-code counters, so an
 //!    error answered with HTTP 200 is never a success;
-//! 4. one user's 1,000,000 work records handed to a colleague by a remove
+//! 4. ListUsers with a query that differs on every call (a piece of a
+//!    seeded user's name or email, or a miss), at 1,000 and then 100,000
+//!    users seeded by SQL into the account, next to Health/Check driven the
+//!    same way (tonic clients: h2load repeats one body);
+//! 5. one user's 1,000,000 work records handed to a colleague by a remove
 //!    job, next to one SQL UPDATE moving the same rows, with the server's
 //!    peak RSS during the job and the longest gap between progress messages.
 //!
 //! It prints a table and asserts nothing about speed. Knobs:
-//! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_SECONDS (per h2load
+//! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_SEARCH_SMALL and
+//! ROSTER_PERF_SEARCH_USERS (the two search sizes), ROSTER_PERF_SECONDS (per h2load
 //! run), ROSTER_PERF_ROUNDS (Health/GetUser/ListUsers rounds per concurrency;
 //! the table shows medians, and each ratio is the median of the ratios of
 //! runs made back to back, so a slow minute on a shared box moves both
 //! sides), ROSTER_PERF_BACKENDS (default `sqlite,postgres`), ROSTER_PERF_LOG
 //! (the server's RUST_LOG, default `warn`), ROSTER_PERF_BIN (a roster
 //! binary to measure instead of this build's: A/B of two builds),
-//! ROSTER_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
+//! ROSTER_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test),
+//! ROSTER_PERF_KEEP_SCHEMA (keep the SQLite file and the PostgreSQL schema,
+//! to EXPLAIN later).
 //! The server inherits the environment: `ROSTER_LIST_CACHE_USERS=0` measures
 //! ListUsers with no page kept (every call reads its page).
 
@@ -52,12 +59,17 @@ use roster::auth::{Scope, TokenIssuer};
 use roster::proto::v1 as pb;
 use roster::proto::v1::user_management_service_client::UserManagementServiceClient;
 
+#[path = "perf/search.rs"]
+mod search;
+
 const SECRET: &str = "bench-secret-bench-secret-bench-secret";
 const PASSWORD: &str = "correct horse 42";
 
 struct Knobs {
     users: usize,
     records: usize,
+    /// Seeded users the varying search is measured at, in one account.
+    search_sizes: Vec<usize>,
     seconds: u64,
     rounds: usize,
     /// Which of `sqlite` and `postgres` to run (default both).
@@ -408,6 +420,7 @@ struct Report {
     max_gap_at: (usize, i64),
     peak_rss_kib: u64,
     rss_before_job_kib: u64,
+    search: Vec<search::SearchRow>,
 }
 
 enum Db {
@@ -670,6 +683,25 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
         }
     }
 
+    // ListUsers with a query that differs on every call, as the account
+    // grows (seeded by SQL as copies of a member).
+    let mut seeded = 0;
+    for &size in &knobs.search_sizes {
+        let row = search::measure(
+            db,
+            &server.url(),
+            &admin_token,
+            &user_ids[0],
+            seeded,
+            size,
+            knobs.rounds,
+            knobs.seconds,
+        )
+        .await?;
+        seeded = size;
+        report.search.push(row);
+    }
+
     // One user's records handed to a colleague by a remove job.
     let (leaver, heir, reference) = match user_ids.as_slice() {
         [a, b, c, ..] => (a.clone(), b.clone(), c.clone()),
@@ -863,6 +895,55 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
             );
         }
     }
+    let sizes = reports
+        .first()
+        .map(|(_, r)| r.search.len())
+        .unwrap_or_default();
+    for k in 0..sizes {
+        let users = reports[0].1.search[k].users;
+        let last = k + 1 == sizes;
+        row(
+            &format!("users seeded by SQL to {users} (search rows below)"),
+            "",
+            &|r| format!("{:.1} s", r.search[k].seed_secs),
+        );
+        for (name, target) in [
+            ("Health/Check (tonic client)", ""),
+            (
+                "ListUsers (50), query varying per call",
+                if last {
+                    "≥ 0.15× PG, ≥ 0.10× SQLite; p99 ≤ 20 ms"
+                } else {
+                    ""
+                },
+            ),
+        ] {
+            row(
+                &format!("{name}, {users} users, c=8: req/s (× Health), p50/p99"),
+                target,
+                &|r| {
+                    let s = r.search[k];
+                    let load = if name.starts_with("Health") {
+                        s.health
+                    } else {
+                        s.search
+                    };
+                    format!(
+                        "{:.0} ({:.2}×), {:.2}/{:.2} ms{}",
+                        load.rps,
+                        load.ratio,
+                        load.p50_ms,
+                        load.p99_ms,
+                        if load.failed > 0 {
+                            format!(", {} FAILED", load.failed)
+                        } else {
+                            String::new()
+                        }
+                    )
+                },
+            );
+        }
+    }
     row("records seeded by SQL", "", &|r| {
         format!("{} in {:.1} s", r.records, r.seed_secs)
     });
@@ -909,6 +990,13 @@ async fn main() -> anyhow::Result<()> {
     let knobs = Knobs {
         users: knob("ROSTER_PERF_USERS", if smoke { 20 } else { 1000 }),
         records: knob("ROSTER_PERF_RECORDS", if smoke { 5000 } else { 1_000_000 }),
+        search_sizes: vec![
+            knob("ROSTER_PERF_SEARCH_SMALL", if smoke { 200 } else { 1_000 }),
+            knob(
+                "ROSTER_PERF_SEARCH_USERS",
+                if smoke { 2_000 } else { 100_000 },
+            ),
+        ],
         seconds: knob("ROSTER_PERF_SECONDS", if smoke { 1 } else { 3 }) as u64,
         rounds: knob("ROSTER_PERF_ROUNDS", if smoke { 1 } else { 3 }),
         backends: std::env::var("ROSTER_PERF_BACKENDS")
@@ -919,10 +1007,14 @@ async fn main() -> anyhow::Result<()> {
     let c_argon2 = c_argon2_rate(if smoke { 2 } else { 20 });
 
     let mut reports = Vec::new();
-    let dir = tempfile::tempdir()?;
     if knobs.backends.contains("sqlite") {
+        let dir = tempfile::tempdir()?;
         let sqlite = Db::Sqlite(path_string(&dir.path().join("perf.db")));
         reports.push(("SQLite", run(&sqlite, &knobs).await?));
+        if std::env::var_os("ROSTER_PERF_KEEP_SCHEMA").is_some() {
+            eprintln!("kept {} (ROSTER_PERF_KEEP_SCHEMA)", sqlite.url());
+            std::mem::forget(dir);
+        }
     }
     if knobs.backends.contains("postgres") {
         reports.push(("PostgreSQL", run_postgres(&knobs).await?));
@@ -957,14 +1049,22 @@ async fn run_postgres(knobs: &Knobs) -> anyhow::Result<Report> {
         .with_context(|| format!("PostgreSQL at {base} (set ROSTER_BENCH_PG_URL)"))?;
     let schema = format!("perf_{}", uuid::Uuid::new_v4().simple());
     admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        // pg_trgm in `public`, once per database: made inside this schema
+        // it would be dropped with it (see tests/common).
+        .batch_execute(&format!(
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public; CREATE SCHEMA {schema}"
+        ))
         .await?;
     let sep = if base.contains('?') { '&' } else { '?' };
     let pg = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
     let result = run(&pg, knobs).await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await?;
+    if std::env::var_os("ROSTER_PERF_KEEP_SCHEMA").is_some() {
+        eprintln!("kept schema {schema} (ROSTER_PERF_KEEP_SCHEMA)");
+    } else {
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await?;
+    }
     result
 }
 

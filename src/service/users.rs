@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Reason, Result};
 use crate::store::prelude::*;
-use crate::store::{Insert, PageRead, UserFilter, UsersAtVersion};
+use crate::store::{Insert, PageRead, UserFilter, UserOrder, UsersAtVersion};
 
 /// A validated new user (AddUser, or the first admin of an account).
 pub struct NewUser {
@@ -77,6 +77,7 @@ pub struct ListUsers {
     pub group_id: Option<String>,
     pub role: Option<Role>,
     pub query: Option<String>,
+    pub order: UserOrder,
     pub page_size: i32,
     pub page_token: String,
 }
@@ -98,11 +99,17 @@ impl PageQuery {
             group_id: request.group_id,
             role: request.role,
             query: request.query.map(|q| q.to_lowercase()),
+            order: request.order,
         };
-        let filters = format!(
+        let mut filters = format!(
             "{account_id}|{:?}|{:?}|{:?}|{:?}",
             filter.status, filter.group_id, filter.role, filter.query
         );
+        // A token of one order is no token of another (the default order's
+        // tokens stay as they were).
+        if filter.order != UserOrder::Created {
+            filters.push_str(&format!("|{:?}", filter.order));
+        }
         let after = paging::decode_token(&request.page_token, &filters)?;
         Ok(Self {
             account_id: account_id.to_owned(),
@@ -132,7 +139,7 @@ impl PageQuery {
         PageRead {
             account_id: &self.account_id,
             filter: &self.filter,
-            after_id: self.key.after.as_deref(),
+            after: self.key.after.as_deref(),
             limit: self.key.limit + 1,
         }
     }
@@ -144,7 +151,7 @@ impl PageQuery {
         let mut rows = read.users;
         let next_page_token =
             paging::finish_page(&mut rows, self.key.limit, &self.key.filters, |u| {
-                u.id.clone()
+                self.filter.order.key(u)
             });
         for row in &mut rows {
             row.password_hash = String::new();

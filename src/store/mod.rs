@@ -33,6 +33,7 @@ mod pipelined;
 mod repo;
 mod runtime;
 mod schema;
+mod search;
 mod sqlite;
 mod timestamp;
 mod tx;
@@ -47,7 +48,7 @@ use diesel_async::pooled_connection::deadpool::Pool;
 
 pub use params::{
     EventFilter, Insert, JobProgress, Move, MoveFilter, MovedBatch, NewRecord, PassMove,
-    StoredReply, UserFilter, UsersAtVersion,
+    StoredReply, UserFilter, UserOrder, UsersAtVersion,
 };
 pub use repo::{
     AccessRoleQueries, AccountQueries, EventQueries, GroupQueries, JobQueries, RecordQueries,

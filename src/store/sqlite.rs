@@ -43,6 +43,27 @@ macro_rules! load_rows {
     }};
 }
 
+/// `narrow_search!(query, text)`: a users query restricted to the users
+/// the FTS5 trigram table `users_search` finds for `text`: those whose text
+/// holds it, case folded, and a few more, never fewer (the LIKE beside it
+/// decides). A text of fewer than 3 characters has no trigram: the query
+/// stays as it is.
+macro_rules! narrow_search {
+    ($query:expr, $text:expr) => {{
+        let query = $query;
+        match $crate::store::search::trigram_phrase($text) {
+            Some(phrase) => query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "users.id IN (SELECT user_id FROM users_search WHERE users_search MATCH ",
+                )
+                .bind::<diesel::sql_types::Text, _>(phrase)
+                .sql(")"),
+            ),
+            None => query,
+        }
+    }};
+}
+
 /// `BEGIN IMMEDIATE` already holds SQLite's single write lock.
 async fn lock_account_row(conn: &mut Conn, id: &str) -> Result<Option<AccountRow>> {
     use super::schema::accounts::dsl as a;

@@ -51,8 +51,8 @@ delegate! {
     fn find_caller_and_user(account_id: &str, caller_id: &str, user_id: &str) -> Vec<User>;
     fn find_user_with_users_version(user_id: &str) -> Option<(User, i64)>;
     fn find_users_version(account_id: &str) -> Option<i64>;
-    fn list_users(account_id: &str, filter: &UserFilter, after_id: Option<&str>, limit: i64) -> UsersAtVersion;
-    fn find_caller_and_list_users(caller_id: &str, account_id: &str, filter: &UserFilter, after_id: Option<&str>, limit: i64) -> (Option<User>, UsersAtVersion);
+    fn list_users(account_id: &str, filter: &UserFilter, after: Option<&str>, limit: i64) -> UsersAtVersion;
+    fn find_caller_and_list_users(caller_id: &str, account_id: &str, filter: &UserFilter, after: Option<&str>, limit: i64) -> (Option<User>, UsersAtVersion);
 }
 
 delegate! {

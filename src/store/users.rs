@@ -35,7 +35,7 @@ pub struct PageRead<'a> {
     pub account_id: &'a str,
     pub filter: &'a UserFilter,
     /// The page starts after this id.
-    pub after_id: Option<&'a str>,
+    pub after: Option<&'a str>,
     pub limit: i64,
 }
 
@@ -159,17 +159,17 @@ impl<'s> Users<'s> {
         let PageRead {
             account_id,
             filter,
-            after_id,
+            after,
             limit,
         } = page;
         match &self.store.backend {
             Backend::Postgres(pools) if filter.query.is_none() => {
                 on_shared!(pools.shared, |conn| conn
-                    .list_users(account_id, filter, after_id, limit))
+                    .list_users(account_id, filter, after, limit))
             }
             _ => {
                 self.store
-                    .read(async |conn| conn.list_users(account_id, filter, after_id, limit).await)
+                    .read(async |conn| conn.list_users(account_id, filter, after, limit).await)
                     .await
             }
         }
@@ -186,19 +186,17 @@ impl<'s> Users<'s> {
         let PageRead {
             account_id,
             filter,
-            after_id,
+            after,
             limit,
         } = page;
         match &self.store.backend {
             Backend::Postgres(pools) => on_shared!(pools.shared, |conn| conn
-                .find_caller_and_list_users(caller_id, account_id, filter, after_id, limit)),
+                .find_caller_and_list_users(caller_id, account_id, filter, after, limit)),
             Backend::Sqlite(_) => {
                 self.store
                     .read(async |conn| {
-                        conn.find_caller_and_list_users(
-                            caller_id, account_id, filter, after_id, limit,
-                        )
-                        .await
+                        conn.find_caller_and_list_users(caller_id, account_id, filter, after, limit)
+                            .await
                     })
                     .await
             }

@@ -100,6 +100,24 @@ pub async fn fresh_pg_schema() -> String {
             "PostgreSQL tests need a server at {base} ({e}). Start one (see .ci/run) or set ROSTER_TEST_PG_URL."
         )
     });
+    // pg_trgm (the users' trigram index) is made once per database, in
+    // `public`: made by a migration inside one test's schema, it would go
+    // with that schema's DROP ... CASCADE, and every other schema's index
+    // with it. Tests running at once may race to make it: one wins.
+    if let Err(e) = conn
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        .await
+    {
+        let exists: i64 = diesel_async::RunQueryDsl::get_result(
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm')",
+            )),
+            &mut conn,
+        )
+        .await
+        .expect("read pg_extension");
+        assert_eq!(exists, 1, "create pg_trgm: {e}");
+    }
     conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
         .await
         .expect("create schema");

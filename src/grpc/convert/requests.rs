@@ -6,6 +6,7 @@ use crate::domain::records::Targets;
 use crate::domain::{BillingCycle, Plan, Role, SeatPolicy, UserStatus};
 use crate::error::Violations;
 use crate::proto::v1 as pb;
+use crate::store::UserOrder;
 
 use super::enums::record_kind_from_proto;
 
@@ -58,6 +59,18 @@ pub fn role_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<Ro
         Err(_) => {
             v.add(field, "unknown role");
             None
+        }
+    }
+}
+
+pub fn user_order_from_proto(v: &mut Violations, value: i32) -> UserOrder {
+    match pb::UserOrder::try_from(value) {
+        Ok(pb::UserOrder::Unspecified) => UserOrder::Created,
+        Ok(pb::UserOrder::Name) => UserOrder::Name,
+        Ok(pb::UserOrder::Email) => UserOrder::Email,
+        Err(_) => {
+            v.add("order_by", "unknown order");
+            UserOrder::Created
         }
     }
 }

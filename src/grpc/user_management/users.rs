@@ -106,6 +106,7 @@ pub(super) async fn list_users(
     let status = convert::status_from_proto(&mut v, "status", r.status);
     let role = convert::role_from_proto(&mut v, "role", r.role);
     let group_id = convert::optional_id(&mut v, "group_id", &r.group_id);
+    let order = convert::user_order_from_proto(&mut v, r.order_by);
     let query = r.query.trim();
     if query.chars().count() > 200 {
         v.add("query", "must be at most 200 characters");
@@ -120,6 +121,7 @@ pub(super) async fn list_users(
         group_id,
         role,
         query: (!query.is_empty()).then(|| query.to_owned()),
+        order,
         page_size: r.page_size,
         page_token: r.page_token,
     };

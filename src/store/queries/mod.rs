@@ -24,6 +24,7 @@ use crate::store::schema::{
     access_roles, accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries,
     login_throttle, record_moves, removed_users, users, work_records,
 };
+use crate::store::search::has_trigram;
 
 /// Journals one move: the ids of the records that just went from
 /// `mv.from_user_id` to `mv.to_user_id`, as one row.
@@ -85,6 +86,99 @@ macro_rules! prune_oldest {
 /// Parses a journal row's id list (written by [`journal`]).
 fn journal_ids(text: &str) -> impl Iterator<Item = i64> + '_ {
     text.split(',').filter_map(|id| id.parse().ok())
+}
+
+/// The users of `$account_id` that `$filter` admits (its text aside), with
+/// keys of `$filter.order` in (`$after`, `$upto`], unordered, each with the
+/// account's `users_version` read in the same statement (one snapshot,
+/// so a page is never kept under a later version than the state it shows;
+/// a scalar subquery runs once per statement, a join costs a lookup per
+/// row on PostgreSQL).
+///
+/// `$by_index: false` writes the account and the key range as expressions
+/// no index can serve (`column || ''`, same values, same collation), for a
+/// statement that must start from the search index instead.
+macro_rules! users_in_range {
+    ($account_id:expr, $filter:expr, $after:expr, $upto:expr, $by_index:expr) => {{
+        let users_version = accounts::table
+            .filter(accounts::id.eq($account_id.to_owned()))
+            .select(accounts::users_version)
+            .single_value();
+        users_in_range!(@select (UserRow::as_select(), users_version),
+            $account_id, $filter, $after, $upto, $by_index)
+    }};
+    // Only `$select` of each user (a key: an index-only read).
+    (@select $select:expr, $account_id:expr, $filter:expr, $after:expr, $upto:expr, $by_index:expr) => {{
+        let by_index: bool = $by_index;
+        let mut query = users::table.select($select).into_boxed();
+        query = if by_index {
+            query.filter(users::account_id.eq($account_id.to_owned()))
+        } else {
+            query.filter(users::account_id.concat("").eq($account_id.to_owned()))
+        };
+        if let Some(status) = $filter.status {
+            query = query.filter(users::status.eq(status.as_str()));
+        }
+        if let Some(role) = $filter.role {
+            query = query.filter(users::role.eq(role.as_str()));
+        }
+        if let Some(group_id) = &$filter.group_id {
+            query = query.filter(users::group_id.eq(group_id.clone()));
+        }
+        let (after, upto): (Option<&str>, Option<&str>) = ($after, $upto);
+        macro_rules! range {
+            ($column:expr) => {
+                if by_index {
+                    if let Some(after) = after {
+                        query = query.filter($column.gt(after.to_owned()));
+                    }
+                    if let Some(upto) = upto {
+                        query = query.filter($column.le(upto.to_owned()));
+                    }
+                } else {
+                    if let Some(after) = after {
+                        query = query.filter($column.concat("").gt(after.to_owned()));
+                    }
+                    if let Some(upto) = upto {
+                        query = query.filter($column.concat("").le(upto.to_owned()));
+                    }
+                }
+            };
+        }
+        match $filter.order {
+            UserOrder::Created => range!(users::id),
+            UserOrder::Name => range!(users::search_text),
+            UserOrder::Email => range!(users::email),
+        }
+        query
+    }};
+}
+
+/// `$query` in the key order of `$order` (an index's order).
+macro_rules! in_key_order {
+    ($query:expr, $order:expr) => {
+        match $order {
+            UserOrder::Created => $query.order(users::id.asc()),
+            UserOrder::Name => $query.order(users::search_text.asc()),
+            UserOrder::Email => $query.order(users::email.asc()),
+        }
+    };
+}
+
+/// How many users in order a search tries its text on before it asks the
+/// index: a text found in one user in 40 or more fills the page there.
+fn search_head(limit: i64) -> i64 {
+    (limit * 40).max(1)
+}
+
+/// A page and the `users_version` its statement read (None when empty).
+fn at_version(rows: Vec<(UserRow, Option<i64>)>) -> Result<UsersAtVersion> {
+    // `as_slice`: on a Vec, `first` would name diesel's query method.
+    let users_version = rows.as_slice().first().and_then(|(_, version)| *version);
+    Ok(UsersAtVersion {
+        users: convert::users(rows.into_iter().map(|(user, _)| user).collect())?,
+        users_version,
+    })
 }
 
 /// `impl UserReads` for a connection type; written once, used for `Conn`
@@ -153,45 +247,72 @@ macro_rules! user_reads {
                 &mut self,
                 account_id: &str,
                 filter: &UserFilter,
-                after_id: Option<&str>,
+                after: Option<&str>,
                 limit: i64,
             ) -> Result<UsersAtVersion> {
-                // The version comes from the same statement (one snapshot) as
-                // the rows, so a page is never kept under a later version
-                // than the state it shows. A scalar subquery runs once per
-                // statement (a join costs a lookup per row on PostgreSQL).
-                let users_version = accounts::table
-                    .filter(accounts::id.eq(account_id.to_owned()))
-                    .select(accounts::users_version)
-                    .single_value();
-                let mut query = users::table
-                    .filter(users::account_id.eq(account_id.to_owned()))
-                    .select((UserRow::as_select(), users_version))
-                    .order(users::id.asc())
-                    .limit(limit)
-                    .into_boxed();
-                if let Some(status) = filter.status {
-                    query = query.filter(users::status.eq(status.as_str()));
+                let text = match &filter.query {
+                    Some(text) if has_trigram(text) => text,
+                    // No text, or one too short for an index: the users in
+                    // order until the page is full.
+                    _ => {
+                        let mut query = users_in_range!(account_id, filter, after, None::<&str>, true);
+                        if let Some(text) = &filter.query {
+                            query = query
+                                .filter(users::search_text.like(like_pattern(text)).escape('\\'));
+                        }
+                        let query = in_key_order!(query, filter.order).limit(limit);
+                        return at_version(load_rows!(self, query)?);
+                    }
+                };
+                let pattern = like_pattern(text);
+                // A search first reads the head of the listing (the next
+                // `search_head(limit)` users in order) and tries the text on
+                // each: a common text fills the page there. Only a rarer one
+                // asks the index, for the users after the head.
+                let head = match filter.order {
+                    UserOrder::Created => {
+                        users_in_range!(@select users::id, account_id, filter, after, None::<&str>, true)
+                    }
+                    UserOrder::Name => users_in_range!(
+                        @select users::search_text, account_id, filter, after, None::<&str>, true
+                    ),
+                    UserOrder::Email => {
+                        users_in_range!(@select users::email, account_id, filter, after, None::<&str>, true)
+                    }
+                };
+                let head = in_key_order!(head, filter.order)
+                    .offset(search_head(limit) - 1)
+                    .limit(1);
+                let head_end: Option<String> = load_rows!(self, head)?.pop();
+                let query = users_in_range!(account_id, filter, after, head_end.as_deref(), true);
+                let query = in_key_order!(query, filter.order)
+                    .filter(users::search_text.like(pattern.clone()).escape('\\'))
+                    .limit(limit);
+                let mut rows: Vec<(UserRow, Option<i64>)> = load_rows!(self, query)?;
+                let Some(head_end) = head_end else {
+                    // The head was the rest of the listing: the page is exact.
+                    return at_version(rows);
+                };
+                if rows.len() as i64 >= limit {
+                    return at_version(rows);
                 }
-                if let Some(role) = filter.role {
-                    query = query.filter(users::role.eq(role.as_str()));
-                }
-                if let Some(group_id) = &filter.group_id {
-                    query = query.filter(users::group_id.eq(group_id.clone()));
-                }
-                if let Some(text) = &filter.query {
-                    query = query.filter(users::search_text.like(like_pattern(text)).escape('\\'));
-                }
-                if let Some(after) = after_id {
-                    query = query.filter(users::id.gt(after.to_owned()));
-                }
-                // `as_slice`: on a Vec, `first` would name diesel's query method.
-                let rows: Vec<(UserRow, Option<i64>)> = load_rows!(self, query)?;
-                let users_version = rows.as_slice().first().and_then(|(_, version)| *version);
-                Ok(UsersAtVersion {
-                    users: convert::users(rows.into_iter().map(|(user, _)| user).collect())?,
-                    users_version,
-                })
+                // After the head: the rows the search index finds. The
+                // account, the range and the order are expressions no other
+                // index serves (same values, same order), so both planners
+                // start from the search index and sort what it found,
+                // rather than walk the account in key order.
+                let rest = users_in_range!(account_id, filter, Some(head_end.as_str()), None::<&str>, false);
+                let rest = narrow_search!(rest, text)
+                    .filter(users::search_text.like(pattern).escape('\\'))
+                    .order(diesel::dsl::sql::<diesel::sql_types::Text>(
+                        filter.order.sort_expression(),
+                    ))
+                    .limit(limit - rows.len() as i64);
+                rows.extend(load_rows!(self, rest)?);
+                // Two statements, two snapshots: not a page to keep.
+                let mut page = at_version(rows)?;
+                page.users_version = None;
+                Ok(page)
             }
 
             user_reads!(@together $($lt)?);
@@ -206,13 +327,13 @@ macro_rules! user_reads {
             caller_id: &str,
             account_id: &str,
             filter: &UserFilter,
-            after_id: Option<&str>,
+            after: Option<&str>,
             limit: i64,
         ) -> Result<(Option<User>, UsersAtVersion)> {
             let (mut for_caller, mut for_page) = (*self, *self);
             futures::try_join!(
                 for_caller.find_user_by_id(caller_id),
-                for_page.list_users(account_id, filter, after_id, limit),
+                for_page.list_users(account_id, filter, after, limit),
             )
         }
     };

@@ -46,13 +46,14 @@ pub trait UserReads: Send {
         &mut self,
         account_id: &str,
     ) -> impl Future<Output = Result<Option<i64>>> + Send;
-    /// Users in id (creation) order after `after_id`, at most `limit`, with
+    /// Users in `filter.order` after the key `after` (see
+    /// [`UserOrder::key`](crate::store::UserOrder::key)), at most `limit`, with
     /// the account's `users_version` read in the same statement.
     fn list_users(
         &mut self,
         account_id: &str,
         filter: &UserFilter,
-        after_id: Option<&str>,
+        after: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<UsersAtVersion>> + Send;
     /// A user token's own row (to authenticate it) and a page of
@@ -64,12 +65,12 @@ pub trait UserReads: Send {
         caller_id: &str,
         account_id: &str,
         filter: &UserFilter,
-        after_id: Option<&str>,
+        after: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<(Option<User>, UsersAtVersion)>> + Send {
         async move {
             let caller = self.find_user_by_id(caller_id).await?;
-            let page = self.list_users(account_id, filter, after_id, limit).await?;
+            let page = self.list_users(account_id, filter, after, limit).await?;
             Ok((caller, page))
         }
     }

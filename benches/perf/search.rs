@@ -1,0 +1,314 @@
+//! ListUsers with a text query that differs on every call (no kept page can
+//! answer it), at growing numbers of users in one account, next to
+//! Health/Check driven the same way in the same round.
+//!
+//! h2load sends one body over and over, so both sides are driven here by
+//! tonic clients: `concurrency` tasks, one connection each, one call in
+//! flight per task, as h2load's `-c N -m 1`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tonic::transport::Channel;
+
+use roster::proto::v1 as pb;
+use roster::proto::v1::user_management_service_client::UserManagementServiceClient;
+
+use super::{Db, Load, authed};
+
+/// First and last names the seeded users are made of (non-ASCII among
+/// them: case folding is part of what is measured).
+const FIRST: &[&str] = &[
+    "Anna",
+    "Boris",
+    "Chloé",
+    "Dmitri",
+    "Emma",
+    "Fatima",
+    "Giulia",
+    "Hiro",
+    "Ingrid",
+    "Jonas",
+    "Kateřina",
+    "Liam",
+    "Mateo",
+    "Noor",
+    "Olga",
+    "Pedro",
+    "Quinn",
+    "Rania",
+    "Søren",
+    "Tomás",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoë",
+    "Ælfric",
+    "Łucja",
+    "Ömer",
+    "Ивan",
+];
+const LAST: &[&str] = &[
+    "Abbott",
+    "Berg",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Hansen",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+    "López",
+    "Müller",
+    "Nakamura",
+    "O'Brien",
+    "Petrov",
+    "Quispe",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Underwood",
+    "Vargas",
+    "Weber",
+    "Xu",
+    "Yamamoto",
+    "Zielińska",
+    "Ångström",
+    "Øster",
+    "Šimek",
+    "Đorđević",
+    "Brontë",
+];
+
+/// The email form of a name part: ASCII letters, lower-cased.
+fn email_part(name: &str) -> String {
+    let part: String = name
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if part.is_empty() { "x".into() } else { part }
+}
+
+/// Seeded user `i`'s name and email (what [`seed_sql`] writes).
+fn seeded(i: usize) -> (String, String) {
+    let first = FIRST[i % FIRST.len()];
+    let last = LAST[(i / FIRST.len()) % LAST.len()];
+    (
+        format!("{first} {last} {i}"),
+        format!(
+            "{}.{}.{i}@corp{}.example",
+            email_part(first),
+            email_part(last),
+            i % 97
+        ),
+    )
+}
+
+/// A VALUES list of (n, name, lower-cased name, email part).
+fn values(names: &[&str]) -> String {
+    names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| {
+            let q = |s: &str| s.replace('\'', "''");
+            format!(
+                "({n}, '{}', '{}', '{}')",
+                q(name),
+                q(&name.to_lowercase()),
+                q(&email_part(name))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Seeded users `from..to` of `template`'s account, in one statement, as
+/// copies of `template` (its password hash, role, rights and status) with
+/// their own ids, names and emails. The lower-cased forms come from Rust,
+/// as the service writes them (SQLite's `lower` folds ASCII only).
+pub fn seed_sql(db: &Db, template: &str, from: usize, to: usize) -> String {
+    let (f, l) = (FIRST.len(), LAST.len());
+    let email = "fs.e || '.' || ls.e || '.' || i || '@corp' || (i % 97) || '.example'";
+    let analyze = match db {
+        Db::Postgres(_) => "ANALYZE users;",
+        Db::Sqlite(_) => "",
+    };
+    format!(
+        "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {to}), \
+         fs(n, v, lv, e) AS (VALUES {firsts}), ls(n, v, lv, e) AS (VALUES {lasts}) \
+         INSERT INTO users (id, account_id, name, email, password_hash, role, permissions, \
+         status, search_text, created_at, updated_at) \
+         SELECT 'seed-' || (10000000 + i), t.account_id, fs.v || ' ' || ls.v || ' ' || i, {email}, \
+         t.password_hash, t.role, t.permissions, t.status, \
+         fs.lv || ' ' || ls.lv || ' ' || i || '\n' || {email}, t.created_at, t.updated_at \
+         FROM n JOIN fs ON fs.n = i % {f} JOIN ls ON ls.n = (i / {f}) % {l}, users t \
+         WHERE t.id = '{template}'; {analyze}",
+        firsts = values(FIRST),
+        lasts = values(LAST),
+    )
+}
+
+/// SplitMix64: call `i`'s own random number, the same in every run.
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Call `i`'s query among `users` seeded users: a piece of 3 to 8
+/// characters of one user's name or email, in the case a person would
+/// type it, or (one call in ten) a text no user has.
+pub fn query(i: usize, users: usize) -> String {
+    let r = mix(i as u64);
+    if r.is_multiple_of(10) {
+        return format!("zq{}x", r % 100_000);
+    }
+    let (name, email) = seeded((r >> 8) as usize % users);
+    let text: Vec<char> = if r & 0x10 == 0 { name } else { email }.chars().collect();
+    let len = 3 + (r >> 40) as usize % 6;
+    let len = len.min(text.len());
+    let start = (r >> 48) as usize % (text.len() - len + 1);
+    text[start..start + len].iter().collect()
+}
+
+/// Drives `call` from `concurrency` tasks for `seconds` after a one-second
+/// warm-up and returns the rate and latencies of the calls that ended in
+/// the measured window.
+pub async fn drive<F, Fut>(
+    url: &str,
+    concurrency: usize,
+    seconds: u64,
+    call: F,
+) -> anyhow::Result<Load>
+where
+    F: Fn(Channel, usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), tonic::Status>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now() + Duration::from_secs(1);
+    let end = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let channel = Channel::from_shared(url.to_owned())?.connect().await?;
+        let (call, next) = (call.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut failed) = (Vec::new(), 0u64);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let began = Instant::now();
+                let result = call(channel.clone(), i).await;
+                let ended = Instant::now();
+                if ended >= end {
+                    return (latencies, failed);
+                }
+                if began >= start {
+                    match result {
+                        Ok(()) => latencies.push(ended - began),
+                        Err(_) => failed += 1,
+                    }
+                }
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for task in tasks {
+        let (l, f) = task.await?;
+        latencies.extend(l);
+        failed += f;
+    }
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN)
+    };
+    anyhow::ensure!(!latencies.is_empty(), "no call succeeded");
+    Ok(Load {
+        rps: latencies.len() as f64 / seconds as f64,
+        p50_ms: percentile(0.50),
+        p99_ms: percentile(0.99),
+        failed,
+        ratio: 1.0,
+    })
+}
+
+/// One size's measure: Health/Check and the varying search, `rounds`
+/// times back to back; the ratio is the median of the rounds' ratios.
+#[derive(Clone, Copy, Default)]
+pub struct SearchRow {
+    pub users: usize,
+    pub seed_secs: f64,
+    pub health: Load,
+    pub search: Load,
+}
+
+/// Seeds the account up to `users` seeded users (from `seeded_so_far`)
+/// and measures the search at c=8.
+#[allow(clippy::too_many_arguments)]
+pub async fn measure(
+    db: &Db,
+    url: &str,
+    token: &str,
+    template_user: &str,
+    seeded_so_far: usize,
+    users: usize,
+    rounds: usize,
+    seconds: u64,
+) -> anyhow::Result<SearchRow> {
+    let started = Instant::now();
+    db.execute(seed_sql(db, template_user, seeded_so_far, users))
+        .await
+        .context("seed users")?;
+    let seed_secs = started.elapsed().as_secs_f64();
+    // Every round's queries are new: a call's index picks its query.
+    let offset = Arc::new(AtomicUsize::new(0));
+    let (mut health, mut search) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        health.push(
+            drive(url, 8, seconds, |channel, _| async move {
+                tonic_health::pb::health_client::HealthClient::new(channel)
+                    .check(tonic_health::pb::HealthCheckRequest::default())
+                    .await
+                    .map(|_| ())
+            })
+            .await?,
+        );
+        let base = offset.fetch_add(10_000_000, Ordering::Relaxed);
+        let token = token.to_owned();
+        search.push(
+            drive(url, 8, seconds, move |channel, i| {
+                let request = authed(
+                    pb::ListUsersRequest {
+                        page_size: 50,
+                        query: query(base + i, users),
+                        ..Default::default()
+                    },
+                    &token,
+                );
+                async move {
+                    UserManagementServiceClient::new(channel)
+                        .list_users(request)
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await?,
+        );
+    }
+    Ok(SearchRow {
+        users,
+        seed_secs,
+        health: Load::combine(&health, &health),
+        search: Load::combine(&search, &health),
+    })
+}

@@ -1,0 +1,474 @@
+//! ListUsers' text search and orders, identical on both backends.
+//!
+//! Each answer is compared with a model: the search is a case-insensitive
+//! substring of the lower-cased name and email (`%`, `_`, `\` and quotes are
+//! plain characters), the orders compare lower-cased text byte by byte.
+//! On SQLite every query of 3+ characters goes through the FTS5 trigram
+//! table (kept by triggers through renames, email changes and removals); on
+//! PostgreSQL a test forces the trigram index and compares it with the
+//! model too.
+
+mod common;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use tonic::Code;
+
+use common::*;
+use roster::proto::v1 as pb;
+
+both_backends!(
+    search_is_a_case_insensitive_substring_of_name_or_email,
+    search_follows_renames_email_changes_and_removals,
+    orders_page_through_every_user_once,
+    a_page_token_is_bound_to_its_order,
+);
+
+/// Names that put the special characters of LIKE and FTS5 to work.
+const NAMES: &[&str] = &[
+    "Zoë Ångström",
+    "Zoe Angstrom",
+    "Ann 100%_off",
+    "Ann 1000 off",
+    "Ann 100x_off",
+    "Back\\slash Bob",
+    "Jean-Luc \"JL\" Picard",
+    "MIXED case",
+    "mixed CASE",
+    "Łukasz Żółć",
+    "İsmail",
+    "bob",
+    "Bob",
+    "bob",
+];
+
+/// Queries: short and long, every special character, non-ASCII in both
+/// cases, surrounding spaces (trimmed), and texts that match nothing.
+const QUERIES: &[&str] = &[
+    "zoë",
+    "ZOË",
+    "zoe",
+    "ångström",
+    "ÅNG",
+    "ö",
+    "%",
+    "_",
+    "\\",
+    "0%_",
+    "100%",
+    "%_o",
+    "x_o",
+    "0_o",
+    "k\\s",
+    "\\slash",
+    "\"jl\"",
+    "\"",
+    "mixed case",
+    "ED CA",
+    "łukasz",
+    "ŻÓŁĆ",
+    "i̇sm",
+    "  ann 1  ",
+    "bob",
+    "b",
+    "ob",
+    "@search.example",
+    "nothing-like-this",
+    "%%%",
+    "a\"b",
+];
+
+/// The model's text of a user: what the search looks in.
+fn text_of(user: &pb::User) -> String {
+    format!(
+        "{}\n{}",
+        user.name.to_lowercase(),
+        user.email.to_lowercase()
+    )
+}
+
+/// The ids the model finds for `query`, in creation (id) order.
+fn model(users: &[pb::User], query: &str) -> Vec<String> {
+    let needle = query.trim().to_lowercase();
+    let mut ids: Vec<String> = users
+        .iter()
+        .filter(|u| text_of(u).contains(&needle))
+        .map(|u| u.id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every page of a listing, concatenated.
+async fn list_all(
+    app: &TestApp,
+    ws: &Workspace,
+    query: &str,
+    order: pb::UserOrder,
+    page_size: i32,
+) -> Vec<pb::User> {
+    let mut users = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = app
+            .users()
+            .list_users(authed(
+                pb::ListUsersRequest {
+                    page_size,
+                    page_token: page_token.clone(),
+                    query: query.into(),
+                    order_by: order as i32,
+                    ..Default::default()
+                },
+                &ws.admin_token,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("list {query:?} {order:?}: {e:?}"))
+            .into_inner();
+        assert!(page.users.len() <= page_size as usize);
+        users.extend(page.users);
+        if page.next_page_token.is_empty() {
+            return users;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+fn ids(users: &[pb::User]) -> Vec<String> {
+    users.iter().map(|u| u.id.clone()).collect()
+}
+
+/// An account holding its admin and one user per name of [`NAMES`].
+async fn searchable_account(app: &TestApp) -> (Workspace, Vec<pb::User>) {
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 4)
+        .await;
+    for (i, name) in NAMES.iter().enumerate() {
+        let mut request = new_user(&format!(
+            "u{i}-{}@search.example",
+            uuid::Uuid::new_v4().simple()
+        ));
+        request.name = (*name).into();
+        let user = app
+            .users()
+            .add_user(authed(request, &ws.admin_token))
+            .await
+            .unwrap_or_else(|e| panic!("add {name}: {e:?}"))
+            .into_inner()
+            .user
+            .expect("user");
+        assert_eq!(user.name, *name);
+    }
+    // Users created before all of them (smaller ids), by SQL: more than a
+    // search reads in order before it asks the index, so that the users
+    // above are found by the index (SQLite's FTS5 table, PostgreSQL's
+    // trigram index when its planner picks it).
+    app.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
+         INSERT INTO users (id, account_id, name, email, password_hash, role, permissions, \
+         status, search_text, created_at, updated_at) \
+         SELECT '0000-fill-' || i, t.account_id, 'Filler ' || i, 'filler-' || i || '@fill.test', \
+         t.password_hash, t.role, t.permissions, t.status, \
+         'filler ' || i || '\n' || 'filler-' || i || '@fill.test', t.created_at, t.updated_at \
+         FROM n, users t WHERE t.id = '{admin}'",
+        last = 1000 + FILLERS - 1,
+        admin = ws.admin.id,
+    ))
+    .await;
+    let users = list_all(app, &ws, "", pb::UserOrder::Unspecified, 1000).await;
+    assert_eq!(users.len(), 1 + NAMES.len() + FILLERS);
+    assert!(users[0].id.starts_with("0000-fill-"), "fillers come first");
+    (ws, users)
+}
+
+/// Users made by SQL ahead of the named ones (see [`searchable_account`]).
+const FILLERS: usize = 150;
+
+/// Checks every query of [`QUERIES`] (and `extra`) against the model, in
+/// pages of 2 (a search reads 120 users in order before it asks the index)
+/// so that paging after a search is checked too.
+async fn check_queries(app: &TestApp, ws: &Workspace, users: &[pb::User], extra: &[&str]) {
+    for query in QUERIES.iter().chain(extra) {
+        let found = ids(&list_all(app, ws, query, pb::UserOrder::Unspecified, 2).await);
+        let expected = model(users, query);
+        // An all-space query is no query: every user.
+        let expected = if query.trim().is_empty() {
+            ids(users)
+        } else {
+            expected
+        };
+        assert_eq!(found, expected, "query {query:?}");
+    }
+}
+
+async fn search_is_a_case_insensitive_substring_of_name_or_email(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let (ws, users) = searchable_account(&app).await;
+    // The model itself must tell the special characters apart.
+    assert_eq!(model(&users, "0%_").len(), 1);
+    assert_eq!(model(&users, "x_o").len(), 1);
+    assert_eq!(model(&users, "zoë").len(), 1);
+    assert_eq!(model(&users, "ö").len(), 1);
+    check_queries(&app, &ws, &users, &[]).await;
+
+    // Another account's users are never found.
+    let other = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 2)
+        .await;
+    let mut request = new_user(&unique_email("zoë-elsewhere"));
+    request.name = "Zoë Elsewhere".into();
+    app.users()
+        .add_user(authed(request, &other.admin_token))
+        .await
+        .expect("add elsewhere");
+    check_queries(&app, &ws, &users, &[]).await;
+
+    if matches!(db, Db::Postgres) {
+        trigram_index_agrees(&app, &ws, &users).await;
+    }
+}
+
+/// PostgreSQL: the same LIKE with every plan but the trigram index's
+/// bitmap scan turned off finds what the model finds (the account is
+/// compared as an expression, so no other index can serve it).
+async fn trigram_index_agrees(app: &TestApp, ws: &Workspace, users: &[pb::User]) {
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .expect("pg");
+    conn.batch_execute("SET enable_seqscan = off; SET enable_indexscan = off")
+        .await
+        .expect("settings");
+    for query in QUERIES {
+        let needle = query.trim().to_lowercase();
+        if needle.chars().count() < 3 {
+            continue;
+        }
+        let pattern = needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+            .replace('\'', "''");
+        let plan = explain(
+            &mut conn,
+            &format!(
+                "SELECT id FROM users WHERE account_id || '' = '{}' AND search_text LIKE '%{pattern}%'",
+                ws.account.id
+            ),
+        )
+        .await;
+        assert!(
+            plan.contains("users_search_trgm_idx"),
+            "query {query:?} did not use the trigram index: {plan}"
+        );
+        let found: Vec<String> = ids_where(
+            &mut conn,
+            &format!(
+                "SELECT id FROM users WHERE account_id || '' = '{}' AND search_text LIKE '%{pattern}%' ORDER BY id",
+                ws.account.id
+            ),
+        )
+        .await;
+        assert_eq!(found, model(users, query), "trigram index, query {query:?}");
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Line {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Id {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+async fn explain(conn: &mut AsyncPgConnection, query: &str) -> String {
+    use diesel_async::RunQueryDsl;
+    let lines: Vec<Line> = diesel::sql_query(format!("EXPLAIN {query}"))
+        .load(conn)
+        .await
+        .expect("explain");
+    lines
+        .into_iter()
+        .map(|l| l.line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn ids_where(conn: &mut AsyncPgConnection, query: &str) -> Vec<String> {
+    use diesel_async::RunQueryDsl;
+    let rows: Vec<Id> = diesel::sql_query(query).load(conn).await.expect("ids");
+    rows.into_iter().map(|r| r.id).collect()
+}
+
+async fn search_follows_renames_email_changes_and_removals(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let (ws, mut users) = searchable_account(&app).await;
+
+    // Rename Zoë and move Ann's email; both through the API.
+    let zoe = users
+        .iter()
+        .position(|u| u.name == "Zoë Ångström")
+        .expect("zoë");
+    let renamed = app
+        .users()
+        .update_user(authed(
+            pb::UpdateUserRequest {
+                user_id: users[zoe].id.clone(),
+                etag: users[zoe].etag.clone(),
+                name: Some("Quentin Quux".into()),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("rename")
+        .into_inner()
+        .user
+        .expect("user");
+    users[zoe] = renamed;
+    let ann = users
+        .iter()
+        .position(|u| u.name == "Ann 1000 off")
+        .expect("ann");
+    let moved = app
+        .users()
+        .change_user_email(authed(
+            pb::ChangeUserEmailRequest {
+                user_id: users[ann].id.clone(),
+                etag: users[ann].etag.clone(),
+                email: unique_email("Ünïcode-Mail"),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("change email")
+        .into_inner()
+        .user
+        .expect("user");
+    users[ann] = moved;
+
+    // Remove the backslash user for good, its records handed to the admin.
+    let slash = users
+        .iter()
+        .position(|u| u.name == "Back\\slash Bob")
+        .expect("slash");
+    app.users()
+        .remove_user(authed(
+            pb::RemoveUserRequest {
+                user_id: users[slash].id.clone(),
+                reassignment: to(&ws.admin.id),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("remove");
+    users.remove(slash);
+
+    check_queries(
+        &app,
+        &ws,
+        &users,
+        &["quentin", "quux", "ünïcode-mail", "ÜNÏ", "slash"],
+    )
+    .await;
+    assert!(model(&users, "quux").len() == 1 && model(&users, "slash").is_empty());
+
+    // A change by SQL, as an operator's repair would make, is found too.
+    let bob = users.iter().position(|u| u.name == "Bob").expect("Bob");
+    app.sql(&format!(
+        "UPDATE users SET name = 'Robert', search_text = 'robert\n' || email WHERE id = '{}'",
+        users[bob].id
+    ))
+    .await;
+    users[bob].name = "Robert".into();
+    check_queries(&app, &ws, &users, &["robert", "ober"]).await;
+}
+
+async fn orders_page_through_every_user_once(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let (ws, users) = searchable_account(&app).await;
+
+    let mut by_name = users.clone();
+    by_name.sort_by_key(text_of);
+    let mut by_email = users.clone();
+    by_email.sort_by(|a, b| a.email.cmp(&b.email));
+    for page_size in [1, 3, 50] {
+        let listed = list_all(&app, &ws, "", pb::UserOrder::Name, page_size).await;
+        assert_eq!(ids(&listed), ids(&by_name), "by name, pages of {page_size}");
+        let listed = list_all(&app, &ws, "", pb::UserOrder::Email, page_size).await;
+        assert_eq!(
+            ids(&listed),
+            ids(&by_email),
+            "by email, pages of {page_size}"
+        );
+    }
+    // The three users named bob/Bob/bob are ordered by email among themselves.
+    let bobs: Vec<&pb::User> = by_name
+        .iter()
+        .filter(|u| u.name.eq_ignore_ascii_case("bob"))
+        .collect();
+    assert_eq!(bobs.len(), 3);
+
+    // An order with a search and a filter.
+    let listed = list_all(&app, &ws, "bob", pb::UserOrder::Name, 2).await;
+    let expected: Vec<String> = by_name
+        .iter()
+        .filter(|u| text_of(u).contains("bob"))
+        .map(|u| u.id.clone())
+        .collect();
+    assert_eq!(ids(&listed), expected);
+
+    let unknown = app
+        .users()
+        .list_users(authed(
+            pb::ListUsersRequest {
+                order_by: 7,
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect_err("unknown order");
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&unknown), vec!["order_by".to_owned()]);
+}
+
+async fn a_page_token_is_bound_to_its_order(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let (ws, _) = searchable_account(&app).await;
+    let list = |order: pb::UserOrder, page_token: String| {
+        let mut client = app.users();
+        let token = ws.admin_token.clone();
+        async move {
+            client
+                .list_users(authed(
+                    pb::ListUsersRequest {
+                        page_size: 2,
+                        page_token,
+                        order_by: order as i32,
+                        ..Default::default()
+                    },
+                    &token,
+                ))
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    let first = list(pb::UserOrder::Name, String::new())
+        .await
+        .expect("page");
+    for other in [pb::UserOrder::Unspecified, pb::UserOrder::Email] {
+        let refused = list(other, first.next_page_token.clone())
+            .await
+            .expect_err("a name-order token in another order");
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(bad_fields(&refused), vec!["page_token".to_owned()]);
+    }
+    list(pb::UserOrder::Name, first.next_page_token)
+        .await
+        .expect("the same order takes it");
+}
