@@ -22,10 +22,13 @@
 //!    same way (tonic clients: h2load repeats one body);
 //! 5. one user's 1,000,000 work records handed to a colleague by a remove
 //!    job, next to one SQL UPDATE moving the same rows, with the server's
-//!    peak RSS during the job and the longest gap between progress messages.
+//!    peak RSS during the job and the longest gap between progress messages;
+//! 6. RegisterWorkRecords: 100,000 new records in calls of 1,000, one call
+//!    at a time, next to one INSERT … SELECT of as many rows.
 //!
 //! It prints a table and asserts nothing about speed. Knobs:
-//! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_SEARCH_SMALL and
+//! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_REGISTER (records
+//! registered by RPC), ROSTER_PERF_SEARCH_SMALL and
 //! ROSTER_PERF_SEARCH_USERS (the two search sizes), ROSTER_PERF_SECONDS (per h2load
 //! run), ROSTER_PERF_ROUNDS (Health/GetUser/ListUsers rounds per concurrency;
 //! the table shows medians, and each ratio is the median of the ratios of
@@ -70,6 +73,8 @@ struct Knobs {
     records: usize,
     /// Seeded users the varying search is measured at, in one account.
     search_sizes: Vec<usize>,
+    /// Records registered through RegisterWorkRecords.
+    register_records: usize,
     seconds: u64,
     rounds: usize,
     /// Which of `sqlite` and `postgres` to run (default both).
@@ -421,6 +426,10 @@ struct Report {
     peak_rss_kib: u64,
     rss_before_job_kib: u64,
     search: Vec<search::SearchRow>,
+    register_records: usize,
+    register_secs: f64,
+    /// One INSERT … SELECT of as many records.
+    insert_secs: f64,
 }
 
 enum Db {
@@ -465,26 +474,83 @@ impl Db {
         Ok(())
     }
 
-    /// `records` work records owned by `owner`, in one statement.
+    /// `records` work records owned by `owner`, in one statement, with
+    /// external ids `seed-1`…, then ANALYZE.
     fn seed_sql(&self, account_id: &str, owner: &str, records: usize) -> String {
+        format!(
+            "{}; ANALYZE;",
+            self.records_sql(account_id, owner, "seed-", records)
+        )
+    }
+
+    /// One INSERT … SELECT of `records` work records owned by `owner`, with
+    /// external ids `{prefix}1`…, a quarter of each of four kinds.
+    fn records_sql(&self, account_id: &str, owner: &str, prefix: &str, records: usize) -> String {
         let columns =
             "account_id, kind, external_id, owner_user_id, owner_is_former, created_at, updated_at";
         let values = format!(
             "'{account_id}', CASE i % 4 WHEN 0 THEN 'LEAD' WHEN 1 THEN 'CONTACT' \
-             WHEN 2 THEN 'CUSTOMER' ELSE 'TASK' END, 'seed-' || i, '{owner}', FALSE, \
+             WHEN 2 THEN 'CUSTOMER' ELSE 'TASK' END, '{prefix}' || i, '{owner}', FALSE, \
              '2026-11-28 00:00:00', '2026-11-28 00:00:00'"
         );
         match self {
             Db::Postgres(_) => format!(
                 "INSERT INTO work_records ({columns}) SELECT {values} \
-                 FROM generate_series(1, {records}) AS i; ANALYZE;"
+                 FROM generate_series(1, {records}) AS i"
             ),
             Db::Sqlite(_) => format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {records}) \
-                 INSERT INTO work_records ({columns}) SELECT {values} FROM n; ANALYZE;"
+                 INSERT INTO work_records ({columns}) SELECT {values} FROM n"
             ),
         }
     }
+}
+
+/// RegisterWorkRecords: `records` new records in calls of `per_call`, one
+/// call at a time (one importer), owned by `owner`; returns the seconds.
+async fn register_records(
+    client: &UserManagementServiceClient<Channel>,
+    token: &str,
+    owner: &str,
+    records: usize,
+    per_call: usize,
+) -> anyhow::Result<f64> {
+    let kinds = [
+        pb::RecordKind::Lead,
+        pb::RecordKind::Contact,
+        pb::RecordKind::Customer,
+        pb::RecordKind::Task,
+    ];
+    let started = Instant::now();
+    let mut created = 0;
+    for first in (1..=records).step_by(per_call) {
+        let batch = (first..(first + per_call).min(records + 1))
+            .map(|i| pb::WorkRecordInput {
+                kind: kinds[i % 4] as i32,
+                external_id: format!("reg-{i}"),
+                owner_user_id: owner.to_owned(),
+                ..Default::default()
+            })
+            .collect();
+        created += client
+            .clone()
+            .register_work_records(authed(
+                pb::RegisterWorkRecordsRequest {
+                    records: batch,
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await?
+            .into_inner()
+            .created;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    ensure!(
+        created == records as i64,
+        "RegisterWorkRecords created {created} of {records} records"
+    );
+    Ok(secs)
 }
 
 async fn add_users(
@@ -541,6 +607,8 @@ const CHECK_ACCESS: &str = "/roster.v1.AccessService/CheckAccess";
 const BATCH_CHECK_ACCESS: &str = "/roster.v1.AccessService/BatchCheckAccess";
 /// Checks per BatchCheckAccess call.
 const BATCH: usize = 100;
+/// Records per RegisterWorkRecords call.
+const REGISTER_PER_CALL: usize = 1000;
 
 async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     let mut report = Report {
@@ -781,6 +849,22 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     ))
     .await?;
     report.update_secs = started.elapsed().as_secs_f64();
+
+    // RegisterWorkRecords as an importer calls it, next to one INSERT of as
+    // many rows (other external ids) on the same database.
+    report.register_records = knobs.register_records;
+    report.register_secs = register_records(
+        &client,
+        &admin_token,
+        &reference,
+        knobs.register_records,
+        REGISTER_PER_CALL,
+    )
+    .await?;
+    let started = Instant::now();
+    db.execute(db.records_sql(&account_id, &reference, "insert-", knobs.register_records))
+        .await?;
+    report.insert_secs = started.elapsed().as_secs_f64();
     drop(server);
     Ok(report)
 }
@@ -964,6 +1048,26 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
         )
     });
     row(
+        "RegisterWorkRecords, calls of 1,000, one at a time: records/s (× one INSERT)",
+        "≥ 0.5×",
+        &|r| {
+            let rpc = r.register_records as f64 / r.register_secs;
+            let insert = r.register_records as f64 / r.insert_secs;
+            format!(
+                "{rpc:.0} in {:.1} s ({:.2}×)",
+                r.register_secs,
+                rpc / insert
+            )
+        },
+    );
+    row("one INSERT … SELECT of as many records", "", &|r| {
+        format!(
+            "{:.0}/s in {:.2} s",
+            r.register_records as f64 / r.insert_secs,
+            r.insert_secs
+        )
+    });
+    row(
         "server peak RSS during the job (RSS just before)",
         "≤ 64 MiB",
         &|r| {
@@ -990,6 +1094,7 @@ async fn main() -> anyhow::Result<()> {
     let knobs = Knobs {
         users: knob("ROSTER_PERF_USERS", if smoke { 20 } else { 1000 }),
         records: knob("ROSTER_PERF_RECORDS", if smoke { 5000 } else { 1_000_000 }),
+        register_records: knob("ROSTER_PERF_REGISTER", if smoke { 2_000 } else { 100_000 }),
         search_sizes: vec![
             knob("ROSTER_PERF_SEARCH_SMALL", if smoke { 200 } else { 1_000 }),
             knob(
