@@ -243,6 +243,20 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 impl Load {
+    /// A table cell: req/s (with `after_rate` right after it), the ratio to
+    /// Health/Check, p50/p99, and failures if any.
+    fn cell(&self, after_rate: &str) -> String {
+        let failed = if self.failed > 0 {
+            format!(", {} FAILED", self.failed)
+        } else {
+            String::new()
+        };
+        format!(
+            "{:.0}{after_rate} ({:.2}×), {:.2}/{:.2} ms{failed}",
+            self.rps, self.ratio, self.p50_ms, self.p99_ms
+        )
+    }
+
     /// Medians of rounds; `health` holds Health/Check's runs of the same
     /// rounds, in the same order.
     fn combine(runs: &[Load], health: &[Load]) -> Load {
@@ -963,18 +977,7 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
                     } else {
                         String::new()
                     };
-                    format!(
-                        "{:.0}{decisions} ({:.2}×), {:.2}/{:.2} ms{}",
-                        load.rps,
-                        load.ratio,
-                        load.p50_ms,
-                        load.p99_ms,
-                        if load.failed > 0 {
-                            format!(", {} FAILED", load.failed)
-                        } else {
-                            String::new()
-                        }
-                    )
+                    load.cell(&decisions)
                 },
             );
         }
@@ -1012,18 +1015,7 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
                     } else {
                         s.search
                     };
-                    format!(
-                        "{:.0} ({:.2}×), {:.2}/{:.2} ms{}",
-                        load.rps,
-                        load.ratio,
-                        load.p50_ms,
-                        load.p99_ms,
-                        if load.failed > 0 {
-                            format!(", {} FAILED", load.failed)
-                        } else {
-                            String::new()
-                        }
-                    )
+                    load.cell("")
                 },
             );
         }
