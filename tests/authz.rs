@@ -88,6 +88,7 @@ const TABLE: &[(&str, Rule, Code)] = &[
     ("AccessService/CheckAccess", Rule::Read, Code::Ok),
     ("AccessService/BatchCheckAccess", Rule::Read, Code::Ok),
     ("UserManagementService/AddUser", Rule::Write, Code::Ok),
+    ("UserManagementService/BulkAddUsers", Rule::Write, Code::Ok),
     ("UserManagementService/GetUser", Rule::Read, Code::Ok),
     ("UserManagementService/ListUsers", Rule::Read, Code::Ok),
     ("UserManagementService/UpdateUser", Rule::Write, Code::Ok),
@@ -635,6 +636,23 @@ async fn call(app: &TestApp, w: &World, rpc: &str, header: Option<&str>) -> Code
                     pb::AddUserRequest {
                         account_id: acc,
                         ..new_user(&format!("new-{unique}@example.com"))
+                    },
+                    header,
+                ))
+                .await,
+        ),
+        "UserManagementService/BulkAddUsers" => code(
+            users
+                .bulk_add_users(request(
+                    pb::BulkAddUsersRequest {
+                        account_id: acc,
+                        users: vec![pb::BulkAddUserInput {
+                            name: "Bulk Newcomer".into(),
+                            email: format!("bulk-{unique}@example.com"),
+                            password: PASSWORD.into(),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
                     },
                     header,
                 ))

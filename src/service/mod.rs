@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod add_preview;
 pub mod auth;
 pub mod billing;
+pub mod bulk_add;
 pub mod email_change;
 pub mod events;
 pub mod groups;

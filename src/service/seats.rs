@@ -7,7 +7,7 @@ use super::BillingService;
 use crate::auth::principal::Grant;
 use crate::domain::account::UserCounts;
 use crate::domain::billing::prorated_seat_charge;
-use crate::domain::seats::admit_one;
+use crate::domain::seats::{admit_batch, admit_one};
 use crate::domain::{
     Account, EventType, LedgerEntry, LedgerKind, NewEvent, Plan, PriceList, SeatDecision,
 };
@@ -69,23 +69,95 @@ pub fn seat_preview(
             ));
         }
         SeatDecision::BuySeat => {
-            let monthly =
-                prices.monthly_seat_price(account.plan, account.enterprise_seat_price_minor);
             effect.seats_after = account.seats_purchased + 1;
-            effect.charge_minor = if account.plan == Plan::Trial {
-                0
-            } else {
-                prorated_seat_charge(
-                    monthly,
-                    account.billing_cycle,
-                    account.period_start,
-                    account.period_end,
-                    now,
-                )
-            };
+            effect.charge_minor = seats_charge(account, prices, 1, now);
         }
     }
     Ok((decision, effect))
+}
+
+/// The prorated charge for `seats` seats bought now (none on a trial).
+fn seats_charge(account: &Account, prices: &PriceList, seats: i64, now: NaiveDateTime) -> i64 {
+    if account.plan == Plan::Trial || seats <= 0 {
+        return 0;
+    }
+    let monthly = prices.monthly_seat_price(account.plan, account.enterprise_seat_price_minor);
+    seats
+        * prorated_seat_charge(
+            monthly,
+            account.billing_cycle,
+            account.period_start,
+            account.period_end,
+            now,
+        )
+}
+
+/// SPEC rule 2 for `added` more active users at once, the count the seat
+/// policy admits (see [`admit_batch`]): the effect of adding them, bought
+/// seats as one purchase. `account` as for [`seat_preview`].
+pub fn batch_seat_effect(
+    account: &Account,
+    prices: &PriceList,
+    added: i64,
+    now: NaiveDateTime,
+) -> SeatEffect {
+    let counts = account.user_counts();
+    let admission = admit_batch(
+        account.seat_policy,
+        counts.active,
+        i64::from(account.seats_purchased),
+        added,
+    );
+    let bought = i32::try_from(admission.seats_bought).unwrap_or(i32::MAX);
+    SeatEffect {
+        active_before: counts.active,
+        active_after: counts.active + admission.admitted,
+        seats_before: account.seats_purchased,
+        seats_after: account.seats_purchased.saturating_add(bought),
+        charge_minor: seats_charge(account, prices, admission.seats_bought, now),
+        currency: account.currency.clone(),
+    }
+}
+
+/// [`take_seat`] for `added` users at once (BulkAddUsers): the seats
+/// AUTO_EXPAND buys for them are one purchase, one ledger entry and one
+/// event. The caller admitted `added` by [`admit_batch`].
+pub async fn take_seats<R: Repo>(
+    conn: &mut R,
+    account: &Account,
+    prices: &PriceList,
+    actor: &str,
+    added: i64,
+    now: NaiveDateTime,
+) -> Result<SeatEffect> {
+    let effect = batch_seat_effect(account, prices, added, now);
+    let bought = effect.seats_after - effect.seats_before;
+    if bought > 0 {
+        conn.set_seats_purchased(&account.id, effect.seats_after, now)
+            .await?;
+        conn.insert_ledger_entry(&LedgerEntry {
+            seats_before: effect.seats_before,
+            seats_after: effect.seats_after,
+            amount_minor: effect.charge_minor,
+            reason: format!("{bought} extra active users under AUTO_EXPAND, added together"),
+            user_id: None,
+            ..LedgerEntry::about(account, LedgerKind::SeatAutoExpanded, actor, now)
+        })
+        .await?;
+        conn.append_event(
+            &account.id,
+            NewEvent {
+                seats_before: Some(effect.seats_before),
+                seats_after: Some(effect.seats_after),
+                amount_minor: Some(effect.charge_minor),
+                detail: "AUTO_EXPAND".into(),
+                ..NewEvent::new(EventType::SeatsChanged, actor)
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(effect)
 }
 
 /// SPEC rule 2 for one more active user, inside a transaction holding the

@@ -19,11 +19,12 @@ use crate::error::{Error, Reason, Result};
 use crate::store::prelude::*;
 use crate::store::{Insert, PageRead, UserFilter, UserOrder, UsersAtVersion};
 
-/// A validated new user (AddUser, or the first admin of an account).
-pub struct NewUser {
+/// A validated new user (AddUser, or the first admin of an account; with
+/// `C` a [`Credential`](super::bulk_add::Credential), one of BulkAddUsers).
+pub struct NewUser<C = Password> {
     pub name: DisplayName,
     pub email: Email,
-    pub password: Password,
+    pub password: C,
     pub group_id: Option<String>,
     pub role: Role,
     /// None: the role's defaults (or the access role's rights).
@@ -33,7 +34,7 @@ pub struct NewUser {
     pub access_role_id: Option<String>,
 }
 
-impl NewUser {
+impl<C> NewUser<C> {
     pub fn into_user(
         self,
         account_id: &str,

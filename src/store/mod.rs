@@ -94,6 +94,12 @@ pub(crate) trait BackendQueries {
         &mut self,
         email: &str,
     ) -> impl Future<Output = Result<(i64, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)>> + Send;
+    /// Inserts users, skipping those whose email (or id) is taken; returns
+    /// the ids inserted.
+    fn insert_user_rows(
+        &mut self,
+        rows: &[models::UserRow],
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Inserts work records in as few statements as the backend allows.
     fn insert_record_rows(
         &mut self,

@@ -24,6 +24,10 @@ impl super::BackendQueries for Conn {
     async fn insert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<usize> {
         insert_record_rows(self, rows).await
     }
+
+    async fn insert_user_rows(&mut self, rows: &[UserRow]) -> Result<Vec<String>> {
+        insert_user_rows(self, rows).await
+    }
 }
 
 /// `load_rows!(conn, query)`: the rows of `query` (see the SQLite build
@@ -232,6 +236,25 @@ async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<u
             .values(chunk)
             .execute(conn)
             .await?;
+    }
+    Ok(inserted)
+}
+
+/// One multi-row `INSERT … ON CONFLICT DO NOTHING` per 1,000 users (16
+/// binds each, under PostgreSQL's limit of 65,535); the statement triggers
+/// update each account row once per statement.
+async fn insert_user_rows(conn: &mut Conn, rows: &[UserRow]) -> Result<Vec<String>> {
+    use diesel_async::RunQueryDsl;
+    let mut inserted = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(1000) {
+        inserted.extend(
+            diesel::insert_into(super::schema::users::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .returning(super::schema::users::id)
+                .get_results::<String>(conn)
+                .await?,
+        );
     }
     Ok(inserted)
 }

@@ -24,6 +24,10 @@ impl super::BackendQueries for Conn {
     async fn insert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<usize> {
         insert_record_rows(self, rows).await
     }
+
+    async fn insert_user_rows(&mut self, rows: &[UserRow]) -> Result<Vec<String>> {
+        insert_user_rows(self, rows).await
+    }
 }
 
 /// `load_rows!(conn, query)`: the rows of `query`, built on the
@@ -150,6 +154,29 @@ async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<u
                         .bind::<Timestamp, _>(row.updated_at);
                 }
                 inserted += diesel::RunQueryDsl::execute(query, inner)?;
+            }
+            Ok(inserted)
+        })
+        .await?)
+}
+
+/// Users one by one with `ON CONFLICT DO NOTHING`, on the connection's own
+/// thread in one hand-off (as for records); the statement is prepared once.
+async fn insert_user_rows(conn: &mut Conn, rows: &[UserRow]) -> Result<Vec<String>> {
+    let rows = rows.to_vec();
+    Ok(conn
+        .spawn_blocking(move |inner| {
+            let mut inserted = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let added = diesel::RunQueryDsl::execute(
+                    diesel::insert_into(super::schema::users::table)
+                        .values(row)
+                        .on_conflict_do_nothing(),
+                    inner,
+                )?;
+                if added == 1 {
+                    inserted.push(row.id.clone());
+                }
             }
             Ok(inserted)
         })

@@ -3,6 +3,7 @@
 
 mod access_roles;
 mod accounts;
+mod bulk_add;
 mod events;
 mod groups;
 mod jobs;
@@ -165,6 +166,13 @@ impl UserManagementService for UserManagementApi {
         request: Request<pb::AddUserRequest>,
     ) -> Result<Response<pb::AddUserResponse>, Status> {
         users::add_user(self, request).await
+    }
+
+    async fn bulk_add_users(
+        &self,
+        request: Request<pb::BulkAddUsersRequest>,
+    ) -> Result<Response<pb::BulkAddUsersResponse>, Status> {
+        bulk_add::bulk_add_users(self, request).await
     }
 
     async fn get_user(

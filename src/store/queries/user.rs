@@ -25,6 +25,25 @@ impl UserQueries for Conn {
         )
     }
 
+    async fn insert_new_users(&mut self, users: &[User]) -> Result<Vec<String>> {
+        let rows: Vec<UserRow> = users.iter().map(UserRow::from).collect();
+        self.insert_user_rows(&rows).await
+    }
+
+    async fn taken_emails(&mut self, emails: &[String]) -> Result<Vec<String>> {
+        let mut taken = Vec::new();
+        for chunk in emails.chunks(1000) {
+            taken.extend(
+                users::table
+                    .filter(users::email.eq_any(chunk))
+                    .select(users::email)
+                    .load::<String>(self)
+                    .await?,
+            );
+        }
+        Ok(taken)
+    }
+
     async fn find_user_by_email(&mut self, email: &str) -> Result<Option<User>> {
         let row = users::table
             .filter(users::email.eq(email))

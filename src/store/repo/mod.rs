@@ -119,6 +119,18 @@ pub trait UserQueries: Send {
     fn email_taken(&mut self, email: &str) -> impl Future<Output = Result<bool>> + Send;
     /// Duplicate: the email is taken (in any account).
     fn insert_user(&mut self, user: &User) -> impl Future<Output = Result<Insert>> + Send;
+    /// Inserts users whose email is free, in as few statements as the
+    /// backend allows; a user whose email is taken (in any account) is
+    /// skipped. Returns the ids of the users inserted.
+    fn insert_new_users(
+        &mut self,
+        users: &[User],
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The (normalized) emails among `emails` that a user has, in any account.
+    fn taken_emails(
+        &mut self,
+        emails: &[String],
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// A user by (normalized) email in any account (VerifyPassword).
     fn find_user_by_email(
         &mut self,
