@@ -24,11 +24,14 @@
 //!    job, next to one SQL UPDATE moving the same rows, with the server's
 //!    peak RSS during the job and the longest gap between progress messages;
 //! 6. RegisterWorkRecords: 100,000 new records in calls of 1,000, one call
-//!    at a time, next to one INSERT … SELECT of as many rows.
+//!    at a time, next to one INSERT … SELECT of as many rows;
+//! 7. BulkAddUsers: 10,000 users with imported argon2id hashes into a new
+//!    AUTO_EXPAND account, in calls of 1,000, one call at a time, next to
+//!    one INSERT … SELECT of as many users into that account.
 //!
 //! It prints a table and asserts nothing about speed. Knobs:
 //! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_REGISTER (records
-//! registered by RPC), ROSTER_PERF_SEARCH_SMALL and
+//! registered by RPC), ROSTER_PERF_IMPORT (users imported by BulkAddUsers), ROSTER_PERF_SEARCH_SMALL and
 //! ROSTER_PERF_SEARCH_USERS (the two search sizes), ROSTER_PERF_SECONDS (per h2load
 //! run), ROSTER_PERF_ROUNDS (Health/GetUser/ListUsers rounds per concurrency;
 //! the table shows medians, and each ratio is the median of the ratios of
@@ -75,6 +78,8 @@ struct Knobs {
     search_sizes: Vec<usize>,
     /// Records registered through RegisterWorkRecords.
     register_records: usize,
+    /// Users imported through BulkAddUsers.
+    import_users: usize,
     seconds: u64,
     rounds: usize,
     /// Which of `sqlite` and `postgres` to run (default both).
@@ -444,6 +449,10 @@ struct Report {
     register_secs: f64,
     /// One INSERT … SELECT of as many records.
     insert_secs: f64,
+    import_users: usize,
+    import_secs: f64,
+    /// One INSERT … SELECT of as many users.
+    insert_users_secs: f64,
 }
 
 enum Db {
@@ -565,6 +574,73 @@ async fn register_records(
         "RegisterWorkRecords created {created} of {records} records"
     );
     Ok(secs)
+}
+
+/// BulkAddUsers as a migration calls it: `users` new users, each with the
+/// same imported PHC hash, in calls of `per_call`, one call at a time;
+/// returns the seconds.
+async fn import_users(
+    client: &UserManagementServiceClient<Channel>,
+    token: &str,
+    phc: &str,
+    users: usize,
+    per_call: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut added = 0;
+    for first in (1..=users).step_by(per_call) {
+        let batch = (first..(first + per_call).min(users + 1))
+            .map(|i| pb::BulkAddUserInput {
+                name: format!("Imported {i}"),
+                email: format!("imported-{i}@import.example"),
+                password_hash: phc.to_owned(),
+                ..Default::default()
+            })
+            .collect();
+        added += client
+            .clone()
+            .bulk_add_users(authed(
+                pb::BulkAddUsersRequest {
+                    users: batch,
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await?
+            .into_inner()
+            .added_count;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    ensure!(
+        added as usize == users,
+        "BulkAddUsers added {added} of {users} users"
+    );
+    Ok(secs)
+}
+
+/// One INSERT … SELECT of `users` users into `template`'s account, copies
+/// of it with their own ids, names and emails.
+fn users_sql(db: &Db, template: &str, users: usize) -> String {
+    let (with, numbers) = match db {
+        Db::Postgres(_) => (
+            String::new(),
+            format!("generate_series(1, {users}) AS n(i)"),
+        ),
+        Db::Sqlite(_) => (
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {users}) "
+            ),
+            "n".to_owned(),
+        ),
+    };
+    format!(
+        "{with}INSERT INTO users (id, account_id, name, email, password_hash, role, permissions, \
+         status, search_text, created_at, updated_at) \
+         SELECT 'ref-' || i, t.account_id, 'Reference ' || i, 'ref-' || i || '@import.example', \
+         t.password_hash, t.role, t.permissions, t.status, \
+         'reference ' || i || '\n' || 'ref-' || i || '@import.example', t.created_at, t.updated_at \
+         FROM {numbers}, users t WHERE t.id = '{template}'"
+    )
 }
 
 async fn add_users(
@@ -879,6 +955,53 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     db.execute(db.records_sql(&account_id, &reference, "insert-", knobs.register_records))
         .await?;
     report.insert_secs = started.elapsed().as_secs_f64();
+
+    // BulkAddUsers importing users with their hashes into a new account,
+    // next to one INSERT of as many users into that account.
+    let imported = client
+        .clone()
+        .create_account(authed(
+            pb::CreateAccountRequest {
+                name: "Imported".into(),
+                plan: pb::Plan::Base as i32,
+                seat_policy: pb::SeatPolicy::AutoExpand as i32,
+                seats_purchased: 1,
+                admin: Some(pb::NewAdmin {
+                    name: "Admin".into(),
+                    email: "admin@import.example".into(),
+                    password: PASSWORD.into(),
+                }),
+                ..Default::default()
+            },
+            &service_token,
+        ))
+        .await?
+        .into_inner();
+    let import_account = imported.account.context("no account")?.id;
+    let import_admin = imported.admin.context("no admin")?.id;
+    let import_token =
+        issuer.sign(&issuer.claims_for_user(&import_admin, &import_account, now, 7200))?;
+    let phc = {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        argon2::Argon2::default()
+            .hash_password(PASSWORD.as_bytes(), &salt)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .to_string()
+    };
+    report.import_users = knobs.import_users;
+    report.import_secs = import_users(
+        &client,
+        &import_token,
+        &phc,
+        knobs.import_users,
+        REGISTER_PER_CALL,
+    )
+    .await?;
+    let started = Instant::now();
+    db.execute(users_sql(db, &import_admin, knobs.import_users))
+        .await?;
+    report.insert_users_secs = started.elapsed().as_secs_f64();
     drop(server);
     Ok(report)
 }
@@ -1060,6 +1183,22 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
         )
     });
     row(
+        "BulkAddUsers with imported hashes, calls of 1,000, one at a time: users/s (× one INSERT)",
+        "≥ 0.5×",
+        &|r| {
+            let rpc = r.import_users as f64 / r.import_secs;
+            let insert = r.import_users as f64 / r.insert_users_secs;
+            format!("{rpc:.0} in {:.2} s ({:.2}×)", r.import_secs, rpc / insert)
+        },
+    );
+    row("one INSERT … SELECT of as many users", "", &|r| {
+        format!(
+            "{:.0}/s in {:.2} s",
+            r.import_users as f64 / r.insert_users_secs,
+            r.insert_users_secs
+        )
+    });
+    row(
         "server peak RSS during the job (RSS just before)",
         "≤ 64 MiB",
         &|r| {
@@ -1087,6 +1226,7 @@ async fn main() -> anyhow::Result<()> {
         users: knob("ROSTER_PERF_USERS", if smoke { 20 } else { 1000 }),
         records: knob("ROSTER_PERF_RECORDS", if smoke { 5000 } else { 1_000_000 }),
         register_records: knob("ROSTER_PERF_REGISTER", if smoke { 2_000 } else { 100_000 }),
+        import_users: knob("ROSTER_PERF_IMPORT", if smoke { 1_000 } else { 10_000 }),
         search_sizes: vec![
             knob("ROSTER_PERF_SEARCH_SMALL", if smoke { 200 } else { 1_000 }),
             knob(

@@ -189,6 +189,19 @@ async fn a_batch_is_one_seat_decision_and_one_ledger_entry(db: Db) {
         4 + 1,
         "one per user (and the admin's)"
     );
+    // The batch's events take the next sequences, with no gap or repeat.
+    let events = count(&app, &ws, "events WHERE 1 = 1").await;
+    let last = app
+        .sql_count(&format!(
+            "SELECT max(sequence) AS n FROM events WHERE account_id = '{}'",
+            ws.account.id
+        ))
+        .await;
+    assert_eq!(
+        count(&app, &ws, &format!("(SELECT DISTINCT sequence, account_id FROM events WHERE sequence BETWEEN 1 AND {last}) AS s WHERE 1 = 1")).await,
+        events
+    );
+    assert_eq!(last, events, "sequences 1..=n");
     for (result, email) in done.results.iter().zip(&emails) {
         let user = result.user.as_ref().expect("user");
         assert_eq!(&user.email, email);

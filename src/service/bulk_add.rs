@@ -220,17 +220,15 @@ impl UserService {
                     now,
                 )
                 .await?;
-                for row in rows.iter().filter(|row| inserted.contains(&row.id)) {
-                    conn.append_event(
-                        &account_id,
-                        NewEvent {
-                            user_id: Some(row.id.clone()),
-                            ..NewEvent::new(EventType::UserAdded, &actor)
-                        },
-                        now,
-                    )
-                    .await?;
-                }
+                let added_events = rows
+                    .iter()
+                    .filter(|row| inserted.contains(&row.id))
+                    .map(|row| NewEvent {
+                        user_id: Some(row.id.clone()),
+                        ..NewEvent::new(EventType::UserAdded, &actor)
+                    })
+                    .collect();
+                conn.append_events(&account_id, added_events, now).await?;
                 let outcomes: Vec<BulkAddOutcome> = rows
                     .iter()
                     .zip(planned)

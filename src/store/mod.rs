@@ -100,6 +100,11 @@ pub(crate) trait BackendQueries {
         &mut self,
         rows: &[models::UserRow],
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Inserts events whose sequences the caller reserved.
+    fn insert_event_rows(
+        &mut self,
+        rows: &[models::EventRow],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Inserts work records in as few statements as the backend allows.
     fn insert_record_rows(
         &mut self,

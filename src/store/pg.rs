@@ -28,6 +28,10 @@ impl super::BackendQueries for Conn {
     async fn insert_user_rows(&mut self, rows: &[UserRow]) -> Result<Vec<String>> {
         insert_user_rows(self, rows).await
     }
+
+    async fn insert_event_rows(&mut self, rows: &[EventRow]) -> Result<()> {
+        insert_event_rows(self, rows).await
+    }
 }
 
 /// `load_rows!(conn, query)`: the rows of `query` (see the SQLite build
@@ -257,6 +261,18 @@ async fn insert_user_rows(conn: &mut Conn, rows: &[UserRow]) -> Result<Vec<Strin
         );
     }
     Ok(inserted)
+}
+
+/// One multi-row INSERT per 1,000 events (under the bind limit).
+async fn insert_event_rows(conn: &mut Conn, rows: &[EventRow]) -> Result<()> {
+    use diesel_async::RunQueryDsl;
+    for chunk in rows.chunks(1000) {
+        diesel::insert_into(super::schema::events::table)
+            .values(chunk)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Also implements `$impl_for`'s trait for `&Conn`, a connection shared by

@@ -28,6 +28,10 @@ impl super::BackendQueries for Conn {
     async fn insert_user_rows(&mut self, rows: &[UserRow]) -> Result<Vec<String>> {
         insert_user_rows(self, rows).await
     }
+
+    async fn insert_event_rows(&mut self, rows: &[EventRow]) -> Result<()> {
+        insert_event_rows(self, rows).await
+    }
 }
 
 /// `load_rows!(conn, query)`: the rows of `query`, built on the
@@ -179,6 +183,22 @@ async fn insert_user_rows(conn: &mut Conn, rows: &[UserRow]) -> Result<Vec<Strin
                 }
             }
             Ok(inserted)
+        })
+        .await?)
+}
+
+/// Events one by one on the connection's own thread, in one hand-off.
+async fn insert_event_rows(conn: &mut Conn, rows: &[EventRow]) -> Result<()> {
+    let rows = rows.to_vec();
+    Ok(conn
+        .spawn_blocking(move |inner| {
+            for row in &rows {
+                diesel::RunQueryDsl::execute(
+                    diesel::insert_into(super::schema::events::table).values(row),
+                    inner,
+                )?;
+            }
+            Ok(())
         })
         .await?)
 }

@@ -125,6 +125,7 @@ delegate! {
 delegate! {
     impl EventQueries for Tx<'_> [Sqlite, Postgres];
     fn append_event(account_id: &str, event: NewEvent, now: NaiveDateTime) -> i64;
+    fn append_events(account_id: &str, events: Vec<NewEvent>, now: NaiveDateTime) -> ();
     fn list_events(account_id: &str, after: i64, limit: i64) -> Vec<Event>;
     fn list_events_matching(account_id: &str, after: i64, limit: i64, filter: &EventFilter) -> Vec<Event>;
     fn oldest_event_sequence(account_id: &str) -> Option<i64>;

@@ -19,6 +19,35 @@ impl EventQueries for Conn {
         Ok(sequence)
     }
 
+    async fn append_events(
+        &mut self,
+        account_id: &str,
+        events: Vec<NewEvent>,
+        now: NaiveDateTime,
+    ) -> Result<()> {
+        let count = events.len() as i64;
+        if count == 0 {
+            return Ok(());
+        }
+        // One update reserves the sequences of all of them.
+        let last: i64 = diesel::update(accounts::table.find(account_id))
+            .set(accounts::event_seq.eq(accounts::event_seq + count))
+            .returning(accounts::event_seq)
+            .get_result(self)
+            .await?;
+        let rows: Vec<EventRow> = events
+            .into_iter()
+            .zip(last - count + 1..)
+            .map(|(event, sequence)| EventRow {
+                sequence,
+                ..convert::event_row(account_id, event, now)
+            })
+            .collect();
+        self.insert_event_rows(&rows).await?;
+        metrics::counter!("roster_events_appended_total").increment(count as u64);
+        Ok(())
+    }
+
     async fn list_events(
         &mut self,
         account_id: &str,

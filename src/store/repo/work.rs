@@ -169,6 +169,15 @@ pub trait EventQueries: Send {
         event: NewEvent,
         now: NaiveDateTime,
     ) -> impl Future<Output = Result<i64>> + Send;
+    /// Appends events with the account's next sequence numbers, in order,
+    /// in as few statements as the backend allows. Call with the account
+    /// locked.
+    fn append_events(
+        &mut self,
+        account_id: &str,
+        events: Vec<NewEvent>,
+        now: NaiveDateTime,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Events with sequence greater than `after`, in order.
     fn list_events(
         &mut self,
