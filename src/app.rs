@@ -38,6 +38,8 @@ pub struct Settings {
     /// PostgreSQL connections the point reads share (0: by CPU cores).
     pub db_shared_read_connections: usize,
     pub db_acquire_timeout: Duration,
+    /// How long followers wait for a commit notification before reading.
+    pub follow_fallback: Duration,
     pub verifier: TokenVerifier,
     pub hash_params: HashParams,
     pub hash_concurrency: usize,
@@ -133,6 +135,7 @@ impl App {
             max_connections: settings.db_max_connections,
             shared_read_connections: settings.db_shared_read_connections,
             acquire_timeout: settings.db_acquire_timeout,
+            follow_fallback: settings.follow_fallback,
         })?;
         if settings.migrate {
             let applied = store.migrate().await?;

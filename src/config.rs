@@ -93,6 +93,11 @@ pub struct DbArgs {
     /// Seconds a call waits for a database connection before UNAVAILABLE.
     #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5)]
     pub db_acquire_timeout_secs: u64,
+    /// Milliseconds a following stream (StreamEvents, WatchJob) waits for a
+    /// commit notification before it reads anyway: the longest a lost
+    /// notification can delay an event.
+    #[arg(long, env = "ROSTER_FOLLOW_FALLBACK_MS", default_value_t = 2000)]
+    pub follow_fallback_ms: u64,
 }
 
 /// Password hashing.
@@ -371,6 +376,10 @@ impl PriceArgs {
 }
 
 impl DbArgs {
+    pub fn follow_fallback(&self) -> Duration {
+        Duration::from_millis(self.follow_fallback_ms.max(10))
+    }
+
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_secs(self.db_acquire_timeout_secs.max(1))
     }

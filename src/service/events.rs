@@ -1,7 +1,5 @@
 //! The per-account event log as a resumable stream.
 
-use std::time::Duration;
-
 use tokio::sync::mpsc;
 
 use super::EventService;
@@ -11,9 +9,6 @@ use crate::error::{Error, Result};
 use crate::store::EventFilter;
 use crate::store::prelude::*;
 
-/// How often a following stream looks for new events. Polling the database
-/// works the same whichever replica committed the event.
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 const BATCH: i64 = 500;
 
 impl EventService {
@@ -38,6 +33,8 @@ impl EventService {
         if after < 0 {
             return Err(Error::invalid("after_sequence", "must not be negative"));
         }
+        // Taken before the first read, so no commit after it goes unheard.
+        let mut changes = self.store.changes().waiter(&account_id);
         let account = self
             .store
             .read(async |conn| conn.find_account(&account_id).await)
@@ -99,8 +96,10 @@ impl EventService {
                         return;
                     }
                 }
+                // A commit of the account wakes the stream (on any replica);
+                // it reads anyway after the fallback interval.
                 tokio::select! {
-                    _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                    _ = changes.wait() => {}
                     _ = tx.closed() => return,
                 }
             }

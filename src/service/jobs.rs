@@ -31,7 +31,7 @@ pub struct JobSettings {
     /// DisableUser/RemoveUser move up to this many records in the call;
     /// above it they start a job.
     pub single_user_threshold: i64,
-    /// How often idle workers and watchers look at the database.
+    /// How often idle job workers look for queued jobs.
     pub poll: Duration,
 }
 
@@ -293,12 +293,13 @@ impl JobService {
         grant: &Grant,
         job_id: &str,
     ) -> Result<mpsc::Receiver<Result<JobView>>> {
+        // Taken before the first read, so no commit after it goes unheard.
+        let mut changes = self.store.changes().waiter(grant.account_id());
         let first = self.get_job(grant, job_id).await?;
         let account_id = first.job.account_id.clone();
         let job_id = job_id.to_owned();
         let (tx, rx) = mpsc::channel(16);
         let store = self.store.clone();
-        let poll = self.jobs.poll;
         let stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut last = (
@@ -312,8 +313,11 @@ impl JobService {
             }
             let mut sent = tokio::time::Instant::now();
             while !finished && !*stopping.borrow() {
+                // A commit of the account wakes the watcher; with none, it
+                // reads for the heartbeat (and in case a notification was lost).
+                let heartbeat = HEARTBEAT.saturating_sub(sent.elapsed());
                 tokio::select! {
-                    _ = tokio::time::sleep(poll) => {}
+                    _ = changes.wait_at_most(heartbeat) => {}
                     _ = tx.closed() => return,
                 }
                 let view = async {
@@ -332,7 +336,7 @@ impl JobService {
                 match view {
                     Ok(view) => {
                         let now = (view.job.state, view.job.records_moved, view.users.clone());
-                        if now == last && sent.elapsed() < heartbeat_after(poll) {
+                        if now == last && sent.elapsed() < HEARTBEAT {
                             continue;
                         }
                         last = now;
@@ -400,8 +404,6 @@ async fn assess<R: Repo>(
     Ok((results, total))
 }
 
-/// How long a watcher stays silent when nothing changes: one poll less than
-/// a second, so a message goes out at least every second.
-fn heartbeat_after(poll: Duration) -> Duration {
-    Duration::from_secs(1).saturating_sub(poll)
-}
+/// How long a watcher stays silent when nothing changes: under a second
+/// (its read included), so a message goes out at least every second.
+const HEARTBEAT: Duration = Duration::from_millis(900);

@@ -21,6 +21,7 @@
 //! (seat counting, last-admin checks, event sequence numbers) happens after
 //! that lock, so it is race-free across threads and replicas.
 
+pub mod changes;
 mod coalesced;
 mod convert;
 mod fresh;
@@ -143,6 +144,8 @@ pub struct Store {
     /// Reads of an account's `users_version`, shared by concurrent calls
     /// (see [`fresh`]).
     users_versions: Arc<fresh::FreshReads<Option<i64>>>,
+    /// Commit notifications for followers.
+    changes: changes::Changes,
 }
 
 /// How to open the database.
@@ -155,6 +158,9 @@ pub struct StoreConfig {
     pub shared_read_connections: usize,
     /// How long a call waits for a free connection before UNAVAILABLE.
     pub acquire_timeout: Duration,
+    /// How long a follower waits for a commit notification before reading
+    /// anyway (see [`changes`]).
+    pub follow_fallback: Duration,
 }
 
 impl Store {
@@ -164,6 +170,11 @@ impl Store {
 
     pub fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Commit notifications (see [`changes`]).
+    pub fn changes(&self) -> &changes::Changes {
+        &self.changes
     }
 
     /// The hot reads of users (see [`Users`]).
@@ -196,7 +207,11 @@ impl Store {
                 let conn: &mut SqliteConn = &mut pooled;
                 runtime::begin_immediate(conn).await?;
                 let result = body(&mut Tx::Sqlite(&mut *conn)).await;
-                runtime::end_transaction(conn, result).await
+                let committed = runtime::end_transaction(conn, result).await;
+                if committed.is_ok() {
+                    self.changes.committed_any();
+                }
+                committed
             }
             Backend::Postgres(pools) => {
                 use diesel_async::{AsyncConnection, TransactionManager};

@@ -128,10 +128,18 @@ impl Store {
                 read: pool(true)?,
             })
         };
+        let config_fallback = config.follow_fallback;
+        let changes = match &url {
+            DatabaseUrl::Postgres { config, .. } => {
+                super::changes::Changes::postgres((**config).clone(), config_fallback)
+            }
+            _ => super::changes::Changes::in_process(config_fallback),
+        };
         Ok(Store {
             backend,
             url,
             users_versions: Arc::default(),
+            changes,
         })
     }
 

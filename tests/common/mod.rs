@@ -148,6 +148,7 @@ impl TestApp {
             db_max_connections: 8,
             db_shared_read_connections: 0,
             db_acquire_timeout: Duration::from_secs(10),
+            follow_fallback: Duration::from_secs(2),
             verifier: TokenVerifier::new("roster", "roster").with_hs256_secret(SECRET),
             hash_params: HashParams::default(),
             hash_concurrency: 2,
