@@ -27,7 +27,11 @@
 //!    at a time, next to one INSERT … SELECT of as many rows;
 //! 7. BulkAddUsers: 10,000 users with imported argon2id hashes into a new
 //!    AUTO_EXPAND account, in calls of 1,000, one call at a time, next to
-//!    one INSERT … SELECT of as many users into that account.
+//!    one INSERT … SELECT of as many users into that account;
+//! 8. commit to delivery: 200 renames (UpdateUser) one after another, each
+//!    timed from the call's start to its USER_UPDATED event arriving on a
+//!    following StreamEvents; on PostgreSQL the stream is served by a second
+//!    server process (another replica), on SQLite by the same one.
 //!
 //! It prints a table and asserts nothing about speed. Knobs:
 //! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_REGISTER (records
@@ -449,6 +453,8 @@ struct Report {
     register_secs: f64,
     /// One INSERT … SELECT of as many records.
     insert_secs: f64,
+    /// Commit-to-delivery times of StreamEvents, sorted.
+    delivery: Vec<Duration>,
     import_users: usize,
     import_secs: f64,
     /// One INSERT … SELECT of as many users.
@@ -616,6 +622,82 @@ async fn import_users(
         "BulkAddUsers added {added} of {users} users"
     );
     Ok(secs)
+}
+
+/// Renames `user_id` `rounds` times through `writer`, each time waiting for
+/// its USER_UPDATED event on a StreamEvents that `follower` serves; returns
+/// the time from each call's start to its event, sorted.
+async fn delivery_times(
+    writer: &UserManagementServiceClient<Channel>,
+    follower: &UserManagementServiceClient<Channel>,
+    token: &str,
+    user_id: &str,
+    rounds: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut stream = follower
+        .clone()
+        .stream_events(authed(
+            pb::StreamEventsRequest {
+                follow: true,
+                user_id: user_id.to_owned(),
+                event_types: vec![pb::EventType::UserUpdated as i32],
+                ..Default::default()
+            },
+            token,
+        ))
+        .await?
+        .into_inner();
+    let mut etag = writer
+        .clone()
+        .get_user(authed(
+            pb::GetUserRequest {
+                user_id: user_id.to_owned(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await?
+        .into_inner()
+        .user
+        .context("no user")?
+        .etag;
+    // Events of earlier renames (none expected) are drained by sequence.
+    let mut last_sequence = 0;
+    let mut times = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let started = Instant::now();
+        let updated = writer
+            .clone()
+            .update_user(authed(
+                pb::UpdateUserRequest {
+                    user_id: user_id.to_owned(),
+                    etag: etag.clone(),
+                    name: Some(format!("Renamed {round}")),
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await?
+            .into_inner()
+            .user
+            .context("no user")?;
+        etag = updated.etag;
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(30), stream.next())
+                .await
+                .context("no event within 30 s")?
+                .context("the stream ended")??
+                .event
+                .context("no event")?;
+            if event.sequence > last_sequence {
+                last_sequence = event.sequence;
+                break;
+            }
+        }
+        times.push(started.elapsed());
+    }
+    times.sort();
+    Ok(times)
 }
 
 /// One INSERT … SELECT of `users` users into `template`'s account, copies
@@ -956,6 +1038,26 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
         .await?;
     report.insert_secs = started.elapsed().as_secs_f64();
 
+    // Commit to delivery: the writer is this server; on PostgreSQL the
+    // follower is a second process on the same database.
+    let second = match db {
+        Db::Postgres(_) => Some(Server::start(db.url()).await?.0),
+        Db::Sqlite(_) => None,
+    };
+    let follower = match &second {
+        Some(server) => server.client().await?,
+        None => client.clone(),
+    };
+    report.delivery = delivery_times(
+        &client,
+        &follower,
+        &admin_token,
+        &admin_id,
+        if knobs.smoke { 20 } else { 200 },
+    )
+    .await?;
+    drop(second);
+
     // BulkAddUsers importing users with their hashes into a new account,
     // next to one INSERT of as many users into that account.
     let imported = client
@@ -1182,6 +1284,20 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
             r.insert_secs
         )
     });
+    row(
+        "StreamEvents, commit to delivery (another replica on PostgreSQL): p50/p99/max",
+        "p99 ≤ 20 ms",
+        &|r| {
+            let at = |q: f64| {
+                let i = ((r.delivery.len() as f64 * q).ceil() as usize)
+                    .clamp(1, r.delivery.len().max(1));
+                r.delivery
+                    .get(i - 1)
+                    .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+            };
+            format!("{:.2}/{:.2}/{:.2} ms", at(0.5), at(0.99), at(1.0))
+        },
+    );
     row(
         "BulkAddUsers with imported hashes, calls of 1,000, one at a time: users/s (× one INSERT)",
         "≥ 0.5×",
