@@ -89,6 +89,23 @@ fn outcomes(response: &pb::BulkAddUsersResponse) -> Vec<(pb::UserOutcome, String
         .collect()
 }
 
+/// What AddUser would do to seats now (validate_only).
+async fn one_more_user(app: &TestApp, ws: &Workspace) -> pb::SeatEffect {
+    app.users()
+        .add_user(authed(
+            pb::AddUserRequest {
+                validate_only: true,
+                ..new_user(&unique_email("probe"))
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("preview")
+        .into_inner()
+        .seat_effect
+        .expect("effect")
+}
+
 fn phc(password: &str, memory_kib: u32) -> String {
     let params = argon2::Params::new(memory_kib, 1, 1, None).expect("params");
     let hasher = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
@@ -109,20 +126,7 @@ async fn a_batch_is_one_seat_decision_and_one_ledger_entry(db: Db) {
     let ledger_before = count(&app, &ws, "ledger_entries WHERE 1 = 1").await;
     // One free seat, then three bought: the charge of one more seat now,
     // as AddUser's preview prices it, times three.
-    let one_seat = app
-        .users()
-        .add_user(authed(
-            pb::AddUserRequest {
-                validate_only: true,
-                ..new_user(&unique_email("probe"))
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("preview")
-        .into_inner()
-        .seat_effect
-        .expect("effect");
+    let one_seat = one_more_user(&app, &ws).await;
     assert_eq!(one_seat.charge_minor, 0, "a free seat is left");
     let emails: Vec<String> = (0..4).map(|i| unique_email(&format!("bulk{i}"))).collect();
     let done = bulk_add(
@@ -147,20 +151,7 @@ async fn a_batch_is_one_seat_decision_and_one_ledger_entry(db: Db) {
         (effect.seats_purchased_before, effect.seats_purchased_after),
         (2, 5)
     );
-    let single = app
-        .users()
-        .add_user(authed(
-            pb::AddUserRequest {
-                validate_only: true,
-                ..new_user(&unique_email("probe"))
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("preview")
-        .into_inner()
-        .seat_effect
-        .expect("effect");
+    let single = one_more_user(&app, &ws).await;
     assert!(single.charge_minor > 0);
     assert_eq!(effect.charge_minor, 3 * single.charge_minor);
 

@@ -133,29 +133,8 @@ pub async fn take_seats<R: Repo>(
     let effect = batch_seat_effect(account, prices, added, now);
     let bought = effect.seats_after - effect.seats_before;
     if bought > 0 {
-        conn.set_seats_purchased(&account.id, effect.seats_after, now)
-            .await?;
-        conn.insert_ledger_entry(&LedgerEntry {
-            seats_before: effect.seats_before,
-            seats_after: effect.seats_after,
-            amount_minor: effect.charge_minor,
-            reason: format!("{bought} extra active users under AUTO_EXPAND, added together"),
-            user_id: None,
-            ..LedgerEntry::about(account, LedgerKind::SeatAutoExpanded, actor, now)
-        })
-        .await?;
-        conn.append_event(
-            &account.id,
-            NewEvent {
-                seats_before: Some(effect.seats_before),
-                seats_after: Some(effect.seats_after),
-                amount_minor: Some(effect.charge_minor),
-                detail: "AUTO_EXPAND".into(),
-                ..NewEvent::new(EventType::SeatsChanged, actor)
-            },
-            now,
-        )
-        .await?;
+        let reason = format!("{bought} extra active users under AUTO_EXPAND, added together");
+        record_purchase(conn, account, actor, &effect, None, reason, now).await?;
     }
     Ok(effect)
 }
@@ -174,32 +153,56 @@ pub async fn take_seat<R: Repo>(
 ) -> Result<SeatEffect> {
     let (decision, effect) = seat_preview(account, prices, now)?;
     if decision == SeatDecision::BuySeat {
-        conn.set_seats_purchased(&account.id, effect.seats_after, now)
-            .await?;
-        conn.insert_ledger_entry(&LedgerEntry {
-            seats_before: effect.seats_before,
-            seats_after: effect.seats_after,
-            amount_minor: effect.charge_minor,
-            reason: "an extra active user under AUTO_EXPAND".into(),
-            user_id: Some(user_id.to_owned()),
-            ..LedgerEntry::about(account, LedgerKind::SeatAutoExpanded, actor, now)
-        })
-        .await?;
-        conn.append_event(
-            &account.id,
-            NewEvent {
-                user_id: Some(user_id.to_owned()),
-                seats_before: Some(effect.seats_before),
-                seats_after: Some(effect.seats_after),
-                amount_minor: Some(effect.charge_minor),
-                detail: "AUTO_EXPAND".into(),
-                ..NewEvent::new(EventType::SeatsChanged, actor)
-            },
+        record_purchase(
+            conn,
+            account,
+            actor,
+            &effect,
+            Some(user_id),
+            "an extra active user under AUTO_EXPAND".into(),
             now,
         )
         .await?;
     }
     Ok(effect)
+}
+
+/// What AUTO_EXPAND buying `effect`'s seats writes: the account's seats,
+/// one ledger entry and one SEATS_CHANGED event.
+async fn record_purchase<R: Repo>(
+    conn: &mut R,
+    account: &Account,
+    actor: &str,
+    effect: &SeatEffect,
+    user_id: Option<&str>,
+    reason: String,
+    now: NaiveDateTime,
+) -> Result<()> {
+    conn.set_seats_purchased(&account.id, effect.seats_after, now)
+        .await?;
+    conn.insert_ledger_entry(&LedgerEntry {
+        seats_before: effect.seats_before,
+        seats_after: effect.seats_after,
+        amount_minor: effect.charge_minor,
+        reason,
+        user_id: user_id.map(str::to_owned),
+        ..LedgerEntry::about(account, LedgerKind::SeatAutoExpanded, actor, now)
+    })
+    .await?;
+    conn.append_event(
+        &account.id,
+        NewEvent {
+            user_id: user_id.map(str::to_owned),
+            seats_before: Some(effect.seats_before),
+            seats_after: Some(effect.seats_after),
+            amount_minor: Some(effect.charge_minor),
+            detail: "AUTO_EXPAND".into(),
+            ..NewEvent::new(EventType::SeatsChanged, actor)
+        },
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The seat picture of an account.
