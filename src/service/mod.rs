@@ -25,6 +25,7 @@ pub mod rights_cache;
 pub mod rules;
 pub mod seats;
 pub mod transfers;
+pub mod user_list;
 pub mod users;
 pub mod worker;
 

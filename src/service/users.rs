@@ -5,8 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::UserClaims;
 use super::idempotency::{self, Key};
-use super::page_cache::{PageCache, PageKey, UserPage};
-use super::paging;
 use super::seats::{SeatEffect, take_seat};
 use super::{UserService, ensure_writable, locked_account, new_id};
 use crate::auth::principal::{Access, Grant};
@@ -16,8 +14,8 @@ use crate::domain::{
     UserStatus,
 };
 use crate::error::{Error, Reason, Result};
+use crate::store::Insert;
 use crate::store::prelude::*;
-use crate::store::{Insert, PageRead, UserFilter, UserOrder, UsersAtVersion};
 
 /// A validated new user (AddUser, or the first admin of an account; with
 /// `C` a [`Credential`](super::bulk_add::Credential), one of BulkAddUsers).
@@ -69,104 +67,6 @@ impl<C> NewUser<C> {
 pub struct AddedUser {
     pub user: User,
     pub seat_effect: SeatEffect,
-}
-
-/// Validated filters of ListUsers.
-#[derive(Debug, Clone, Default)]
-pub struct ListUsers {
-    pub status: Option<UserStatus>,
-    pub group_id: Option<String>,
-    pub role: Option<Role>,
-    pub query: Option<String>,
-    pub order: UserOrder,
-    pub page_size: i32,
-    pub page_token: String,
-}
-
-/// A ListUsers request turned into the query of one page.
-struct PageQuery {
-    account_id: String,
-    filter: UserFilter,
-    /// Which page: the filters a page token is bound to, where it starts,
-    /// its size (also the page's key among kept pages).
-    key: PageKey,
-}
-
-impl PageQuery {
-    fn new(account_id: &str, request: ListUsers) -> Result<Self> {
-        let limit = paging::page_size(request.page_size, 50)?;
-        let filter = UserFilter {
-            status: request.status,
-            group_id: request.group_id,
-            role: request.role,
-            query: request.query.map(|q| q.to_lowercase()),
-            order: request.order,
-        };
-        let mut filters = format!(
-            "{account_id}|{:?}|{:?}|{:?}|{:?}",
-            filter.status, filter.group_id, filter.role, filter.query
-        );
-        // A token of one order is no token of another (the default order's
-        // tokens stay as they were).
-        if filter.order != UserOrder::Created {
-            filters.push_str(&format!("|{:?}", filter.order));
-        }
-        let after = paging::decode_token(&request.page_token, &filters)?;
-        Ok(Self {
-            account_id: account_id.to_owned(),
-            filter,
-            key: PageKey {
-                filters,
-                after,
-                limit,
-            },
-        })
-    }
-
-    /// Whether some version of this page is kept (worth reading the
-    /// account's users version for).
-    fn is_kept(&self, pages: &PageCache) -> bool {
-        pages.holds(&self.key)
-    }
-
-    /// The kept page, if it was read at the account's current `users_version`.
-    fn kept(&self, pages: &PageCache, users_version: Option<i64>) -> Option<UserPage> {
-        users_version.and_then(|v| pages.get(&self.key, v))
-    }
-
-    /// The read of this page: one row more than the page, to know whether
-    /// another follows.
-    fn read(&self) -> PageRead<'_> {
-        PageRead {
-            account_id: &self.account_id,
-            filter: &self.filter,
-            after: self.key.after.as_deref(),
-            limit: self.key.limit + 1,
-        }
-    }
-
-    /// The page (at most `limit` rows) and the next page token, kept in
-    /// `pages` when the read carried the account's users version. The
-    /// password hash, which no page shows, is dropped.
-    fn finish(&self, read: UsersAtVersion, pages: &PageCache) -> UserPage {
-        let mut rows = read.users;
-        let next_page_token =
-            paging::finish_page(&mut rows, self.key.limit, &self.key.filters, |u| {
-                self.filter.order.key(u)
-            });
-        for row in &mut rows {
-            row.password_hash = String::new();
-        }
-        let page = UserPage {
-            users: rows.into(),
-            next_page_token,
-        };
-        metrics::counter!("roster_list_pages_total", "source" => "read").increment(1);
-        if let Some(users_version) = read.users_version {
-            pages.put(self.key.clone(), users_version, page.clone());
-        }
-        page
-    }
 }
 
 /// Validated UpdateUser: None leaves a field as it is.
@@ -304,60 +204,6 @@ impl UserService {
             .position(|u| u.id == user_id)
             .ok_or_else(Error::user_not_found)?;
         Ok(rows.swap_remove(at))
-    }
-
-    /// One page of users and the next page token. A page read before is
-    /// served again while the account's users version is unchanged (see
-    /// [`PageCache`]): one small read instead of the page.
-    pub async fn list_users(&self, grant: &Grant, request: ListUsers) -> Result<UserPage> {
-        let account_id = grant.account_id().to_owned();
-        let page = PageQuery::new(&account_id, request)?;
-        let users = self.store.users();
-        if page.is_kept(&self.pages) {
-            let version = users.users_version(&account_id).await?;
-            if let Some(kept) = page.kept(&self.pages, version) {
-                return Ok(kept);
-            }
-        }
-        let read = users.page(page.read()).await?;
-        Ok(page.finish(read, &self.pages))
-    }
-
-    /// ListUsers without a text search (the handler sends those to
-    /// [`UserService::list_users`]) for a user token acting on its own account.
-    /// A page read before: the caller's row and the users version in one
-    /// statement, and the kept page if the version is unchanged. Otherwise
-    /// the caller's row and the page in one go (see
-    /// [`Users::caller_and_page`](crate::store::Users::caller_and_page)).
-    /// Either way revocation takes effect at once, and no row leaves before
-    /// the caller is confirmed and authorized.
-    pub async fn list_users_as(&self, claims: &UserClaims, request: ListUsers) -> Result<UserPage> {
-        let page = match PageQuery::new(&claims.account_id, request) {
-            Ok(page) => page,
-            Err(invalid) => {
-                // A revoked token hears UNAUTHENTICATED first, as on every RPC.
-                claims.confirm_now(&self.store).await?;
-                return Err(invalid);
-            }
-        };
-        let users = self.store.users();
-        if page.is_kept(&self.pages) {
-            let found = users.with_users_version(&claims.user_id).await?;
-            let (caller, version) = found.unzip();
-            claims
-                .confirm(caller.as_ref())?
-                .authorize(&claims.account_id, Access::Read)?;
-            if let Some(kept) = page.kept(&self.pages, version) {
-                return Ok(kept);
-            }
-            let read = users.page(page.read()).await?;
-            return Ok(page.finish(read, &self.pages));
-        }
-        let (caller, read) = users.caller_and_page(&claims.user_id, page.read()).await?;
-        claims
-            .confirm(caller.as_ref())?
-            .authorize(&claims.account_id, Access::Read)?;
-        Ok(page.finish(read, &self.pages))
     }
 
     pub async fn update_user(

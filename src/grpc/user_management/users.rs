@@ -7,7 +7,8 @@ use crate::error::Violations;
 use crate::grpc::{bearer, convert, principal};
 use crate::proto::v1 as pb;
 use crate::service::auth::Bearer;
-use crate::service::users::{ListUsers, NewUser, UserUpdate};
+use crate::service::user_list::ListUsers;
+use crate::service::users::{NewUser, UserUpdate};
 use tonic::{Request, Response, Status};
 
 pub(super) async fn add_user(
