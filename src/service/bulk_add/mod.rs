@@ -1,9 +1,9 @@
 //! BulkAddUsers: up to 1,000 users in one transaction, with one seat
 //! decision for the batch, per-user outcomes and the two bulk modes.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+mod replay;
 
-use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::idempotency::{self, Key};
 use super::rules::Refusal;
@@ -19,6 +19,7 @@ use crate::domain::{
 use crate::error::{Error, Reason, Result, Violations};
 use crate::store::Repo;
 use crate::store::prelude::*;
+use replay::{replay, stored};
 
 /// Most users one BulkAddUsers call adds.
 pub const MAX_BULK_ADD_USERS: usize = 1000;
@@ -66,20 +67,6 @@ impl BulkAdded {
             .filter(|o| matches!(o, BulkAddOutcome::Added { .. }))
             .count()
     }
-}
-
-/// What a replay needs, without personal data: the users are read again.
-#[derive(Serialize, Deserialize)]
-struct StoredBulkAdd {
-    outcomes: Vec<StoredOutcome>,
-    seat_effect: SeatEffect,
-}
-
-#[derive(Serialize, Deserialize)]
-enum StoredOutcome {
-    Added(String),
-    Refused(Refusal),
-    Skipped,
 }
 
 /// The decision for one user before anything is written.
@@ -229,20 +216,8 @@ impl UserService {
                     })
                     .collect();
                 conn.append_events(&account_id, added_events, now).await?;
-                let outcomes: Vec<BulkAddOutcome> = rows
-                    .iter()
-                    .zip(planned)
-                    .map(|(row, p)| match p {
-                        Planned::Admit => BulkAddOutcome::Added {
-                            id: row.id.clone(),
-                            user: Some(Box::new(row.clone())),
-                        },
-                        Planned::Refuse(refusal) => BulkAddOutcome::Refused(refusal),
-                        Planned::Skip => BulkAddOutcome::Skipped,
-                    })
-                    .collect();
                 let done = BulkAdded {
-                    outcomes,
+                    outcomes: outcomes(&rows, planned),
                     seat_effect,
                 };
                 if let Some(key) = &key {
@@ -282,25 +257,29 @@ impl UserService {
                 let planned = plan(conn, &account, &mut rows, &unhashed, mode).await?;
                 let admitted = planned.iter().filter(|p| **p == Planned::Admit).count();
                 let seat_effect = batch_seat_effect(&account, &self.prices, admitted as i64, now);
-                let outcomes = rows
-                    .iter()
-                    .zip(planned)
-                    .map(|(row, p)| match p {
-                        Planned::Admit => BulkAddOutcome::Added {
-                            id: String::new(),
-                            user: Some(Box::new(row.clone())),
-                        },
-                        Planned::Refuse(refusal) => BulkAddOutcome::Refused(refusal),
-                        Planned::Skip => BulkAddOutcome::Skipped,
-                    })
-                    .collect();
+
                 Ok(BulkAdded {
-                    outcomes,
+                    outcomes: outcomes(&rows, planned),
                     seat_effect,
                 })
             })
             .await
     }
+}
+
+/// Each row's outcome from its plan (a preview's rows have no id).
+fn outcomes(rows: &[User], planned: Vec<Planned>) -> Vec<BulkAddOutcome> {
+    rows.iter()
+        .zip(planned)
+        .map(|(row, p)| match p {
+            Planned::Admit => BulkAddOutcome::Added {
+                id: row.id.clone(),
+                user: Some(Box::new(row.clone())),
+            },
+            Planned::Refuse(refusal) => BulkAddOutcome::Refused(refusal),
+            Planned::Skip => BulkAddOutcome::Skipped,
+        })
+        .collect()
 }
 
 fn email_taken() -> Refusal {
@@ -411,61 +390,4 @@ async fn plan<R: Repo>(
         }
     }
     Ok(planned)
-}
-
-fn stored(done: &BulkAdded) -> StoredBulkAdd {
-    StoredBulkAdd {
-        outcomes: done
-            .outcomes
-            .iter()
-            .map(|o| match o {
-                BulkAddOutcome::Added { id, .. } => StoredOutcome::Added(id.clone()),
-                BulkAddOutcome::Refused(refusal) => StoredOutcome::Refused(refusal.clone()),
-                BulkAddOutcome::Skipped => StoredOutcome::Skipped,
-            })
-            .collect(),
-        seat_effect: done.seat_effect.clone(),
-    }
-}
-
-/// The answer of an earlier call with the same key, its users as they are
-/// now.
-async fn replay<R: Repo>(
-    conn: &mut R,
-    account_id: &str,
-    key: &Key<'_>,
-) -> Result<Option<BulkAdded>> {
-    let Some(stored) = idempotency::replay::<_, StoredBulkAdd>(conn, key).await? else {
-        return Ok(None);
-    };
-    let ids: Vec<String> = stored
-        .outcomes
-        .iter()
-        .filter_map(|o| match o {
-            StoredOutcome::Added(id) => Some(id.clone()),
-            _ => None,
-        })
-        .collect();
-    let mut users: BTreeMap<String, User> = BTreeMap::new();
-    for chunk in ids.chunks(MAX_BULK_ADD_USERS) {
-        for mut user in conn.find_users(account_id, chunk).await? {
-            user.password_hash = String::new();
-            users.insert(user.id.clone(), user);
-        }
-    }
-    Ok(Some(BulkAdded {
-        outcomes: stored
-            .outcomes
-            .into_iter()
-            .map(|o| match o {
-                StoredOutcome::Added(id) => BulkAddOutcome::Added {
-                    user: users.remove(&id).map(Box::new),
-                    id,
-                },
-                StoredOutcome::Refused(refusal) => BulkAddOutcome::Refused(refusal),
-                StoredOutcome::Skipped => BulkAddOutcome::Skipped,
-            })
-            .collect(),
-        seat_effect: stored.seat_effect,
-    }))
 }
