@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS users_account_role_idx;
