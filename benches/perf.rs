@@ -1,7 +1,7 @@
 //! The performance harness: every figure next to a reference measured in
 //! the same run on the same machine, so the ratios hold on a noisy box.
 //!
-//!     cargo bench --bench perf                      # full run (~10 min)
+//!     cargo bench --bench perf                      # full run (~40 min)
 //!     ROSTER_PERF_SMOKE=1 cargo bench --bench perf  # tiny, for CI
 //!
 //! For each backend (SQLite file, then PostgreSQL in a fresh schema) it
@@ -33,7 +33,15 @@
 //!    following StreamEvents; on PostgreSQL the stream is served by a second
 //!    server process (another replica), on SQLite by the same one.
 //!
-//! It prints a table and asserts nothing about speed. Knobs:
+//! Then, on a fresh database per backend, the cost-growth table
+//! (`perf/growth.rs`): GetUser, ListUsers (first page, page 1,000, a
+//! varying query), AddUser, DisableUser with 1,000 records, GetSeatUsage and
+//! CountWorkRecords at 1,000 and 100,000 users in one account, with 1,000
+//! more accounts of 1,000 users, and at 1,000,000 and 10,000,000 work
+//! records, each as a ratio to Health/Check in the same round, with the
+//! server's peak RSS at each size.
+//!
+//! It prints the tables and asserts nothing about speed. Knobs:
 //! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_REGISTER (records
 //! registered by RPC), ROSTER_PERF_IMPORT (users imported by BulkAddUsers), ROSTER_PERF_SEARCH_SMALL and
 //! ROSTER_PERF_SEARCH_USERS (the two search sizes), ROSTER_PERF_SECONDS (per h2load
@@ -45,7 +53,11 @@
 //! binary to measure instead of this build's: A/B of two builds),
 //! ROSTER_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test),
 //! ROSTER_PERF_KEEP_SCHEMA (keep the SQLite file and the PostgreSQL schema,
-//! to EXPLAIN later).
+//! to EXPLAIN later), ROSTER_PERF_SECTIONS (default `main,growth`),
+//! ROSTER_PERF_GROWTH_USERS (default `1000,100000`), ROSTER_PERF_GROWTH_ACCOUNTS
+//! (1000), ROSTER_PERF_GROWTH_RECORDS (`1000000,10000000`),
+//! ROSTER_PERF_GROWTH_DISABLES (users disabled per size, 10) and
+//! ROSTER_PERF_GROWTH_ROUNDS (1).
 //! The server inherits the environment: `ROSTER_LIST_CACHE_USERS=0` measures
 //! ListUsers with no page kept (every call reads its page).
 
@@ -69,6 +81,8 @@ use roster::auth::{Scope, TokenIssuer};
 use roster::proto::v1 as pb;
 use roster::proto::v1::user_management_service_client::UserManagementServiceClient;
 
+#[path = "perf/growth.rs"]
+mod growth;
 #[path = "perf/search.rs"]
 mod search;
 
@@ -122,6 +136,14 @@ struct Server {
 impl Server {
     /// Starts the binary and returns it with the time to health SERVING.
     async fn start(database_url: &str) -> anyhow::Result<(Server, Duration)> {
+        Server::start_with(database_url, &[]).await
+    }
+
+    /// [`Server::start`] with settings of its own (environment variables).
+    async fn start_with(
+        database_url: &str,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<(Server, Duration)> {
         let (port, metrics_port) = (free_port()?, free_port()?);
         let started = Instant::now();
         // ROSTER_PERF_BIN: another build to measure (A/B against this one).
@@ -136,6 +158,7 @@ impl Server {
                 "RUST_LOG",
                 std::env::var("ROSTER_PERF_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -501,6 +524,22 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// Writes what seeding left in the write-ahead log to the database
+    /// file, so that the server's next commits do not pay for it (SQLite
+    /// checkpoints on commit; a PostgreSQL CHECKPOINT needs a superuser, so
+    /// it is skipped when refused).
+    async fn settle(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(_) => self.execute("PRAGMA wal_checkpoint(TRUNCATE)".into()).await,
+            Db::Postgres(_) => {
+                if let Err(e) = self.execute("CHECKPOINT".into()).await {
+                    eprintln!("note: no CHECKPOINT after seeding ({e})");
+                }
+                Ok(())
+            }
+        }
     }
 
     /// `records` work records owned by `owner`, in one statement, with
@@ -1359,21 +1398,51 @@ async fn main() -> anyhow::Result<()> {
     let raw_argon2 = raw_argon2_rate(if smoke { 0.5 } else { 3.0 })?;
     let c_argon2 = c_argon2_rate(if smoke { 2 } else { 20 });
 
-    let mut reports = Vec::new();
-    if knobs.backends.contains("sqlite") {
-        let dir = tempfile::tempdir()?;
-        let sqlite = Db::Sqlite(path_string(&dir.path().join("perf.db")));
-        reports.push(("SQLite", run(&sqlite, &knobs).await?));
-        if std::env::var_os("ROSTER_PERF_KEEP_SCHEMA").is_some() {
-            eprintln!("kept {} (ROSTER_PERF_KEEP_SCHEMA)", sqlite.url());
-            std::mem::forget(dir);
+    let growth_knobs = growth::GrowthKnobs {
+        users: sizes(
+            "ROSTER_PERF_GROWTH_USERS",
+            if smoke { "100,1000" } else { "1000,100000" },
+        ),
+        accounts: knob("ROSTER_PERF_GROWTH_ACCOUNTS", if smoke { 5 } else { 1000 }),
+        records: sizes(
+            "ROSTER_PERF_GROWTH_RECORDS",
+            if smoke {
+                "20000,40000"
+            } else {
+                "1000000,10000000"
+            },
+        ),
+        disables: knob("ROSTER_PERF_GROWTH_DISABLES", if smoke { 2 } else { 10 }),
+        rounds: knob("ROSTER_PERF_GROWTH_ROUNDS", 1),
+        seconds: knobs.seconds,
+    };
+    let sections = std::env::var("ROSTER_PERF_SECTIONS").unwrap_or_else(|_| "main,growth".into());
+
+    let (mut reports, mut growths) = (Vec::new(), Vec::new());
+    for backend in ["sqlite", "postgres"] {
+        if !knobs.backends.contains(backend) {
+            continue;
+        }
+        if sections.contains("main") {
+            let db = FreshDb::new(backend).await?;
+            let name = db.db.name();
+            let report = run(&db.db, &knobs).await;
+            db.close().await?;
+            reports.push((name, report?));
+        }
+        if sections.contains("growth") {
+            let db = FreshDb::new(backend).await?;
+            let name = db.db.name();
+            let steps = growth::run(&db.db, &growth_knobs).await;
+            db.close().await?;
+            growths.push((name, steps?));
         }
     }
-    if knobs.backends.contains("postgres") {
-        reports.push(("PostgreSQL", run_postgres(&knobs).await?));
-    }
 
-    print_report(&reports, raw_argon2, c_argon2);
+    if !reports.is_empty() {
+        print_report(&reports, raw_argon2, c_argon2);
+    }
+    growth::print(&growths);
     let failed: u64 = reports
         .iter()
         .flat_map(|(_, r)| r.loads.iter().map(|(_, _, l)| l.failed))
@@ -1393,32 +1462,78 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One run on PostgreSQL, in a fresh schema dropped afterwards.
-async fn run_postgres(knobs: &Knobs) -> anyhow::Result<Report> {
-    let base = std::env::var("ROSTER_BENCH_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut admin = AsyncPgConnection::establish(&base)
-        .await
-        .with_context(|| format!("PostgreSQL at {base} (set ROSTER_BENCH_PG_URL)"))?;
-    let schema = format!("perf_{}", uuid::Uuid::new_v4().simple());
-    admin
-        // pg_trgm in `public`, once per database: made inside this schema
-        // it would be dropped with it (see tests/common).
-        .batch_execute(&format!(
-            "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public; CREATE SCHEMA {schema}"
-        ))
-        .await?;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let pg = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
-    let result = run(&pg, knobs).await;
-    if std::env::var_os("ROSTER_PERF_KEEP_SCHEMA").is_some() {
-        eprintln!("kept schema {schema} (ROSTER_PERF_KEEP_SCHEMA)");
-    } else {
+/// A database of its own: a SQLite file in a temporary directory, or a
+/// fresh PostgreSQL schema; both removed by [`FreshDb::close`] unless
+/// ROSTER_PERF_KEEP_SCHEMA is set.
+struct FreshDb {
+    db: Db,
+    place: Place,
+}
+
+enum Place {
+    Dir(tempfile::TempDir),
+    Schema(Box<AsyncPgConnection>, String),
+}
+
+impl FreshDb {
+    async fn new(backend: &str) -> anyhow::Result<FreshDb> {
+        if backend == "sqlite" {
+            let dir = tempfile::tempdir()?;
+            let db = Db::Sqlite(path_string(&dir.path().join("perf.db")));
+            return Ok(FreshDb {
+                db,
+                place: Place::Dir(dir),
+            });
+        }
+        let base = std::env::var("ROSTER_BENCH_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let mut admin = AsyncPgConnection::establish(&base)
+            .await
+            .with_context(|| format!("PostgreSQL at {base} (set ROSTER_BENCH_PG_URL)"))?;
+        let schema = format!("perf_{}", uuid::Uuid::new_v4().simple());
         admin
-            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            // pg_trgm in `public`, once per database: made inside this schema
+            // it would be dropped with it (see tests/common).
+            .batch_execute(&format!(
+                "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public; CREATE SCHEMA {schema}"
+            ))
             .await?;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let db = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
+        Ok(FreshDb {
+            db,
+            place: Place::Schema(Box::new(admin), schema),
+        })
     }
-    result
+
+    async fn close(self) -> anyhow::Result<()> {
+        let keep = std::env::var_os("ROSTER_PERF_KEEP_SCHEMA").is_some();
+        match self.place {
+            Place::Dir(dir) if keep => {
+                eprintln!("kept {} (ROSTER_PERF_KEEP_SCHEMA)", self.db.url());
+                std::mem::forget(dir);
+            }
+            Place::Dir(_) => {}
+            Place::Schema(_, schema) if keep => {
+                eprintln!("kept schema {schema} (ROSTER_PERF_KEEP_SCHEMA)");
+            }
+            Place::Schema(mut admin, schema) => {
+                admin
+                    .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A comma-separated list of sizes; empty leaves the list empty.
+fn sizes(name: &str, default: &str) -> Vec<usize> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect()
 }
 
 /// Where a process's resident memory is: anonymous, file-backed, shared.

@@ -134,25 +134,59 @@ fn values(names: &[&str]) -> String {
 /// their own ids, names and emails. The lower-cased forms come from Rust,
 /// as the service writes them (SQLite's `lower` folds ASCII only).
 pub fn seed_sql(db: &Db, template: &str, from: usize, to: usize) -> String {
+    seed_members_sql(db, &format!("t.id = '{template}'"), None, false, from, to)
+}
+
+/// Seeded users `from..to` in the account of every user `t` that
+/// `template_where` picks, with the password hash, role, rights and status
+/// of the user `rights_of` (default: of `t`). User `i` of template `t` has the id
+/// [`member_id`]`(t.id, i)`; with `tag_emails` its email starts with the
+/// last 12 characters of `t.id`, so that many accounts can hold the same
+/// names (emails are unique across accounts).
+pub fn seed_members_sql(
+    db: &Db,
+    template_where: &str,
+    rights_of: Option<&str>,
+    tag_emails: bool,
+    from: usize,
+    to: usize,
+) -> String {
     let (f, l) = (FIRST.len(), LAST.len());
-    let email = "fs.e || '.' || ls.e || '.' || i || '@corp' || (i % 97) || '.example'";
-    let analyze = match db {
-        Db::Postgres(_) => "ANALYZE users;",
-        Db::Sqlite(_) => "",
+    let tag = if tag_emails {
+        "substr(t.id, 25, 12) || '.' || "
+    } else {
+        ""
+    };
+    let email =
+        format!("{tag}fs.e || '.' || ls.e || '.' || i || '@corp' || (i % 97) || '.example'");
+    let rights = rights_of.map_or("t.id".to_owned(), |id| format!("'{id}'"));
+    let (number, analyze) = match db {
+        Db::Postgres(_) => ("lpad(i::text, 12, '0')", "ANALYZE users;"),
+        Db::Sqlite(_) => ("printf('%012d', i)", ""),
     };
     format!(
         "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {to}), \
          fs(n, v, lv, e) AS (VALUES {firsts}), ls(n, v, lv, e) AS (VALUES {lasts}) \
          INSERT INTO users (id, account_id, name, email, password_hash, role, permissions, \
          status, search_text, created_at, updated_at) \
-         SELECT 'seed-' || (10000000 + i), t.account_id, fs.v || ' ' || ls.v || ' ' || i, {email}, \
-         t.password_hash, t.role, t.permissions, t.status, \
+         SELECT substr(t.id, 25, 8) || '-' || substr(t.id, 33, 4) || '-4000-8000-' || {number}, \
+         t.account_id, fs.v || ' ' || ls.v || ' ' || i, {email}, \
+         r.password_hash, r.role, r.permissions, r.status, \
          fs.lv || ' ' || ls.lv || ' ' || i || '\n' || {email}, t.created_at, t.updated_at \
-         FROM n JOIN fs ON fs.n = i % {f} JOIN ls ON ls.n = (i / {f}) % {l}, users t \
-         WHERE t.id = '{template}'; {analyze}",
+         FROM n JOIN fs ON fs.n = i % {f} JOIN ls ON ls.n = (i / {f}) % {l}, users t, users r \
+         WHERE {template_where} AND r.id = {rights}; {analyze}",
         firsts = values(FIRST),
         lasts = values(LAST),
     )
+}
+
+/// The id [`seed_members_sql`] gives seeded user `i` of `template_id`'s
+/// account: a UUID, as the API requires, made of the random last 12
+/// characters of the template's id (UUIDv7 ids of accounts made in the same
+/// second share their first ones) and `i`.
+pub fn member_id(template_id: &str, i: usize) -> String {
+    let random = template_id.get(24..36).unwrap_or("000000000000");
+    format!("{}-{}-4000-8000-{i:012}", &random[..8], &random[8..])
 }
 
 /// SplitMix64: call `i`'s own random number, the same in every run.
