@@ -257,8 +257,7 @@ macro_rules! user_reads {
                     _ => {
                         let mut query = users_in_range!(account_id, filter, after, None::<&str>, true);
                         if let Some(text) = &filter.query {
-                            query = query
-                                .filter(users::search_text.like(like_pattern(text)).escape('\\'));
+                            query = query.filter(in_order(users::search_text).like(like_pattern(text)).escape('\\'));
                         }
                         let query = in_key_order!(query, filter.order).limit(limit);
                         return at_version(load_rows!(self, query)?);
@@ -286,7 +285,7 @@ macro_rules! user_reads {
                 let head_end: Option<String> = load_rows!(self, head)?.pop();
                 let query = users_in_range!(account_id, filter, after, head_end.as_deref(), true);
                 let query = in_key_order!(query, filter.order)
-                    .filter(users::search_text.like(pattern.clone()).escape('\\'))
+                    .filter(in_order(users::search_text).like(pattern.clone()).escape('\\'))
                     .limit(limit);
                 let mut rows: Vec<(UserRow, Option<i64>)> = load_rows!(self, query)?;
                 let Some(head_end) = head_end else {
@@ -347,6 +346,15 @@ macro_rules! user_reads {
 
 user_reads!(Conn);
 also_for_shared_connections!(user_reads);
+
+/// The searched text as an expression no index holds, for the searches
+/// that walk the account's users in key order (a short text, or the head of
+/// the listing). On `search_text` itself PostgreSQL may prefer the trigram
+/// index, which covers every account: with 1,100,000 users in the database
+/// that made a search of an account of 1,000 users take up to 400 ms.
+fn in_order(text: users::search_text) -> diesel::dsl::Concat<users::search_text, &'static str> {
+    text.concat("")
+}
 
 /// `%text%` with LIKE's special characters escaped by `\`.
 fn like_pattern(text: &str) -> String {
