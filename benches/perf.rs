@@ -1099,29 +1099,9 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
 
     // BulkAddUsers importing users with their hashes into a new account,
     // next to one INSERT of as many users into that account.
-    let imported = client
-        .clone()
-        .create_account(authed(
-            pb::CreateAccountRequest {
-                name: "Imported".into(),
-                plan: pb::Plan::Base as i32,
-                seat_policy: pb::SeatPolicy::AutoExpand as i32,
-                seats_purchased: 1,
-                admin: Some(pb::NewAdmin {
-                    name: "Admin".into(),
-                    email: "admin@import.example".into(),
-                    password: PASSWORD.into(),
-                }),
-                ..Default::default()
-            },
-            &service_token,
-        ))
-        .await?
-        .into_inner();
-    let import_account = imported.account.context("no account")?.id;
-    let import_admin = imported.admin.context("no admin")?.id;
-    let import_token =
-        issuer.sign(&issuer.claims_for_user(&import_admin, &import_account, now, 7200))?;
+    let imported =
+        growth::create_account(&client, &service_token, &issuer, "admin@import.example").await?;
+    let (import_admin, import_token) = (imported.admin_id, imported.token);
     let phc = {
         use argon2::password_hash::{PasswordHasher, SaltString};
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);

@@ -83,10 +83,11 @@ pub struct Step {
 }
 
 /// An account the calls go to, and what they need in it.
-struct Fixture {
+pub struct Fixture {
     account_id: String,
-    admin_id: String,
-    token: String,
+    pub admin_id: String,
+    /// The admin's bearer token.
+    pub token: String,
     /// Members seeded so far (ids `member_id(admin_id, 1..members)`).
     members: usize,
     /// Users in the account.
@@ -130,7 +131,8 @@ fn records_sql(account_id: &str, owners: &[String], per_owner: usize, prefix: &s
     )
 }
 
-async fn create_account(
+/// A new AUTO_EXPAND account with one admin, and the admin's token.
+pub async fn create_account(
     client: &UserManagementServiceClient<Channel>,
     service_token: &str,
     issuer: &TokenIssuer,
@@ -329,25 +331,9 @@ async fn measure(
                 .map(|_| ())
         })
         .await?;
-        let (query_token, users) = (fixture.token.clone(), fixture.members);
         let base = (step * 100 + round) * 10_000_000;
-        let query = search::drive(&url, c, seconds, move |channel, i| {
-            let request = authed(
-                pb::ListUsersRequest {
-                    page_size: 50,
-                    query: search::query(base + i, users),
-                    ..Default::default()
-                },
-                &query_token,
-            );
-            async move {
-                UserManagementServiceClient::new(channel)
-                    .list_users(request)
-                    .await
-                    .map(|_| ())
-            }
-        })
-        .await?;
+        let query =
+            search::varying_queries(&url, &fixture.token, base, fixture.members, seconds).await?;
         tonic_health.push(health_driven);
         runs[3].push(query);
         peaks[3] = peaks[3].max(peak(pid));

@@ -276,6 +276,35 @@ where
     })
 }
 
+/// ListUsers (50 per page) at c=8 for `seconds`, call `i` searching for
+/// [`query`]`(base + i, users)`: no two calls of a run ask the same.
+pub async fn varying_queries(
+    url: &str,
+    token: &str,
+    base: usize,
+    users: usize,
+    seconds: u64,
+) -> anyhow::Result<Load> {
+    let token = token.to_owned();
+    drive(url, 8, seconds, move |channel, i| {
+        let request = authed(
+            pb::ListUsersRequest {
+                page_size: 50,
+                query: query(base + i, users),
+                ..Default::default()
+            },
+            &token,
+        );
+        async move {
+            UserManagementServiceClient::new(channel)
+                .list_users(request)
+                .await
+                .map(|_| ())
+        }
+    })
+    .await
+}
+
 /// One size's measure: Health/Check and the varying search, `rounds`
 /// times back to back; the ratio is the median of the rounds' ratios.
 #[derive(Clone, Copy, Default)]
@@ -318,26 +347,7 @@ pub async fn measure(
             .await?,
         );
         let base = offset.fetch_add(10_000_000, Ordering::Relaxed);
-        let token = token.to_owned();
-        search.push(
-            drive(url, 8, seconds, move |channel, i| {
-                let request = authed(
-                    pb::ListUsersRequest {
-                        page_size: 50,
-                        query: query(base + i, users),
-                        ..Default::default()
-                    },
-                    &token,
-                );
-                async move {
-                    UserManagementServiceClient::new(channel)
-                        .list_users(request)
-                        .await
-                        .map(|_| ())
-                }
-            })
-            .await?,
-        );
+        search.push(varying_queries(url, token, base, users, seconds).await?);
     }
     Ok(SearchRow {
         users,
