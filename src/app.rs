@@ -62,6 +62,8 @@ pub struct Settings {
     pub list_cache_users: usize,
     /// Users kept for access checks (0: none).
     pub access_cache_users: usize,
+    /// Users copied in memory for text searches (0: none).
+    pub search_index_users: usize,
     /// TLS for the gRPC listener (None: plaintext, e.g. behind a mesh).
     pub tls: Option<TlsSettings>,
 }
@@ -152,6 +154,7 @@ impl App {
                 jobs: settings.jobs,
                 list_cache_users: settings.list_cache_users,
                 access_cache_users: settings.access_cache_users,
+                search_index_users: settings.search_index_users,
             },
             stopping,
         )?;

@@ -195,6 +195,12 @@ pub struct ServeArgs {
     /// account's users are unchanged.
     #[arg(long, env = "ROSTER_ACCESS_CACHE_USERS", default_value_t = 10_000)]
     pub access_cache_users: usize,
+    /// Users copied in memory for ListUsers' text search, in all (about 90
+    /// bytes each; 0: search the database only). A copy answers only while
+    /// its account's users are unchanged; an account with more users than
+    /// this is always searched in the database.
+    #[arg(long, env = "ROSTER_SEARCH_INDEX_USERS", default_value_t = 200_000)]
+    pub search_index_users: usize,
     /// OTLP/gRPC endpoint for trace export (e.g. http://otel-collector:4317); unset: no export.
     #[arg(long, env = "ROSTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,

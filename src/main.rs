@@ -95,6 +95,7 @@ async fn run(cli: Cli, database: DatabaseUrl) -> anyhow::Result<()> {
                 job_workers: args.jobs.job_workers,
                 list_cache_users: args.list_cache_users,
                 access_cache_users: args.access_cache_users,
+                search_index_users: args.search_index_users,
                 tls,
             };
             let app = App::build(settings).await?;
@@ -257,6 +258,7 @@ async fn bootstrap(database: &DatabaseUrl, args: BootstrapArgs) -> anyhow::Resul
             jobs: roster::service::jobs::JobSettings::default(),
             list_cache_users: 0,
             access_cache_users: 0,
+            search_index_users: 0,
         },
         tokio::sync::watch::channel(false).1,
     )?;

@@ -95,6 +95,14 @@ fn describe() {
         "Users held in kept ListUsers pages"
     );
     describe_counter!(
+        "roster_search_pages_total",
+        "ListUsers text searches, by source (memory copy or database)"
+    );
+    describe_gauge!(
+        "roster_search_index_users",
+        "Users copied in memory for text searches"
+    );
+    describe_counter!(
         "roster_access_user_reads_total",
         "Access checks' user reads, by source (kept in memory or database)"
     );

@@ -74,6 +74,43 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
         assert!(body.contains(expected), "missing {expected:?} in:\n{body}");
     }
 
+    // Text searches: the first reads the account's copy and answers from
+    // it; after a change the next is the database's, while a fresh copy is
+    // read in the background, which answers the ones after.
+    let search = |query: &str| {
+        let mut users = app.users();
+        let request = authed(
+            pb::ListUsersRequest {
+                query: query.into(),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        );
+        async move { users.list_users(request).await.expect("search") }
+    };
+    search("admin").await;
+    search("example").await;
+    let memory = r#"roster_search_pages_total{source="memory"}"#;
+    let database = r#"roster_search_pages_total{source="database"}"#;
+    let body = scrape(port).await;
+    assert_eq!(counter(&body, memory), 2, "{body}");
+    assert_eq!(counter(&body, database), 0, "{body}");
+    assert!(body.contains("roster_search_index_users 2"), "{body}");
+    app.users()
+        .add_user(authed(new_user(&unique_email("m2")), &ws.admin_token))
+        .await
+        .expect("add");
+    search("exam").await;
+    assert_eq!(counter(&scrape(port).await, database), 1);
+    let mut waited = 0;
+    while counter(&scrape(port).await, memory) == 2 {
+        assert!(waited < 100, "no fresh copy after 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        search("xample").await;
+        waited += 1;
+    }
+    assert!(scrape(port).await.contains("roster_search_index_users 3"));
+
     // On PostgreSQL a burst of GetUsers shares queries (store::coalesced):
     // every call is counted, and there are fewer queries than calls.
     let app = TestApp::spawn(Db::Postgres).await;

@@ -21,6 +21,7 @@ both_backends!(
     search_follows_renames_email_changes_and_removals,
     orders_page_through_every_user_once,
     a_page_token_is_bound_to_its_order,
+    the_memory_copy_answers_as_the_database,
 );
 
 /// Names that put the special characters of LIKE and FTS5 to work.
@@ -106,6 +107,21 @@ async fn list_all(
     order: pb::UserOrder,
     page_size: i32,
 ) -> Vec<pb::User> {
+    let request = pb::ListUsersRequest {
+        page_size,
+        query: query.into(),
+        order_by: order as i32,
+        ..Default::default()
+    };
+    list_all_of(app, ws, request).await
+}
+
+/// Every page of the listing `request` asks for, concatenated.
+async fn list_all_of(
+    app: &TestApp,
+    ws: &Workspace,
+    request: pb::ListUsersRequest,
+) -> Vec<pb::User> {
     let mut users = Vec::new();
     let mut page_token = String::new();
     loop {
@@ -113,18 +129,15 @@ async fn list_all(
             .users()
             .list_users(authed(
                 pb::ListUsersRequest {
-                    page_size,
                     page_token: page_token.clone(),
-                    query: query.into(),
-                    order_by: order as i32,
-                    ..Default::default()
+                    ..request.clone()
                 },
                 &ws.admin_token,
             ))
             .await
-            .unwrap_or_else(|e| panic!("list {query:?} {order:?}: {e:?}"))
+            .unwrap_or_else(|e| panic!("list {request:?}: {e:?}"))
             .into_inner();
-        assert!(page.users.len() <= page_size as usize);
+        assert!(page.users.len() <= request.page_size as usize);
         users.extend(page.users);
         if page.next_page_token.is_empty() {
             return users;
@@ -139,6 +152,12 @@ fn ids(users: &[pb::User]) -> Vec<String> {
 
 /// An account holding its admin and one user per name of [`NAMES`].
 async fn searchable_account(app: &TestApp) -> (Workspace, Vec<pb::User>) {
+    searchable_account_with(app, "'0000-fill-' || i").await
+}
+
+/// [`searchable_account`] with fillers' ids made by the SQL `filler_id`
+/// of `i` (1000 and up).
+async fn searchable_account_with(app: &TestApp, filler_id: &str) -> (Workspace, Vec<pb::User>) {
     let ws = app
         .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 4)
         .await;
@@ -166,7 +185,7 @@ async fn searchable_account(app: &TestApp) -> (Workspace, Vec<pb::User>) {
         "WITH RECURSIVE n(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
          INSERT INTO users (id, account_id, name, email, password_hash, role, permissions, \
          status, search_text, created_at, updated_at) \
-         SELECT '0000-fill-' || i, t.account_id, 'Filler ' || i, 'filler-' || i || '@fill.test', \
+         SELECT {filler_id}, t.account_id, 'Filler ' || i, 'filler-' || i || '@fill.test', \
          t.password_hash, t.role, t.permissions, t.status, \
          'filler ' || i || '\n' || 'filler-' || i || '@fill.test', t.created_at, t.updated_at \
          FROM n, users t WHERE t.id = '{admin}'",
@@ -176,7 +195,7 @@ async fn searchable_account(app: &TestApp) -> (Workspace, Vec<pb::User>) {
     .await;
     let users = list_all(app, &ws, "", pb::UserOrder::Unspecified, 1000).await;
     assert_eq!(users.len(), 1 + NAMES.len() + FILLERS);
-    assert!(users[0].id.starts_with("0000-fill-"), "fillers come first");
+    assert!(users[0].name.starts_with("Filler "), "fillers come first");
     (ws, users)
 }
 
@@ -471,4 +490,96 @@ async fn a_page_token_is_bound_to_its_order(db: Db) {
     list(pb::UserOrder::Name, first.next_page_token)
         .await
         .expect("the same order takes it");
+}
+
+/// A server that keeps in-memory copies of accounts for searches answers
+/// every query, order, filter and page exactly as one that searches the
+/// database; a change made by hand without bumping the users version
+/// shows that the copy is what answers, and a bump of the version sends
+/// searches back to the database.
+async fn the_memory_copy_answers_as_the_database(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.search_index_users = 10_000).await;
+    // Fillers with UUID ids: a copy holds only those.
+    let (ws, users) =
+        searchable_account_with(&app, "'00000000-0000-4000-8000-00000000' || i").await;
+    let uncopied = TestApp::spawn_with(db, |s| {
+        s.database_url = app.database_url.parse().expect("database url");
+        s.search_index_users = 0;
+    })
+    .await;
+    app.sql(&format!(
+        "UPDATE users SET status = 'INACTIVE', disabled_at = updated_at WHERE account_id = '{}' \
+         AND (name LIKE 'Ann%' OR name LIKE 'Filler 10_0')",
+        ws.admin.account_id
+    ))
+    .await;
+    let orders = [
+        pb::UserOrder::Unspecified,
+        pb::UserOrder::Name,
+        pb::UserOrder::Email,
+    ];
+    let statuses = [
+        pb::UserStatus::Unspecified,
+        pb::UserStatus::Active,
+        pb::UserStatus::Inactive,
+    ];
+    for query in QUERIES.iter().chain(&["filler 10", "fill", "@fill.test"]) {
+        for order in orders {
+            for status in statuses {
+                let request = pb::ListUsersRequest {
+                    page_size: 7,
+                    query: (*query).into(),
+                    order_by: order as i32,
+                    status: status as i32,
+                    ..Default::default()
+                };
+                let copied = ids(&list_all_of(&app, &ws, request.clone()).await);
+                let searched = ids(&list_all_of(&uncopied, &ws, request).await);
+                assert_eq!(copied, searched, "{query:?} {order:?} {status:?}");
+                if order == pb::UserOrder::Unspecified
+                    && status == pb::UserStatus::Unspecified
+                    && !query.trim().is_empty()
+                {
+                    assert_eq!(copied, model(&users, query), "{query:?}");
+                }
+            }
+        }
+    }
+
+    // By hand, the version left as it was: the copy still finds Zoë by
+    // her old name (her row, read by id, shows the new one).
+    let zoe = model(&users, "zoë");
+    assert_eq!(zoe.len(), 1);
+    app.sql(db.drop_users_version_trigger()).await;
+    app.sql(&format!(
+        "UPDATE users SET name = 'Renamed', search_text = 'renamed' || '\n' || email \
+         WHERE id = '{}'",
+        zoe[0]
+    ))
+    .await;
+    // (Pages of 3: none kept from above, so no kept page answers.)
+    let found = list_all(&app, &ws, "zoë", pb::UserOrder::Unspecified, 3).await;
+    assert_eq!(ids(&found), zoe, "from the copy");
+    assert_eq!(found[0].name, "Renamed");
+    assert!(
+        list_all(&uncopied, &ws, "zoë", pb::UserOrder::Unspecified, 3)
+            .await
+            .is_empty()
+    );
+
+    // A bumped version: the database answers.
+    app.sql(&format!(
+        "UPDATE accounts SET users_version = users_version + 1 WHERE id = '{}'",
+        ws.admin.account_id
+    ))
+    .await;
+    assert!(
+        list_all(&app, &ws, "zoë", pb::UserOrder::Unspecified, 4)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&list_all(&app, &ws, "renamed", pb::UserOrder::Unspecified, 4).await),
+        zoe
+    );
 }

@@ -23,9 +23,11 @@ pub mod records;
 pub mod retention;
 pub mod rights_cache;
 pub mod rules;
+pub mod search_index;
 pub mod seats;
 pub mod transfers;
 pub mod user_list;
+pub mod user_search;
 pub mod users;
 pub mod worker;
 
@@ -54,6 +56,8 @@ pub struct Context {
     pub pages: Arc<page_cache::PageCache>,
     /// The users access checks read, kept per account (shared by clones).
     pub rights: Arc<rights_cache::RightsCache>,
+    /// Copies of accounts' users for text searches (shared by clones).
+    pub search: Arc<search_index::SearchIndex>,
     /// Becomes true when the server starts shutting down: long streams end
     /// so that the shutdown is not held up by followers.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -72,6 +76,8 @@ pub struct ContextSettings {
     pub list_cache_users: usize,
     /// Users kept for access checks (0: none).
     pub access_cache_users: usize,
+    /// Users copied in memory for text searches (0: none).
+    pub search_index_users: usize,
 }
 
 impl Context {
@@ -88,6 +94,7 @@ impl Context {
             jobs: settings.jobs,
             pages: Arc::new(page_cache::PageCache::new(settings.list_cache_users)),
             rights: Arc::new(rights_cache::RightsCache::new(settings.access_cache_users)),
+            search: Arc::new(search_index::SearchIndex::new(settings.search_index_users)),
             stopping,
         })
     }

@@ -122,6 +122,13 @@ impl UserService {
                 return Ok(kept);
             }
         }
+        if page.filter.query.is_some() {
+            if let Some(read) = self.search_from_memory(page.read()).await? {
+                metrics::counter!("roster_search_pages_total", "source" => "memory").increment(1);
+                return Ok(page.finish(read, &self.pages));
+            }
+            metrics::counter!("roster_search_pages_total", "source" => "database").increment(1);
+        }
         let read = users.page(page.read()).await?;
         Ok(page.finish(read, &self.pages))
     }

@@ -49,7 +49,7 @@ use diesel_async::pooled_connection::deadpool::Pool;
 
 pub use params::{
     EventFilter, Insert, JobProgress, Move, MoveFilter, MovedBatch, NewRecord, PassMove,
-    StoredReply, UserFilter, UserOrder, UsersAtVersion,
+    SearchEntry, StoredReply, UserFilter, UserOrder, UsersAtVersion,
 };
 pub use repo::{
     AccessRoleQueries, AccountQueries, EventQueries, GroupQueries, JobQueries, RecordQueries,

@@ -105,6 +105,18 @@ pub struct UsersAtVersion {
     pub users_version: Option<i64>,
 }
 
+/// One user as the in-memory search index holds it: the searched text
+/// and what ListUsers filters and orders by.
+#[derive(Debug, Clone, diesel::Queryable)]
+pub struct SearchEntry {
+    pub id: String,
+    pub search_text: String,
+    pub email: String,
+    pub status: String,
+    pub role: String,
+    pub group_id: Option<String>,
+}
+
 /// Records of one kind moving from one user to another. `kind` is the kind
 /// of the records, or for conversations the kind of their parent.
 #[derive(Debug, Clone, Copy)]

@@ -19,7 +19,7 @@ use super::pipelined::on_shared;
 use super::{Backend, PgPools, Store, UserQueries, UserReads, UsersAtVersion, convert};
 use crate::domain::User;
 use crate::error::{Error, Result};
-use crate::store::UserFilter;
+use crate::store::{SearchEntry, UserFilter};
 
 /// Most ids handed to the coalesced loader at once.
 const MOST_IDS_PER_LOAD: usize = 256;
@@ -128,6 +128,46 @@ impl<'s> Users<'s> {
         }
         self.store
             .read(async |conn| conn.find_users(account_id, &ids).await)
+            .await
+    }
+
+    /// The users of the account among `ids` (at most a few hundred), in no
+    /// order, each with the account's `users_version` read in the same
+    /// statement as it. On PostgreSQL they ride the coalesced reads.
+    pub async fn many_with_version(
+        &self,
+        account_id: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<(User, Option<i64>)>> {
+        if let Backend::Postgres(pools) = &self.store.backend {
+            let mut found = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(MOST_IDS_PER_LOAD) {
+                for (row, version) in pools.users.load(chunk.to_vec(), true).await? {
+                    let user = User::try_from(row)?;
+                    if user.account_id == account_id {
+                        found.push((user, version));
+                    }
+                }
+            }
+            return Ok(found);
+        }
+        self.store
+            .read(async |conn| conn.find_users_with_version(account_id, &ids).await)
+            .await
+    }
+
+    /// Up to `limit` users of the account after the id `after`, in id
+    /// order, as the search index holds them, each with the account's
+    /// `users_version` read in the same statement. A scan of the account:
+    /// on PostgreSQL a pooled connection of its own.
+    pub async fn search_entries(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(SearchEntry, Option<i64>)>> {
+        self.store
+            .read(async |conn| conn.find_search_entries(account_id, after, limit).await)
             .await
     }
 

@@ -168,6 +168,7 @@ impl TestApp {
             job_workers: 1,
             list_cache_users: 10_000,
             access_cache_users: 10_000,
+            search_index_users: 200_000,
             tls: None,
         };
         tweak(&mut settings);

@@ -88,6 +88,17 @@ fn journal_ids(text: &str) -> impl Iterator<Item = i64> + '_ {
     text.split(',').filter_map(|id| id.parse().ok())
 }
 
+/// The account's `users_version` as a scalar subquery, to read in the
+/// same statement (one snapshot) as rows of its users.
+macro_rules! users_version_of {
+    ($account_id:expr) => {
+        accounts::table
+            .filter(accounts::id.eq($account_id.to_owned()))
+            .select(accounts::users_version)
+            .single_value()
+    };
+}
+
 /// The users of `$account_id` that `$filter` admits (its text aside), with
 /// keys of `$filter.order` in (`$after`, `$upto`], unordered, each with the
 /// account's `users_version` read in the same statement (one snapshot,
@@ -100,11 +111,7 @@ fn journal_ids(text: &str) -> impl Iterator<Item = i64> + '_ {
 /// statement that must start from the search index instead.
 macro_rules! users_in_range {
     ($account_id:expr, $filter:expr, $after:expr, $upto:expr, $by_index:expr) => {{
-        let users_version = accounts::table
-            .filter(accounts::id.eq($account_id.to_owned()))
-            .select(accounts::users_version)
-            .single_value();
-        users_in_range!(@select (UserRow::as_select(), users_version),
+        users_in_range!(@select (UserRow::as_select(), users_version_of!($account_id)),
             $account_id, $filter, $after, $upto, $by_index)
     }};
     // Only `$select` of each user (a key: an index-only read).

@@ -148,6 +148,50 @@ impl UserQueries for Conn {
         convert::users(rows)
     }
 
+    async fn find_users_with_version(
+        &mut self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> Result<Vec<(User, Option<i64>)>> {
+        let rows: Vec<(UserRow, Option<i64>)> = users::table
+            .filter(users::account_id.eq(account_id))
+            .filter(users::id.eq_any(user_ids))
+            .select((UserRow::as_select(), users_version_of!(account_id)))
+            .load(self)
+            .await?;
+        rows.into_iter()
+            .map(|(row, version)| Ok((User::try_from(row)?, version)))
+            .collect()
+    }
+
+    async fn find_search_entries(
+        &mut self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(SearchEntry, Option<i64>)>> {
+        let mut query = users::table
+            .filter(users::account_id.eq(account_id))
+            .select((
+                (
+                    users::id,
+                    users::search_text,
+                    users::email,
+                    users::status,
+                    users::role,
+                    users::group_id,
+                ),
+                users_version_of!(account_id),
+            ))
+            .order(users::id.asc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(users::id.gt(after));
+        }
+        Ok(query.load(self).await?)
+    }
+
     async fn existing_user_ids(
         &mut self,
         account_id: &str,

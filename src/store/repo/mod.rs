@@ -167,6 +167,22 @@ pub trait UserQueries: Send {
         account_id: &str,
         user_ids: &[String],
     ) -> impl Future<Output = Result<Vec<User>>> + Send;
+    /// The users of the account among `user_ids`, in no order, each with
+    /// the account's `users_version` read in the same statement.
+    fn find_users_with_version(
+        &mut self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<(User, Option<i64>)>>> + Send;
+    /// Up to `limit` users of the account after the id `after`, in id
+    /// order, as the search index holds them, each with the account's
+    /// `users_version` read in the same statement.
+    fn find_search_entries(
+        &mut self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(SearchEntry, Option<i64>)>>> + Send;
     /// Ids among `user_ids` that are users of the account.
     fn existing_user_ids(
         &mut self,

@@ -1,0 +1,143 @@
+//! ListUsers' text search from the in-memory copies of
+//! [`search_index`](super::search_index): finding a page there, checking it
+//! against the database, and reading copies.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::UserService;
+use super::search_index::{AccountIndex, IndexBuilder, Lookup, SearchIndex, Unindexable};
+use crate::error::Result;
+use crate::store::{PageRead, Store, UsersAtVersion};
+
+/// Users per statement while reading a copy: each is a short read, and
+/// writes of the account go on between them.
+const READ_CHUNK: i64 = 5_000;
+
+impl UserService {
+    /// The page of a text search answered from the account's copy, or
+    /// None when the database must answer (no copy, or one out of date:
+    /// then a fresh one is read in the background). A page from here is
+    /// what the database's search answers: its rows are read by id, with
+    /// the account's `users_version` in the same statement, and served only
+    /// at the copy's version.
+    pub(super) async fn search_from_memory(
+        &self,
+        read: PageRead<'_>,
+    ) -> Result<Option<UsersAtVersion>> {
+        let account_id = read.account_id;
+        let index = match self.search.lookup(account_id) {
+            Lookup::Ready(index) => index,
+            Lookup::Build => match read_copy(&self.store, &self.search, account_id).await? {
+                Some(index) => index,
+                None => return Ok(None),
+            },
+            Lookup::Database => return Ok(None),
+        };
+        let limit = usize::try_from(read.limit).unwrap_or(0);
+        let Some(ids) = index.find(read.filter, read.after, limit) else {
+            return Ok(None);
+        };
+        let users = self.store.users();
+        let version = index.users_version();
+        let page = if ids.is_empty() {
+            let current = users.users_version(account_id).await?;
+            (current == Some(version)).then(Vec::new)
+        } else {
+            let mut rows = users.many_with_version(account_id, ids.clone()).await?;
+            let current =
+                rows.len() == ids.len() && rows.iter().all(|(_, found)| *found == Some(version));
+            current.then(|| {
+                // In the copy's order.
+                rows.sort_by_key(|(user, _)| ids.iter().position(|id| *id == user.id));
+                rows.into_iter().map(|(user, _)| user).collect()
+            })
+        };
+        match page {
+            Some(users) => Ok(Some(UsersAtVersion {
+                users,
+                users_version: Some(version),
+            })),
+            None => {
+                self.refresh_copy(account_id);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads a fresh copy of the account in the background, unless a read
+    /// is under way or paused.
+    fn refresh_copy(&self, account_id: &str) {
+        if !self.search.claim_refresh(account_id) {
+            return;
+        }
+        let (store, search, account_id) = (
+            self.store.clone(),
+            self.search.clone(),
+            account_id.to_owned(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = read_copy(&store, &search, &account_id).await {
+                tracing::warn!(%error, account_id, "reading a search copy failed");
+            }
+        });
+    }
+}
+
+/// Reads the account's copy (the read was claimed) and hands it to
+/// `search` to keep; None when none could be made.
+async fn read_copy(
+    store: &Store,
+    search: &SearchIndex,
+    account_id: &str,
+) -> Result<Option<Arc<AccountIndex>>> {
+    let started = Instant::now();
+    let built = read_index(store, account_id, search.capacity()).await;
+    let took = started.elapsed();
+    match built {
+        Ok(built) => {
+            if let Err(why) = &built {
+                tracing::debug!(?why, account_id, "no search copy");
+            }
+            Ok(search.finish(account_id, built, took))
+        }
+        Err(error) => {
+            search.finish(account_id, Err(Unindexable::Changed), took);
+            Err(error)
+        }
+    }
+}
+
+/// The account's users, read in chunks in id order. The account's
+/// `users_version` is read first, and every row carries it again from its
+/// own statement: all must be the same (no change while reading), and that
+/// is the copy's version.
+async fn read_index(
+    store: &Store,
+    account_id: &str,
+    capacity: usize,
+) -> Result<std::result::Result<AccountIndex, Unindexable>> {
+    let users = store.users();
+    let Some(version) = users.users_version(account_id).await? else {
+        return Ok(Err(Unindexable::NoAccount));
+    };
+    let mut builder = IndexBuilder::new(capacity);
+    loop {
+        let after = builder.last_id();
+        let chunk = users
+            .search_entries(account_id, after.as_deref(), READ_CHUNK)
+            .await?;
+        let full = chunk.len() as i64 == READ_CHUNK;
+        for (entry, read_at) in chunk {
+            if read_at != Some(version) {
+                return Ok(Err(Unindexable::Changed));
+            }
+            if let Err(why) = builder.push(&entry) {
+                return Ok(Err(why));
+            }
+        }
+        if !full {
+            return Ok(Ok(builder.finish(version)));
+        }
+    }
+}
