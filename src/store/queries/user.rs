@@ -153,9 +153,15 @@ impl UserQueries for Conn {
         account_id: &str,
         user_ids: &[String],
     ) -> Result<Vec<(User, Option<i64>)>> {
+        let ids = serde_json::to_string(user_ids).map_err(|_| crate::error::Error::internal())?;
+        let (before, after) = USER_IDS_IN_JSON;
         let rows: Vec<(UserRow, Option<i64>)> = users::table
             .filter(users::account_id.eq(account_id))
-            .filter(users::id.eq_any(user_ids))
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(before)
+                    .bind::<diesel::sql_types::Text, _>(ids)
+                    .sql(after),
+            )
             .select((UserRow::as_select(), users_version_of!(account_id)))
             .load(self)
             .await?;
