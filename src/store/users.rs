@@ -115,16 +115,8 @@ impl<'s> Users<'s> {
     /// no order.
     pub async fn many_of_account(&self, account_id: &str, ids: Vec<String>) -> Result<Vec<User>> {
         if let Backend::Postgres(pools) = &self.store.backend {
-            let mut found = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(MOST_IDS_PER_LOAD) {
-                let rows = pools.users.load(chunk.to_vec(), false).await?;
-                found.extend(
-                    convert::users(rows.into_iter().map(|(row, _)| row).collect())?
-                        .into_iter()
-                        .filter(|user| user.account_id == account_id),
-                );
-            }
-            return Ok(found);
+            let found = coalesced_of_account(pools, account_id, &ids, false).await?;
+            return Ok(found.into_iter().map(|(user, _)| user).collect());
         }
         self.store
             .read(async |conn| conn.find_users(account_id, &ids).await)
@@ -140,16 +132,7 @@ impl<'s> Users<'s> {
         ids: Vec<String>,
     ) -> Result<Vec<(User, Option<i64>)>> {
         if let Backend::Postgres(pools) = &self.store.backend {
-            let mut found = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(MOST_IDS_PER_LOAD) {
-                for (row, version) in pools.users.load(chunk.to_vec(), true).await? {
-                    let user = User::try_from(row)?;
-                    if user.account_id == account_id {
-                        found.push((user, version));
-                    }
-                }
-            }
-            return Ok(found);
+            return coalesced_of_account(pools, account_id, &ids, true).await;
         }
         self.store
             .read(async |conn| conn.find_users_with_version(account_id, &ids).await)
@@ -242,6 +225,26 @@ impl<'s> Users<'s> {
             }
         }
     }
+}
+
+/// Coalesced reads of users by id (in loads of at most
+/// [`MOST_IDS_PER_LOAD`]), converted, those of other accounts left out.
+async fn coalesced_of_account(
+    pools: &PgPools,
+    account_id: &str,
+    ids: &[String],
+    versioned: bool,
+) -> Result<Vec<(User, Option<i64>)>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(MOST_IDS_PER_LOAD) {
+        for (row, version) in pools.users.load(chunk.to_vec(), versioned).await? {
+            let user = User::try_from(row)?;
+            if user.account_id == account_id {
+                found.push((user, version));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Coalesced reads of one user by id, converted.
