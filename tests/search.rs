@@ -507,6 +507,12 @@ async fn the_memory_copy_answers_as_the_database(db: Db) {
         s.search_index_users = 0;
     })
     .await;
+    // A budget smaller than the account: no copy of it is ever made.
+    let small = TestApp::spawn_with(db, |s| {
+        s.database_url = app.database_url.parse().expect("database url");
+        s.search_index_users = 100;
+    })
+    .await;
     app.sql(&format!(
         "UPDATE users SET status = 'INACTIVE', disabled_at = updated_at WHERE account_id = '{}' \
          AND (name LIKE 'Ann%' OR name LIKE 'Filler 10_0')",
@@ -550,6 +556,8 @@ async fn the_memory_copy_answers_as_the_database(db: Db) {
     // her old name (her row, read by id, shows the new one).
     let zoe = model(&users, "zoë");
     assert_eq!(zoe.len(), 1);
+    let found = list_all(&small, &ws, "zoë", pb::UserOrder::Unspecified, 3).await;
+    assert_eq!(ids(&found), zoe);
     app.sql(db.drop_users_version_trigger()).await;
     app.sql(&format!(
         "UPDATE users SET name = 'Renamed', search_text = 'renamed' || '\n' || email \
@@ -563,6 +571,12 @@ async fn the_memory_copy_answers_as_the_database(db: Db) {
     assert_eq!(found[0].name, "Renamed");
     assert!(
         list_all(&uncopied, &ws, "zoë", pb::UserOrder::Unspecified, 3)
+            .await
+            .is_empty()
+    );
+    // (Pages of 2 on `small`: none kept there either.)
+    assert!(
+        list_all(&small, &ws, "zoë", pb::UserOrder::Unspecified, 2)
             .await
             .is_empty()
     );

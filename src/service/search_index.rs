@@ -76,9 +76,11 @@ struct InternBuilder<C> {
 }
 
 impl<C: Copy + PartialEq + TryFrom<usize>> InternBuilder<C> {
-    fn new() -> Self {
+    fn with_capacity(users: usize) -> Self {
+        let mut column = Interned::new();
+        column.codes.reserve_exact(users);
         Self {
-            column: Interned::new(),
+            column,
             known: HashMap::new(),
         }
     }
@@ -119,9 +121,14 @@ pub struct AccountIndex {
     by_email: OnceLock<Box<[u32]>>,
 }
 
+/// Users pushed before the text buffer is sized from their average.
+const TEXT_SAMPLE: usize = 256;
+
 /// Reads an account's users into an [`AccountIndex`], in id order.
 pub struct IndexBuilder {
     capacity: usize,
+    /// Users the account is expected to have (sizes the buffers).
+    expected: usize,
     text: Vec<u8>,
     starts: Vec<u32>,
     ids: Vec<u128>,
@@ -131,16 +138,21 @@ pub struct IndexBuilder {
 }
 
 impl IndexBuilder {
-    /// A builder that refuses more than `capacity` users.
-    pub fn new(capacity: usize) -> Self {
+    /// A builder that refuses more than `capacity` users, sized for
+    /// `expected` of them.
+    pub fn new(capacity: usize, expected: usize) -> Self {
+        let expected = expected.min(capacity);
+        let mut starts = Vec::with_capacity(expected + 1);
+        starts.push(0);
         Self {
             capacity,
+            expected,
             text: Vec::new(),
-            starts: vec![0],
-            ids: Vec::new(),
-            status: InternBuilder::new(),
-            role: InternBuilder::new(),
-            group: InternBuilder::new(),
+            starts,
+            ids: Vec::with_capacity(expected),
+            status: InternBuilder::with_capacity(expected),
+            role: InternBuilder::with_capacity(expected),
+            group: InternBuilder::with_capacity(expected),
         }
     }
 
@@ -169,6 +181,12 @@ impl IndexBuilder {
             && text[text.len() - email.len() - 1] == b'\n';
         if !regular {
             return Err(Unindexable::Irregular);
+        }
+        if self.ids.len() == TEXT_SAMPLE && self.expected > TEXT_SAMPLE {
+            // The rest at the sample's average, and a twentieth more.
+            let per_user = self.text.len() / TEXT_SAMPLE;
+            let rest = (self.expected - TEXT_SAMPLE) * per_user;
+            self.text.reserve_exact(rest + rest / 20);
         }
         self.text.extend_from_slice(text);
         self.text.push(END);
@@ -525,7 +543,7 @@ mod tests {
     }
 
     fn index(entries: &[SearchEntry]) -> AccountIndex {
-        let mut builder = IndexBuilder::new(100);
+        let mut builder = IndexBuilder::new(100, 5);
         for e in entries {
             builder.push(e).unwrap();
         }
@@ -632,7 +650,7 @@ mod tests {
 
     #[test]
     fn refuses_rows_it_cannot_hold_exactly() {
-        let mut b = IndexBuilder::new(2);
+        let mut b = IndexBuilder::new(2, 2);
         assert_eq!(b.push(&entry(2, "a", "a@x.example")), Ok(()));
         // Out of id order.
         assert_eq!(
@@ -656,7 +674,7 @@ mod tests {
     fn copies_share_the_capacity_least_recently_searched_first() {
         let kept = SearchIndex::new(5);
         let built = |n: u128| {
-            let mut b = IndexBuilder::new(5);
+            let mut b = IndexBuilder::new(5, 0);
             for i in 1..=n {
                 b.push(&entry(i, "u", &format!("u{i}@x.example"))).unwrap();
             }

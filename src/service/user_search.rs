@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::UserService;
 use super::search_index::{AccountIndex, IndexBuilder, Lookup, SearchIndex, Unindexable};
 use crate::error::Result;
+use crate::store::prelude::*;
 use crate::store::{PageRead, Store, UsersAtVersion};
 
 /// Users per statement while reading a copy: each is a short read, and
@@ -117,11 +118,24 @@ async fn read_index(
     account_id: &str,
     capacity: usize,
 ) -> Result<std::result::Result<AccountIndex, Unindexable>> {
+    // The account's user counts size the copy: an account larger than the
+    // whole budget is not read at all, and the buffers are allocated once
+    // rather than grown by doubling (which held up to twice the copy).
+    let Some(account) = store
+        .read(async |conn| conn.find_account(account_id).await)
+        .await?
+    else {
+        return Ok(Err(Unindexable::NoAccount));
+    };
+    let expected = usize::try_from(account.active_users + account.inactive_users).unwrap_or(0);
+    if expected > capacity {
+        return Ok(Err(Unindexable::TooManyUsers));
+    }
     let users = store.users();
     let Some(version) = users.users_version(account_id).await? else {
         return Ok(Err(Unindexable::NoAccount));
     };
-    let mut builder = IndexBuilder::new(capacity);
+    let mut builder = IndexBuilder::new(capacity, expected);
     loop {
         let after = builder.last_id();
         let chunk = users
