@@ -12,12 +12,13 @@
 //! database's search instead, and a fresh copy is read in the background,
 //! at most one read per account at a time and, after a read that took `t`,
 //! none for `4t`, so an account that changes all the time spends at most a
-//! fifth of a connection on its copy.
+//! fifth of a connection on its copy. An account with no copy has one read
+//! by its first search, which then answers from it.
 //!
 //! Kept copies hold at most `capacity` users in all; the least recently
 //! searched account's copy makes room. A user costs about 90 bytes here
-//! (its text, 16 bytes of id, 12 of offsets and codes, 8 more once a search
-//! asks for the name or email order). An account larger than the capacity
+//! (its text and the NUL after it, 16 bytes of id, 10 of offset and codes,
+//! 8 more once a search asks for the name or email order). An account larger than the capacity
 //! is always searched in the database (docs/performance.md, *Search*).
 
 use std::collections::HashMap;
