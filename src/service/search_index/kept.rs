@@ -1,0 +1,197 @@
+//! The copies kept, per account: which account's copy to search, which to
+//! read, and which to drop to stay within the budget.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::{AccountIndex, Unindexable};
+
+/// What a search should do about an account's copy.
+pub enum Lookup {
+    /// Search this copy (and check its version).
+    Ready(Arc<AccountIndex>),
+    /// There is none: read it now (this call has claimed the read).
+    Build,
+    /// Search the database (a read is under way or paused).
+    Database,
+}
+
+#[derive(Default)]
+struct Slot {
+    index: Option<Arc<AccountIndex>>,
+    building: bool,
+    /// No read of the copy before this.
+    not_before: Option<Instant>,
+    /// When a search last asked (a tick of [`Accounts::tick`]).
+    used: u64,
+}
+
+impl Slot {
+    /// Claims the next read of the copy, if none is under way or paused.
+    fn claim(&mut self, now: Instant) -> bool {
+        if self.building || self.not_before.is_some_and(|at| now < at) {
+            return false;
+        }
+        self.building = true;
+        true
+    }
+}
+
+#[derive(Default)]
+struct Accounts {
+    slots: HashMap<String, Slot>,
+    /// Users in all kept copies.
+    users: usize,
+    tick: u64,
+}
+
+/// The kept copies, per account (see the module's docs).
+pub struct SearchIndex {
+    capacity: usize,
+    accounts: Mutex<Accounts>,
+}
+
+/// How long after a read of `took` the next may start: `Changed` retries
+/// soon, a copy that cannot be made is not tried for a minute.
+fn pause_after(took: Duration, outcome: Result<(), Unindexable>) -> Duration {
+    match outcome {
+        Ok(()) | Err(Unindexable::Changed) => took * 4,
+        Err(_) => (took * 4).max(Duration::from_secs(60)),
+    }
+}
+
+impl SearchIndex {
+    /// Copies holding at most `capacity` users in all (0: searches always
+    /// read the database).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            accounts: Mutex::default(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn accounts(&self) -> MutexGuard<'_, Accounts> {
+        // The map stays consistent even if a holder panicked.
+        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The account's copy, or whether to read one now.
+    pub fn lookup(&self, account_id: &str) -> Lookup {
+        if self.capacity == 0 {
+            return Lookup::Database;
+        }
+        let mut accounts = self.accounts();
+        accounts.tick += 1;
+        let tick = accounts.tick;
+        let slot = accounts.slots.entry(account_id.to_owned()).or_default();
+        slot.used = tick;
+        if let Some(index) = &slot.index {
+            return Lookup::Ready(index.clone());
+        }
+        if slot.claim(Instant::now()) {
+            Lookup::Build
+        } else {
+            Lookup::Database
+        }
+    }
+
+    /// Claims a fresh read of a copy found out of date (false: one is under
+    /// way or paused).
+    pub fn claim_refresh(&self, account_id: &str) -> bool {
+        let mut accounts = self.accounts();
+        accounts
+            .slots
+            .get_mut(account_id)
+            .is_some_and(|slot| slot.claim(Instant::now()))
+    }
+
+    /// Ends a claimed read that took `took`: keeps the copy it made (the
+    /// least recently searched copies make room), or drops the account's
+    /// old copy when it made none.
+    pub fn finish(
+        &self,
+        account_id: &str,
+        built: Result<AccountIndex, Unindexable>,
+        took: Duration,
+    ) -> Option<Arc<AccountIndex>> {
+        let now = Instant::now();
+        let mut accounts = self.accounts();
+        let accounts = &mut *accounts;
+        let slot = accounts.slots.entry(account_id.to_owned()).or_default();
+        slot.building = false;
+        slot.not_before = Some(now + pause_after(took, built.as_ref().map(|_| ()).map_err(|e| *e)));
+        if let Some(old) = slot.index.take() {
+            accounts.users -= old.len();
+        }
+        let kept = match built {
+            Ok(index) if index.len() <= self.capacity => {
+                let index = Arc::new(index);
+                slot.index = Some(index.clone());
+                accounts.users += index.len();
+                Some(index)
+            }
+            _ => None,
+        };
+        // The least recently searched other copies make room.
+        while accounts.users > self.capacity {
+            let oldest = accounts
+                .slots
+                .iter()
+                .filter(|(id, slot)| slot.index.is_some() && id.as_str() != account_id)
+                .min_by_key(|(_, slot)| slot.used)
+                .map(|(id, _)| id.clone());
+            let Some(oldest) = oldest else { break };
+            if let Some(gone) = accounts.slots.get_mut(&oldest).and_then(|s| s.index.take()) {
+                accounts.users -= gone.len();
+            }
+        }
+        // Slots that hold nothing and wait for nothing are forgotten.
+        accounts.slots.retain(|_, slot| {
+            slot.index.is_some() || slot.building || slot.not_before.is_some_and(|at| now < at)
+        });
+        metrics::gauge!("roster_search_index_users").set(accounts.users as f64);
+        kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::IndexBuilder;
+    use super::super::tests::entry;
+    use super::*;
+
+    #[test]
+    fn copies_share_the_capacity_least_recently_searched_first() {
+        let kept = SearchIndex::new(5);
+        let built = |n: u128| {
+            let mut b = IndexBuilder::new(5, 0);
+            for i in 1..=n {
+                b.push(&entry(i, "u", &format!("u{i}@x.example"))).unwrap();
+            }
+            b.finish(1)
+        };
+        for account in ["a", "b"] {
+            assert!(matches!(kept.lookup(account), Lookup::Build));
+            // A second caller does not read it again meanwhile.
+            assert!(matches!(kept.lookup(account), Lookup::Database));
+            kept.finish(account, Ok(built(2)), Duration::ZERO);
+        }
+        assert!(matches!(kept.lookup("a"), Lookup::Ready(_)));
+        assert!(matches!(kept.lookup("c"), Lookup::Build));
+        kept.finish("c", Ok(built(3)), Duration::ZERO);
+        // b was searched least recently: it made room.
+        assert!(matches!(kept.lookup("a"), Lookup::Ready(_)));
+        assert!(matches!(kept.lookup("b"), Lookup::Build));
+        kept.finish("b", Err(Unindexable::Changed), Duration::from_secs(10));
+        // A read that failed pauses the next one.
+        assert!(matches!(kept.lookup("b"), Lookup::Database));
+        assert!(!kept.claim_refresh("b"));
+        assert!(kept.claim_refresh("c"));
+        assert!(!kept.claim_refresh("c"));
+    }
+}
