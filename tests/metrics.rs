@@ -96,6 +96,8 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
     assert_eq!(counter(&body, memory), 2, "{body}");
     assert_eq!(counter(&body, database), 0, "{body}");
     assert!(body.contains("roster_search_index_users 2"), "{body}");
+    let bytes = gauge(&body, "roster_search_index_bytes");
+    assert!((100.0..100_000.0).contains(&bytes), "{body}");
     app.users()
         .add_user(authed(new_user(&unique_email("m2")), &ws.admin_token))
         .await
@@ -145,4 +147,12 @@ fn counter(body: &str, name: &str) -> u64 {
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// A gauge's value in a scrape (NaN when absent).
+fn gauge(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(f64::NAN)
 }

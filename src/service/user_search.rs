@@ -11,17 +11,17 @@ use crate::error::Result;
 use crate::store::prelude::*;
 use crate::store::{PageRead, Store, UsersAtVersion};
 
-/// Users per statement while reading a copy: each is a short read, and
-/// writes of the account go on between them.
-const READ_CHUNK: i64 = 5_000;
+/// Users per statement while reading a copy: each is a short read, writes
+/// of the account go on between them, and the rows read (whole, until the
+/// copy keeps what it needs of them) stay under a megabyte.
+const READ_CHUNK: i64 = 1_000;
 
 impl UserService {
     /// The page of a text search answered from the account's copy, or
     /// None when the database must answer (no copy, or one out of date:
     /// then a fresh one is read in the background). A page from here is
-    /// what the database's search answers: its rows are read by id, with
-    /// the account's `users_version` in the same statement, and served only
-    /// at the copy's version.
+    /// what the database's search answers: it is served only while the
+    /// account's `users_version`, read for this call, is the copy's.
     pub(super) async fn search_from_memory(
         &self,
         read: PageRead<'_>,
@@ -35,35 +35,18 @@ impl UserService {
             },
             Lookup::Database => return Ok(None),
         };
-        let limit = usize::try_from(read.limit).unwrap_or(0);
-        let Some(ids) = index.find(read.filter, read.after, limit) else {
-            return Ok(None);
-        };
-        let users = self.store.users();
         let version = index.users_version();
-        let page = if ids.is_empty() {
-            let current = users.users_version(account_id).await?;
-            (current == Some(version)).then(Vec::new)
-        } else {
-            let mut rows = users.many_with_version(account_id, ids.clone()).await?;
-            let current =
-                rows.len() == ids.len() && rows.iter().all(|(_, found)| *found == Some(version));
-            current.then(|| {
-                // In the copy's order.
-                rows.sort_by_key(|(user, _)| ids.iter().position(|id| *id == user.id));
-                rows.into_iter().map(|(user, _)| user).collect()
-            })
-        };
-        match page {
-            Some(users) => Ok(Some(UsersAtVersion {
+        if self.store.users().users_version(account_id).await? != Some(version) {
+            self.refresh_copy(account_id);
+            return Ok(None);
+        }
+        let limit = usize::try_from(read.limit).unwrap_or(0);
+        Ok(index
+            .find(read.filter, read.after, limit)
+            .map(|users| UsersAtVersion {
                 users,
                 users_version: Some(version),
-            })),
-            None => {
-                self.refresh_copy(account_id);
-                Ok(None)
-            }
-        }
+            }))
     }
 
     /// Reads a fresh copy of the account in the background, unless a read
@@ -97,8 +80,15 @@ async fn read_copy(
     let took = started.elapsed();
     match built {
         Ok(built) => {
-            if let Err(why) = &built {
-                tracing::debug!(?why, account_id, "no search copy");
+            match &built {
+                Ok(index) => tracing::debug!(
+                    account_id,
+                    users = index.len(),
+                    bytes = index.bytes(),
+                    ?took,
+                    "search copy read"
+                ),
+                Err(why) => tracing::debug!(?why, account_id, "no search copy"),
             }
             Ok(search.finish(account_id, built, took))
         }

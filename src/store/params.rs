@@ -105,16 +105,12 @@ pub struct UsersAtVersion {
     pub users_version: Option<i64>,
 }
 
-/// One user as the in-memory search index holds it: the searched text
-/// and what ListUsers filters and orders by.
-#[derive(Debug, Clone, diesel::Queryable)]
+/// One user as the in-memory search index holds it: the user and the
+/// searched text as the database holds it.
+#[derive(Debug, Clone)]
 pub struct SearchEntry {
-    pub id: String,
     pub search_text: String,
-    pub email: String,
-    pub status: String,
-    pub role: String,
-    pub group_id: Option<String>,
+    pub user: User,
 }
 
 /// Records of one kind moving from one user to another. `kind` is the kind

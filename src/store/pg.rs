@@ -44,13 +44,6 @@ macro_rules! load_rows {
     };
 }
 
-/// `users.id` among the ids of a JSON array bound between the two parts
-/// (as on SQLite, one statement text whatever the number of ids).
-const USER_IDS_IN_JSON: (&str, &str) = (
-    "users.id IN (SELECT json_array_elements_text(CAST(",
-    " AS json)))",
-);
-
 /// `narrow_search!(query, text)`: the query as it is. PostgreSQL's planner
 /// answers the LIKE itself from the trigram index `users_search_trgm_idx`
 /// when that pays (a rare enough text of 3+ characters).

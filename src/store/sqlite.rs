@@ -51,11 +51,6 @@ macro_rules! load_rows {
     }};
 }
 
-/// `users.id` among the ids of a JSON array bound between the two parts:
-/// one statement text whatever the number of ids, so it is prepared once
-/// per connection (an `IN (?, ?, …)` list is prepared again every time).
-const USER_IDS_IN_JSON: (&str, &str) = ("users.id IN (SELECT value FROM json_each(", "))");
-
 /// `narrow_search!(query, text)`: a users query restricted to the users
 /// the FTS5 trigram table `users_search` finds for `text`: those whose text
 /// holds it, case folded, and a few more, never fewer (the LIKE beside it

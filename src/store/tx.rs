@@ -82,7 +82,6 @@ delegate! {
     fn set_user_status(user: &User) -> ();
     fn delete_user(user_id: &str, now: NaiveDateTime) -> ();
     fn find_users(account_id: &str, user_ids: &[String]) -> Vec<User>;
-    fn find_users_with_version(account_id: &str, user_ids: &[String]) -> Vec<(User, Option<i64>)>;
     fn find_search_entries(account_id: &str, after: Option<&str>, limit: i64) -> Vec<(SearchEntry, Option<i64>)>;
     fn existing_user_ids(account_id: &str, user_ids: &[String]) -> Vec<String>;
     fn lock_login_throttle(email: &str, now: NaiveDateTime) -> crate::domain::login::ThrottleState;

@@ -115,27 +115,10 @@ impl<'s> Users<'s> {
     /// no order.
     pub async fn many_of_account(&self, account_id: &str, ids: Vec<String>) -> Result<Vec<User>> {
         if let Backend::Postgres(pools) = &self.store.backend {
-            let found = coalesced_of_account(pools, account_id, &ids, false).await?;
-            return Ok(found.into_iter().map(|(user, _)| user).collect());
+            return coalesced_of_account(pools, account_id, &ids).await;
         }
         self.store
             .read(async |conn| conn.find_users(account_id, &ids).await)
-            .await
-    }
-
-    /// The users of the account among `ids` (at most a few hundred), in no
-    /// order, each with the account's `users_version` read in the same
-    /// statement as it. On PostgreSQL they ride the coalesced reads.
-    pub async fn many_with_version(
-        &self,
-        account_id: &str,
-        ids: Vec<String>,
-    ) -> Result<Vec<(User, Option<i64>)>> {
-        if let Backend::Postgres(pools) = &self.store.backend {
-            return coalesced_of_account(pools, account_id, &ids, true).await;
-        }
-        self.store
-            .read(async |conn| conn.find_users_with_version(account_id, &ids).await)
             .await
     }
 
@@ -233,14 +216,13 @@ async fn coalesced_of_account(
     pools: &PgPools,
     account_id: &str,
     ids: &[String],
-    versioned: bool,
-) -> Result<Vec<(User, Option<i64>)>> {
+) -> Result<Vec<User>> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(MOST_IDS_PER_LOAD) {
-        for (row, version) in pools.users.load(chunk.to_vec(), versioned).await? {
+        for (row, _) in pools.users.load(chunk.to_vec(), false).await? {
             let user = User::try_from(row)?;
             if user.account_id == account_id {
-                found.push((user, version));
+                found.push(user);
             }
         }
     }

@@ -43,6 +43,8 @@ struct Accounts {
     slots: HashMap<String, Slot>,
     /// Users in all kept copies.
     users: usize,
+    /// Their heap bytes (but for orders made later).
+    bytes: usize,
     tick: u64,
 }
 
@@ -127,12 +129,14 @@ impl SearchIndex {
         slot.not_before = Some(now + pause_after(took, built.as_ref().map(|_| ()).map_err(|e| *e)));
         if let Some(old) = slot.index.take() {
             accounts.users -= old.len();
+            accounts.bytes -= old.bytes();
         }
         let kept = match built {
             Ok(index) if index.len() <= self.capacity => {
                 let index = Arc::new(index);
                 slot.index = Some(index.clone());
                 accounts.users += index.len();
+                accounts.bytes += index.bytes();
                 Some(index)
             }
             _ => None,
@@ -148,6 +152,7 @@ impl SearchIndex {
             let Some(oldest) = oldest else { break };
             if let Some(gone) = accounts.slots.get_mut(&oldest).and_then(|s| s.index.take()) {
                 accounts.users -= gone.len();
+                accounts.bytes -= gone.bytes();
             }
         }
         // Slots that hold nothing and wait for nothing are forgotten.
@@ -155,6 +160,7 @@ impl SearchIndex {
             slot.index.is_some() || slot.building || slot.not_before.is_some_and(|at| now < at)
         });
         metrics::gauge!("roster_search_index_users").set(accounts.users as f64);
+        metrics::gauge!("roster_search_index_bytes").set(accounts.bytes as f64);
         kept
     }
 }

@@ -1,37 +1,45 @@
-//! ListUsers' text search from memory: per account, a compact copy of what
-//! a search reads (each user's searched text, id, status, role and group),
-//! labelled with the account's `users_version` it was read at.
+//! ListUsers' text search from memory: per account, a compact copy of
+//! every user as a listing shows it (searched text, id, name, status, role,
+//! group, rights, version and times), labelled with the account's
+//! `users_version` it was read at.
 //!
-//! A search finds the page's ids in the copy: one pass of a substring
-//! finder (`memchr::memmem`, vectorised) over the account's texts laid end
-//! to end, which stops once the page is full. The rows themselves are read
-//! by id, each with the account's `users_version` from the same statement:
-//! the page is served only if that is the copy's version, so it is exactly
-//! what the database's own search would answer at that moment. Any other
-//! version means a change since the copy was read: the call takes the
-//! database's search instead, and a fresh copy is read in the background,
-//! at most one read per account at a time and, after a read that took `t`,
-//! none for `4t`, so an account that changes all the time spends at most a
-//! fifth of a connection on its copy. An account with no copy has one read
-//! by its first search, which then answers from it.
+//! A search finds its page in the copy: one pass of a substring finder
+//! (`memchr::memmem`, vectorised) over the account's texts laid end to
+//! end, which stops once the page is full. The page is served from the
+//! copy only if the account's `users_version`, read from the database for
+//! this call, is still the copy's: every change of a users row moves it
+//! (a trigger, in the same transaction), so the copy's rows are then
+//! exactly the database's, and the page what the database's own search
+//! would answer at that moment. Any other version means a change since the
+//! copy was read: the call takes the database's search instead, and a
+//! fresh copy is read in the background, at most one read per account at a
+//! time and, after a read that took `t`, none for `4t`, so an account that
+//! changes all the time spends at most a fifth of a connection on its
+//! copy. An account with no copy has one read by its first search, which
+//! then answers from it.
 //!
 //! Kept copies hold at most `capacity` users in all; the least recently
-//! searched account's copy makes room. A user costs about 90 bytes here
-//! (its text and the NUL after it, 16 bytes of id, 10 of offset and codes,
-//! 8 more once a search asks for the name or email order). An account larger than the capacity
-//! is always searched in the database (docs/performance.md, *Search*).
-//! The copies kept, per account, are in [`kept`].
+//! searched account's copy makes room. A user costs about 150 bytes here
+//! (its searched text and the NUL after it, its name again in its own
+//! case, 16 bytes of id, 40 of version and times, 18 of offsets and codes,
+//! 8 more once a search asks for the name or email order). An account
+//! larger than the capacity is always searched in the database
+//! (docs/performance.md, *Search*). The copies kept, per account, are in
+//! [`kept`].
 
 mod kept;
 
 pub use kept::{Lookup, SearchIndex};
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::OnceLock;
 
+use chrono::{DateTime, NaiveDateTime};
 use memchr::memmem;
 use uuid::Uuid;
 
+use crate::domain::{Permissions, Role, User, UserStatus};
 use crate::store::{SearchEntry, UserFilter, UserOrder};
 
 /// Ends each user's text in [`AccountIndex`]'s buffer. No searched text or
@@ -47,57 +55,67 @@ pub enum Unindexable {
     /// The account's users changed while the copy was being read.
     Changed,
     /// A row the copy cannot represent exactly (an id that is not a
-    /// lower-case UUID, a text not ending in its email): written by hand.
+    /// lower-case UUID, a text not ending in its email, a time outside
+    /// 1677–2262): written by hand.
     Irregular,
     /// No such account.
     NoAccount,
 }
 
 /// Distinct values of one column and each user's code among them.
-struct Interned<C> {
-    values: Vec<Option<Box<str>>>,
-    codes: Vec<C>,
+struct Interned<V> {
+    values: Vec<V>,
+    codes: Vec<u32>,
 }
 
-impl<C: Copy + PartialEq + TryFrom<usize>> Interned<C> {
-    fn new() -> Self {
-        Self {
-            values: Vec::new(),
-            codes: Vec::new(),
-        }
+impl<V> Interned<V> {
+    /// User `u`'s value.
+    fn of(&self, u: usize) -> &V {
+        &self.values[self.codes[u] as usize]
     }
 
-    /// The code of `value` (None: no user has it).
-    fn code_of(&self, value: Option<&str>) -> Option<C> {
-        let at = self.values.iter().position(|v| v.as_deref() == value)?;
-        C::try_from(at).ok()
+    /// The code of the value `is` picks (None: no user has it).
+    fn code_where(&self, is: impl Fn(&V) -> bool) -> Option<u32> {
+        self.values
+            .iter()
+            .position(is)
+            .and_then(|at| u32::try_from(at).ok())
     }
 }
 
-/// Builds an [`Interned`] column; the map makes each push O(1).
-struct InternBuilder<C> {
-    column: Interned<C>,
-    known: HashMap<Option<String>, C>,
+/// Builds an [`Interned`] column; the map from each value's key makes each
+/// push O(1).
+struct InternBuilder<K, V> {
+    column: Interned<V>,
+    known: HashMap<K, u32>,
 }
 
-impl<C: Copy + PartialEq + TryFrom<usize>> InternBuilder<C> {
+impl<K: Eq + Hash, V> InternBuilder<K, V> {
+    /// Heap bytes the column will hold, `extra` giving each value's own.
+    fn bytes(&self, extra: impl Fn(&V) -> usize) -> usize {
+        self.column.codes.capacity() * 4
+            + self.column.values.capacity() * std::mem::size_of::<V>()
+            + self.column.values.iter().map(extra).sum::<usize>()
+    }
+
     fn with_capacity(users: usize) -> Self {
-        let mut column = Interned::new();
-        column.codes.reserve_exact(users);
         Self {
-            column,
+            column: Interned {
+                values: Vec::new(),
+                codes: Vec::with_capacity(users),
+            },
             known: HashMap::new(),
         }
     }
 
-    fn push(&mut self, value: Option<&str>) -> Result<(), Unindexable> {
-        let key = value.map(str::to_owned);
+    /// Adds the next user's value, known by `key`.
+    fn push(&mut self, key: K, value: impl FnOnce() -> V) -> Result<(), Unindexable> {
         let code = match self.known.get(&key) {
             Some(code) => *code,
             None => {
                 let code =
-                    C::try_from(self.column.values.len()).map_err(|_| Unindexable::Irregular)?;
-                self.column.values.push(value.map(Box::from));
+                    u32::try_from(self.column.values.len()).map_err(|_| Unindexable::Irregular)?;
+                self.column.values.push(value());
                 self.known.insert(key, code);
                 code
             }
@@ -107,18 +125,89 @@ impl<C: Copy + PartialEq + TryFrom<usize>> InternBuilder<C> {
     }
 }
 
-/// One account's users as searches read them, at one `users_version`.
+/// A user's version and the times every user has, the times as
+/// nanoseconds since 1970: 24 bytes where `NaiveDateTime`s would take 32.
+#[derive(Clone, Copy)]
+struct Stamps {
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// A time few users have (disabled, tokens cut off), kept only for those
+/// who have it: 12 bytes each, none for the others.
+#[derive(Default)]
+struct SparseTimes {
+    /// Ascending user positions.
+    users: Vec<u32>,
+    nanos: Vec<i64>,
+}
+
+impl SparseTimes {
+    fn push(&mut self, u: usize, time: Option<NaiveDateTime>) -> Result<(), Unindexable> {
+        if let Some(time) = time {
+            self.users
+                .push(u32::try_from(u).map_err(|_| Unindexable::TooManyUsers)?);
+            self.nanos.push(nanos(time)?);
+        }
+        Ok(())
+    }
+
+    fn of(&self, u: usize) -> Option<NaiveDateTime> {
+        let at = self.users.binary_search(&(u as u32)).ok()?;
+        Some(time_of(self.nanos[at]))
+    }
+
+    fn bytes(&self) -> usize {
+        self.users.capacity() * 4 + self.nanos.capacity() * 8
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.users.shrink_to_fit();
+        self.nanos.shrink_to_fit();
+    }
+}
+
+fn nanos(time: NaiveDateTime) -> Result<i64, Unindexable> {
+    let nanos = time
+        .and_utc()
+        .timestamp_nanos_opt()
+        .ok_or(Unindexable::Irregular)?;
+    // Exactly the time again (no leap second lost).
+    if time_of(nanos) != time {
+        return Err(Unindexable::Irregular);
+    }
+    Ok(nanos)
+}
+
+fn time_of(nanos: i64) -> NaiveDateTime {
+    DateTime::from_timestamp_nanos(nanos).naive_utc()
+}
+
+/// One account's users as listings show them, at one `users_version`.
 pub struct AccountIndex {
     users_version: i64,
+    account_id: String,
     /// Each user's searched text followed by [`END`], in id order.
     text: Vec<u8>,
     /// Where each user's text starts in `text`, and one more: its length.
     starts: Vec<u32>,
     /// Ids as numbers, ascending (lower-case UUIDs sort as their numbers).
     ids: Vec<u128>,
-    status: Interned<u8>,
-    role: Interned<u8>,
-    group: Interned<u32>,
+    /// Names in their own case, end to end, and where each starts (and
+    /// one more).
+    names: String,
+    name_starts: Vec<u32>,
+    status: Vec<UserStatus>,
+    role: Vec<Role>,
+    group: Interned<Option<String>>,
+    access_role: Interned<Option<String>>,
+    permissions: Interned<Permissions>,
+    stamps: Vec<Stamps>,
+    disabled_at: SparseTimes,
+    tokens_valid_after: SparseTimes,
+    /// Heap bytes held, but for the orders made later.
+    bytes: usize,
     /// Users in name order (the searched text's), made by the first search
     /// that asks for it.
     by_name: OnceLock<Box<[u32]>>,
@@ -126,7 +215,7 @@ pub struct AccountIndex {
     by_email: OnceLock<Box<[u32]>>,
 }
 
-/// Users pushed before the text buffer is sized from their average.
+/// Users pushed before the text buffers are sized from their average.
 const TEXT_SAMPLE: usize = 256;
 
 /// Reads an account's users into an [`AccountIndex`], in id order.
@@ -134,12 +223,28 @@ pub struct IndexBuilder {
     capacity: usize,
     /// Users the account is expected to have (sizes the buffers).
     expected: usize,
+    account_id: Option<String>,
     text: Vec<u8>,
     starts: Vec<u32>,
     ids: Vec<u128>,
-    status: InternBuilder<u8>,
-    role: InternBuilder<u8>,
-    group: InternBuilder<u32>,
+    names: String,
+    name_starts: Vec<u32>,
+    status: Vec<UserStatus>,
+    role: Vec<Role>,
+    group: InternBuilder<Option<String>, Option<String>>,
+    access_role: InternBuilder<Option<String>, Option<String>>,
+    /// Keyed by the rights' stored JSON.
+    permissions: InternBuilder<String, Permissions>,
+    stamps: Vec<Stamps>,
+    disabled_at: SparseTimes,
+    tokens_valid_after: SparseTimes,
+}
+
+/// Reserves the rest of a buffer at the sample's average per user, and a
+/// twentieth more.
+fn reserve_rest(buffer_len: usize, expected: usize) -> usize {
+    let rest = (expected - TEXT_SAMPLE) * (buffer_len / TEXT_SAMPLE);
+    rest + rest / 20
 }
 
 impl IndexBuilder {
@@ -149,26 +254,45 @@ impl IndexBuilder {
         let expected = expected.min(capacity);
         let mut starts = Vec::with_capacity(expected + 1);
         starts.push(0);
+        let mut name_starts = Vec::with_capacity(expected + 1);
+        name_starts.push(0);
         Self {
             capacity,
             expected,
+            account_id: None,
             text: Vec::new(),
             starts,
             ids: Vec::with_capacity(expected),
-            status: InternBuilder::with_capacity(expected),
-            role: InternBuilder::with_capacity(expected),
+            names: String::new(),
+            name_starts,
+            status: Vec::with_capacity(expected),
+            role: Vec::with_capacity(expected),
             group: InternBuilder::with_capacity(expected),
+            access_role: InternBuilder::with_capacity(expected),
+            permissions: InternBuilder::with_capacity(expected),
+            stamps: Vec::with_capacity(expected),
+            disabled_at: SparseTimes::default(),
+            tokens_valid_after: SparseTimes::default(),
         }
     }
 
-    /// Adds the next user (ids must come in ascending order).
+    /// Adds the next user (ids must come in ascending order, all of one
+    /// account).
     pub fn push(&mut self, entry: &SearchEntry) -> Result<(), Unindexable> {
+        let user = &entry.user;
         if self.ids.len() >= self.capacity {
             return Err(Unindexable::TooManyUsers);
         }
-        let id = Uuid::try_parse(&entry.id).map_err(|_| Unindexable::Irregular)?;
+        if *self
+            .account_id
+            .get_or_insert_with(|| user.account_id.clone())
+            != user.account_id
+        {
+            return Err(Unindexable::Irregular);
+        }
+        let id = Uuid::try_parse(&user.id).map_err(|_| Unindexable::Irregular)?;
         // Only the canonical form sorts as its number.
-        if *id.hyphenated().encode_lower(&mut Uuid::encode_buffer()) != *entry.id {
+        if *id.hyphenated().encode_lower(&mut Uuid::encode_buffer()) != *user.id {
             return Err(Unindexable::Irregular);
         }
         let id = id.as_u128();
@@ -178,7 +302,7 @@ impl IndexBuilder {
         // The email order's key is read back as the text after its last
         // line break: the text must end in "\n" + the email.
         let text = entry.search_text.as_bytes();
-        let email = entry.email.as_bytes();
+        let email = user.email.as_bytes();
         let regular = !text.contains(&END)
             && !email.contains(&b'\n')
             && text.len() > email.len()
@@ -187,20 +311,45 @@ impl IndexBuilder {
         if !regular {
             return Err(Unindexable::Irregular);
         }
+        let stamps = Stamps {
+            version: user.version,
+            created_at: nanos(user.created_at)?,
+            updated_at: nanos(user.updated_at)?,
+        };
+        // Checked before anything is pushed: a refused row leaves the
+        // builder as it was.
+        for time in [user.disabled_at, user.tokens_valid_after]
+            .into_iter()
+            .flatten()
+        {
+            nanos(time)?;
+        }
         if self.ids.len() == TEXT_SAMPLE && self.expected > TEXT_SAMPLE {
-            // The rest at the sample's average, and a twentieth more.
-            let per_user = self.text.len() / TEXT_SAMPLE;
-            let rest = (self.expected - TEXT_SAMPLE) * per_user;
-            self.text.reserve_exact(rest + rest / 20);
+            self.text
+                .reserve_exact(reserve_rest(self.text.len(), self.expected));
+            self.names
+                .reserve_exact(reserve_rest(self.names.len(), self.expected));
         }
         self.text.extend_from_slice(text);
         self.text.push(END);
+        self.names.push_str(&user.name);
         let end = u32::try_from(self.text.len()).map_err(|_| Unindexable::TooManyUsers)?;
+        let name_end = u32::try_from(self.names.len()).map_err(|_| Unindexable::TooManyUsers)?;
         self.starts.push(end);
+        self.name_starts.push(name_end);
         self.ids.push(id);
-        self.status.push(Some(&entry.status))?;
-        self.role.push(Some(&entry.role))?;
-        self.group.push(entry.group_id.as_deref())?;
+        self.status.push(user.status);
+        self.role.push(user.role);
+        let u = self.stamps.len();
+        self.stamps.push(stamps);
+        self.disabled_at.push(u, user.disabled_at)?;
+        self.tokens_valid_after.push(u, user.tokens_valid_after)?;
+        self.group
+            .push(user.group_id.clone(), || user.group_id.clone())?;
+        self.access_role
+            .push(user.access_role_id.clone(), || user.access_role_id.clone())?;
+        self.permissions
+            .push(user.permissions.to_json(), || user.permissions.clone())?;
         Ok(())
     }
 
@@ -213,26 +362,51 @@ impl IndexBuilder {
 
     pub fn finish(mut self, users_version: i64) -> AccountIndex {
         self.text.shrink_to_fit();
-        self.starts.shrink_to_fit();
-        self.ids.shrink_to_fit();
+        self.names.shrink_to_fit();
+        self.disabled_at.shrink_to_fit();
+        self.tokens_valid_after.shrink_to_fit();
+        let bytes = self.text.capacity()
+            + self.starts.capacity() * 4
+            + self.ids.capacity() * 16
+            + self.names.capacity()
+            + self.name_starts.capacity() * 4
+            + self.status.capacity()
+            + self.role.capacity()
+            + self.stamps.capacity() * std::mem::size_of::<Stamps>()
+            + self.disabled_at.bytes()
+            + self.tokens_valid_after.bytes()
+            + self.group.bytes(|g| g.as_ref().map_or(0, String::len))
+            + self
+                .access_role
+                .bytes(|r| r.as_ref().map_or(0, String::len))
+            + self.permissions.bytes(|_| 0);
         AccountIndex {
             users_version,
+            account_id: self.account_id.unwrap_or_default(),
             text: self.text,
             starts: self.starts,
             ids: self.ids,
-            status: self.status.column,
-            role: self.role.column,
+            names: self.names,
+            name_starts: self.name_starts,
+            status: self.status,
+            role: self.role,
             group: self.group.column,
+            access_role: self.access_role.column,
+            permissions: self.permissions.column,
+            stamps: self.stamps,
+            disabled_at: self.disabled_at,
+            tokens_valid_after: self.tokens_valid_after,
+            bytes,
             by_name: OnceLock::new(),
             by_email: OnceLock::new(),
         }
     }
 }
 
-/// The codes a search's filters ask for (None: any).
+/// What a search's filters ask for (None: any).
 struct Wanted {
-    status: Option<u8>,
-    role: Option<u8>,
+    status: Option<UserStatus>,
+    role: Option<Role>,
     group: Option<u32>,
 }
 
@@ -250,6 +424,12 @@ impl AccountIndex {
         self.ids.is_empty()
     }
 
+    /// Heap bytes held (the name and email orders, once made, add 4 bytes
+    /// per user each).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// User `u`'s searched text (its key in name order).
     fn text_of(&self, u: usize) -> &[u8] {
         &self.text[self.starts[u] as usize..self.starts[u + 1] as usize - 1]
@@ -262,8 +442,28 @@ impl AccountIndex {
         &text[at..]
     }
 
-    fn id_of(&self, u: usize) -> String {
-        Uuid::from_u128(self.ids[u]).hyphenated().to_string()
+    /// User `u` as the database holds it (but for the password hash,
+    /// which no listing shows: left empty).
+    fn user(&self, u: usize) -> User {
+        let stamps = self.stamps[u];
+        let name = &self.names[self.name_starts[u] as usize..self.name_starts[u + 1] as usize];
+        User {
+            id: Uuid::from_u128(self.ids[u]).hyphenated().to_string(),
+            account_id: self.account_id.clone(),
+            name: name.to_owned(),
+            email: String::from_utf8_lossy(self.email_of(u)).into_owned(),
+            password_hash: String::new(),
+            group_id: self.group.of(u).clone(),
+            role: self.role[u],
+            access_role_id: self.access_role.of(u).clone(),
+            permissions: self.permissions.of(u).clone(),
+            status: self.status[u],
+            version: stamps.version,
+            tokens_valid_after: self.tokens_valid_after.of(u),
+            created_at: time_of(stamps.created_at),
+            updated_at: time_of(stamps.updated_at),
+            disabled_at: self.disabled_at.of(u),
+        }
     }
 
     /// Users in `order` (name or email), made once.
@@ -279,41 +479,36 @@ impl AccountIndex {
         })
     }
 
-    /// The codes `filter` asks for; None when it asks for a value no user
-    /// has (nothing matches).
+    /// What `filter` asks for; None when it asks for a group no user has
+    /// (nothing matches).
     fn wanted(&self, filter: &UserFilter) -> Option<Wanted> {
-        fn code<C: Copy + PartialEq + TryFrom<usize>>(
-            column: &Interned<C>,
-            value: Option<Option<&str>>,
-        ) -> Option<Option<C>> {
-            match value {
-                None => Some(None),
-                Some(value) => column.code_of(value).map(Some),
-            }
-        }
+        let group = match filter.group_id.as_deref() {
+            None => None,
+            Some(group) => Some(self.group.code_where(|g| g.as_deref() == Some(group))?),
+        };
         Some(Wanted {
-            status: code(&self.status, filter.status.map(|s| Some(s.as_str())))?,
-            role: code(&self.role, filter.role.map(|r| Some(r.as_str())))?,
-            group: code(&self.group, filter.group_id.as_deref().map(Some))?,
+            status: filter.status,
+            role: filter.role,
+            group,
         })
     }
 
     fn admits(&self, wanted: &Wanted, u: usize) -> bool {
-        wanted.status.is_none_or(|c| self.status.codes[u] == c)
-            && wanted.role.is_none_or(|c| self.role.codes[u] == c)
+        wanted.status.is_none_or(|s| self.status[u] == s)
+            && wanted.role.is_none_or(|r| self.role[u] == r)
             && wanted.group.is_none_or(|c| self.group.codes[u] == c)
     }
 
-    /// The ids of the first `limit` users in `filter.order` after the key
-    /// `after` that `filter` admits and whose text holds `filter.query`:
-    /// what the database's search answers at this copy's version. None
-    /// when this copy cannot answer (no query, or one holding [`END`]).
+    /// The first `limit` users in `filter.order` after the key `after`
+    /// that `filter` admits and whose text holds `filter.query`: what the
+    /// database's search answers at this copy's version. None when this
+    /// copy cannot answer (no query, or one holding [`END`]).
     pub fn find(
         &self,
         filter: &UserFilter,
         after: Option<&str>,
         limit: usize,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Vec<User>> {
         let needle = filter.query.as_deref()?.as_bytes();
         if needle.is_empty() || needle.contains(&END) {
             return None;
@@ -369,7 +564,7 @@ impl AccountIndex {
                 }
             }
         }
-        Some(found.into_iter().map(|u| self.id_of(u)).collect())
+        Some(found.into_iter().map(|u| self.user(u)).collect())
     }
 }
 
@@ -377,21 +572,21 @@ impl AccountIndex {
 mod tests {
     use super::*;
     use crate::domain::user::search_text;
-    use crate::domain::{Role, UserStatus};
 
     pub(super) fn entry(i: u128, name: &str, email: &str) -> SearchEntry {
+        let mut user = User::example("x", Role::Member);
+        user.id = Uuid::from_u128(i).hyphenated().to_string();
+        user.name = name.to_owned();
+        user.email = email.to_owned();
+        user.status = if i.is_multiple_of(2) {
+            UserStatus::Active
+        } else {
+            UserStatus::Inactive
+        };
+        user.group_id = i.is_multiple_of(3).then(|| "g3".to_owned());
         SearchEntry {
-            id: Uuid::from_u128(i).hyphenated().to_string(),
             search_text: search_text(name, email),
-            email: email.to_owned(),
-            status: if i.is_multiple_of(2) {
-                "ACTIVE"
-            } else {
-                "INACTIVE"
-            }
-            .to_owned(),
-            role: "MEMBER".to_owned(),
-            group_id: i.is_multiple_of(3).then(|| "g3".to_owned()),
+            user,
         }
     }
 
@@ -422,7 +617,7 @@ mod tests {
         ix.find(&filter, after, 10)
             .unwrap()
             .iter()
-            .map(|id| Uuid::parse_str(id).unwrap().as_u128())
+            .map(|user| Uuid::parse_str(&user.id).unwrap().as_u128())
             .collect()
     }
 
@@ -502,6 +697,44 @@ mod tests {
     }
 
     #[test]
+    fn gives_back_each_user_as_pushed() {
+        let mut entries = users();
+        let time = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+        let rights = {
+            let mut p = Permissions::default_for(Role::Admin);
+            p.mail_access = !p.mail_access;
+            p
+        };
+        for (n, e) in entries.iter_mut().enumerate() {
+            let u = &mut e.user;
+            u.password_hash = String::new();
+            u.version = 10 + n as i64;
+            u.created_at = time("2026-01-02 03:04:05.123456789");
+            u.updated_at = time("2261-12-31 23:59:59.999999");
+            u.disabled_at = (n % 2 == 1).then(|| time("1970-01-01 00:00:00"));
+            u.tokens_valid_after = (n == 2).then(|| time("1677-09-22 00:00:00"));
+            u.access_role_id = (n > 2).then(|| format!("role-{}", n % 2));
+            if n == 4 {
+                u.role = Role::Admin;
+                u.permissions = rights.clone();
+            }
+        }
+        let ix = index(&entries);
+        let found = ix
+            .find(
+                &UserFilter {
+                    query: Some("@".into()),
+                    ..Default::default()
+                },
+                None,
+                10,
+            )
+            .unwrap();
+        let pushed: Vec<User> = entries.into_iter().map(|e| e.user).collect();
+        assert_eq!(found, pushed);
+    }
+
+    #[test]
     fn refuses_rows_it_cannot_hold_exactly() {
         let mut b = IndexBuilder::new(2, 2);
         assert_eq!(b.push(&entry(2, "a", "a@x.example")), Ok(()));
@@ -511,11 +744,17 @@ mod tests {
             Err(Unindexable::Irregular)
         );
         let mut upper = entry(0xa3, "c", "c@x.example");
-        upper.id = upper.id.to_uppercase();
+        upper.user.id = upper.user.id.to_uppercase();
         assert_eq!(b.push(&upper), Err(Unindexable::Irregular));
         let mut stale = entry(0xa3, "c", "c@x.example");
-        stale.email = "other@x.example".into();
+        stale.user.email = "other@x.example".into();
         assert_eq!(b.push(&stale), Err(Unindexable::Irregular));
+        let mut ancient = entry(0xa3, "c", "c@x.example");
+        ancient.user.created_at = NaiveDateTime::default() - chrono::Duration::days(400 * 365);
+        assert_eq!(b.push(&ancient), Err(Unindexable::Irregular));
+        let mut elsewhere = entry(0xa3, "c", "c@x.example");
+        elsewhere.user.account_id = "other".into();
+        assert_eq!(b.push(&elsewhere), Err(Unindexable::Irregular));
         assert_eq!(b.push(&entry(0xa3, "c", "c@x.example")), Ok(()));
         assert_eq!(
             b.push(&entry(0xa4, "d", "d@x.example")),

@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::{Conn, USER_IDS_IN_JSON};
+use super::Conn;
 use crate::domain::records::RecordKind;
 use crate::domain::{Role, User, UserStatus};
 use crate::error::Result;

@@ -148,28 +148,6 @@ impl UserQueries for Conn {
         convert::users(rows)
     }
 
-    async fn find_users_with_version(
-        &mut self,
-        account_id: &str,
-        user_ids: &[String],
-    ) -> Result<Vec<(User, Option<i64>)>> {
-        let ids = serde_json::to_string(user_ids).map_err(|_| crate::error::Error::internal())?;
-        let (before, after) = USER_IDS_IN_JSON;
-        let rows: Vec<(UserRow, Option<i64>)> = users::table
-            .filter(users::account_id.eq(account_id))
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(before)
-                    .bind::<diesel::sql_types::Text, _>(ids)
-                    .sql(after),
-            )
-            .select((UserRow::as_select(), users_version_of!(account_id)))
-            .load(self)
-            .await?;
-        rows.into_iter()
-            .map(|(row, version)| Ok((User::try_from(row)?, version)))
-            .collect()
-    }
-
     async fn find_search_entries(
         &mut self,
         account_id: &str,
@@ -178,24 +156,21 @@ impl UserQueries for Conn {
     ) -> Result<Vec<(SearchEntry, Option<i64>)>> {
         let mut query = users::table
             .filter(users::account_id.eq(account_id))
-            .select((
-                (
-                    users::id,
-                    users::search_text,
-                    users::email,
-                    users::status,
-                    users::role,
-                    users::group_id,
-                ),
-                users_version_of!(account_id),
-            ))
+            .select((UserRow::as_select(), users_version_of!(account_id)))
             .order(users::id.asc())
             .limit(limit)
             .into_boxed();
         if let Some(after) = after {
             query = query.filter(users::id.gt(after));
         }
-        Ok(query.load(self).await?)
+        let rows: Vec<(UserRow, Option<i64>)> = query.load(self).await?;
+        rows.into_iter()
+            .map(|(mut row, version)| {
+                let search_text = std::mem::take(&mut row.search_text);
+                let user = User::try_from(row)?;
+                Ok((SearchEntry { search_text, user }, version))
+            })
+            .collect()
     }
 
     async fn existing_user_ids(

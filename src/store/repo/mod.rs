@@ -167,13 +167,6 @@ pub trait UserQueries: Send {
         account_id: &str,
         user_ids: &[String],
     ) -> impl Future<Output = Result<Vec<User>>> + Send;
-    /// The users of the account among `user_ids`, in no order, each with
-    /// the account's `users_version` read in the same statement.
-    fn find_users_with_version(
-        &mut self,
-        account_id: &str,
-        user_ids: &[String],
-    ) -> impl Future<Output = Result<Vec<(User, Option<i64>)>>> + Send;
     /// Up to `limit` users of the account after the id `after`, in id
     /// order, as the search index holds them, each with the account's
     /// `users_version` read in the same statement.
