@@ -76,8 +76,14 @@ pub struct GroupRow {
     pub created_at: NaiveDateTime,
 }
 
+/// `None` is inserted as NULL (no column has another default), so a batch
+/// of rows is one statement on SQLite too, not one per row.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
-#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+#[diesel(
+    table_name = users,
+    check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg),
+    treat_none_as_default_value = false
+)]
 pub struct UserRow {
     pub id: String,
     pub account_id: String,
@@ -152,8 +158,9 @@ pub struct NewLedgerEntry {
     pub effective_at: Option<NaiveDateTime>,
 }
 
+/// `None` is inserted as NULL, as for [`UserRow`].
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = events)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
 pub struct EventRow {
     pub account_id: String,
     pub sequence: i64,
