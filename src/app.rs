@@ -216,6 +216,10 @@ impl App {
             let mut last = None;
             loop {
                 store.record_pool_metrics();
+                roster
+                    .context
+                    .search
+                    .drop_idle(crate::service::search_index::KEPT_WHILE_SEARCHED);
                 let status = match store.ping().await {
                     Ok(()) => ServingStatus::Serving,
                     Err(_) => ServingStatus::NotServing,

@@ -25,6 +25,8 @@ struct Slot {
     not_before: Option<Instant>,
     /// When a search last asked (a tick of [`Accounts::tick`]).
     used: u64,
+    /// And at what time.
+    searched_at: Option<Instant>,
 }
 
 impl Slot {
@@ -46,6 +48,13 @@ struct Accounts {
     /// Their heap bytes (but for orders made later).
     bytes: usize,
     tick: u64,
+}
+
+impl Accounts {
+    fn publish(&self) {
+        metrics::gauge!("roster_search_index_users").set(self.users as f64);
+        metrics::gauge!("roster_search_index_bytes").set(self.bytes as f64);
+    }
 }
 
 /// The kept copies, per account (see the module's docs).
@@ -92,6 +101,7 @@ impl SearchIndex {
         let tick = accounts.tick;
         let slot = accounts.slots.entry(account_id.to_owned()).or_default();
         slot.used = tick;
+        slot.searched_at = Some(Instant::now());
         if let Some(index) = &slot.index {
             return Lookup::Ready(index.clone());
         }
@@ -159,9 +169,31 @@ impl SearchIndex {
         accounts.slots.retain(|_, slot| {
             slot.index.is_some() || slot.building || slot.not_before.is_some_and(|at| now < at)
         });
-        metrics::gauge!("roster_search_index_users").set(accounts.users as f64);
-        metrics::gauge!("roster_search_index_bytes").set(accounts.bytes as f64);
+        accounts.publish();
         kept
+    }
+
+    /// Drops the copies no search has asked for in `idle` (their memory
+    /// goes back to the system); returns how many.
+    pub fn drop_idle(&self, idle: Duration) -> usize {
+        let now = Instant::now();
+        let mut accounts = self.accounts();
+        let accounts = &mut *accounts;
+        let mut dropped = 0;
+        for slot in accounts.slots.values_mut() {
+            let stale = slot
+                .searched_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= idle);
+            if stale && let Some(gone) = slot.index.take() {
+                accounts.users -= gone.len();
+                accounts.bytes -= gone.bytes();
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            accounts.publish();
+        }
+        dropped
     }
 }
 
@@ -199,5 +231,22 @@ mod tests {
         assert!(!kept.claim_refresh("b"));
         assert!(kept.claim_refresh("c"));
         assert!(!kept.claim_refresh("c"));
+    }
+
+    #[test]
+    fn copies_no_search_asked_for_are_dropped() {
+        let kept = SearchIndex::new(10);
+        let mut b = IndexBuilder::new(10, 2);
+        b.push(&entry(1, "u", "u1@x.example")).unwrap();
+        assert!(matches!(kept.lookup("a"), Lookup::Build));
+        kept.finish("a", Ok(b.finish(1)), Duration::ZERO);
+        assert!(matches!(kept.lookup("a"), Lookup::Ready(_)));
+        assert_eq!(kept.drop_idle(Duration::from_secs(3600)), 0);
+        assert!(matches!(kept.lookup("a"), Lookup::Ready(_)));
+        assert_eq!(kept.drop_idle(Duration::ZERO), 1);
+        assert_eq!(kept.accounts().users, 0);
+        assert_eq!(kept.accounts().bytes, 0);
+        // The next search reads it again.
+        assert!(matches!(kept.lookup("a"), Lookup::Build));
     }
 }
