@@ -28,8 +28,9 @@
 //! search asks for the name or email order). An account
 //! larger than the capacity is always searched in the database
 //! (docs/performance.md, *Search*). The copies kept, per account, are in
-//! [`kept`].
+//! [`kept`]; the trigram filters and the compact columns in [`columns`].
 
+mod columns;
 mod kept;
 
 pub use kept::{Lookup, SearchIndex};
@@ -39,83 +40,21 @@ pub use kept::{Lookup, SearchIndex};
 /// 1 s of one connection at 100,000 users.
 pub const KEPT_WHILE_SEARCHED: std::time::Duration = std::time::Duration::from_secs(300);
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::OnceLock;
 
-use chrono::{DateTime, NaiveDateTime};
 use memchr::memmem;
 use uuid::Uuid;
 
 use crate::domain::{Permissions, Role, User, UserStatus};
 use crate::store::{SearchEntry, UserFilter, UserOrder};
+use columns::{
+    BLOCK, InternKeys, Interned, SparseTimes, Stamps, TrigramFilters, nanos, query_bits, time_of,
+};
 
 /// Ends each user's text in [`AccountIndex`]'s buffer. No searched text or
 /// query holds it (the text rule refuses control characters; a query that
 /// held one would not be served from here).
 const END: u8 = 0;
-
-/// Users per block of [`TrigramFilters`].
-const BLOCK: usize = 32;
-/// Bits of one block's filter (a power of two): 16 bytes per user. A
-/// block's texts hold about 1,500 distinct byte trigrams, which set about
-/// 30% of the bits, so a trigram no user of the block has passes the
-/// filter about one time in three, and a query of three trigrams one time
-/// in thirty.
-const FILTER_BITS: usize = 4096;
-const FILTER_WORDS: usize = FILTER_BITS / 64;
-
-/// The bit of one byte trigram in a block's filter.
-fn trigram_bit(trigram: &[u8]) -> usize {
-    let key = u32::from(trigram[0]) | u32::from(trigram[1]) << 8 | u32::from(trigram[2]) << 16;
-    // Fibonacci hashing: the top bits of the product.
-    (key.wrapping_mul(0x9E37_79B1) >> (32 - FILTER_BITS.trailing_zeros())) as usize
-}
-
-/// Per block of [`BLOCK`] users, the set of byte trigrams of their texts
-/// as a one-hash Bloom filter: a search skips every block that lacks one
-/// of its query's trigrams without reading the block's texts (a text that
-/// holds the query holds each of its trigrams).
-struct TrigramFilters {
-    words: Vec<u64>,
-}
-
-impl TrigramFilters {
-    fn with_capacity(users: usize) -> Self {
-        Self {
-            words: Vec::with_capacity(users.div_ceil(BLOCK) * FILTER_WORDS),
-        }
-    }
-
-    /// Adds user `u`'s text (users come in order).
-    fn add(&mut self, u: usize, text: &[u8]) {
-        let block = u / BLOCK;
-        if self.words.len() < (block + 1) * FILTER_WORDS {
-            self.words.resize((block + 1) * FILTER_WORDS, 0);
-        }
-        let words = &mut self.words[block * FILTER_WORDS..][..FILTER_WORDS];
-        for trigram in text.windows(3) {
-            let bit = trigram_bit(trigram);
-            words[bit / 64] |= 1 << (bit % 64);
-        }
-    }
-
-    /// Whether block `block` may hold a text with every bit of `bits`.
-    fn may_hold(&self, block: usize, bits: &[usize]) -> bool {
-        let words = &self.words[block * FILTER_WORDS..][..FILTER_WORDS];
-        bits.iter()
-            .all(|bit| words[bit / 64] & (1 << (bit % 64)) != 0)
-    }
-}
-
-/// The distinct filter bits of a query's trigrams (none for a query of
-/// fewer than three bytes: every block may hold it).
-fn query_bits(needle: &[u8]) -> Vec<usize> {
-    let mut bits: Vec<usize> = needle.windows(3).map(trigram_bit).collect();
-    bits.sort_unstable();
-    bits.dedup();
-    bits
-}
 
 /// Why an account's copy was not made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,128 +69,6 @@ pub enum Unindexable {
     Irregular,
     /// No such account.
     NoAccount,
-}
-
-/// Distinct values of one column and each user's code among them.
-struct Interned<V> {
-    values: Vec<V>,
-    codes: Vec<u32>,
-}
-
-impl<V> Interned<V> {
-    /// User `u`'s value.
-    fn of(&self, u: usize) -> &V {
-        &self.values[self.codes[u] as usize]
-    }
-
-    /// The code of the value `is` picks (None: no user has it).
-    fn code_where(&self, is: impl Fn(&V) -> bool) -> Option<u32> {
-        self.values
-            .iter()
-            .position(is)
-            .and_then(|at| u32::try_from(at).ok())
-    }
-}
-
-/// Builds an [`Interned`] column; the map from each value's key makes each
-/// push O(1).
-struct InternBuilder<K, V> {
-    column: Interned<V>,
-    known: HashMap<K, u32>,
-}
-
-impl<K: Eq + Hash, V> InternBuilder<K, V> {
-    /// Heap bytes the column will hold, `extra` giving each value's own.
-    fn bytes(&self, extra: impl Fn(&V) -> usize) -> usize {
-        self.column.codes.capacity() * 4
-            + self.column.values.capacity() * std::mem::size_of::<V>()
-            + self.column.values.iter().map(extra).sum::<usize>()
-    }
-
-    fn with_capacity(users: usize) -> Self {
-        Self {
-            column: Interned {
-                values: Vec::new(),
-                codes: Vec::with_capacity(users),
-            },
-            known: HashMap::new(),
-        }
-    }
-
-    /// Adds the next user's value, known by `key`.
-    fn push(&mut self, key: K, value: impl FnOnce() -> V) -> Result<(), Unindexable> {
-        let code = match self.known.get(&key) {
-            Some(code) => *code,
-            None => {
-                let code =
-                    u32::try_from(self.column.values.len()).map_err(|_| Unindexable::Irregular)?;
-                self.column.values.push(value());
-                self.known.insert(key, code);
-                code
-            }
-        };
-        self.column.codes.push(code);
-        Ok(())
-    }
-}
-
-/// A user's version and the times every user has, the times as
-/// nanoseconds since 1970: 24 bytes where `NaiveDateTime`s would take 32.
-#[derive(Clone, Copy)]
-struct Stamps {
-    version: i64,
-    created_at: i64,
-    updated_at: i64,
-}
-
-/// A time few users have (disabled, tokens cut off), kept only for those
-/// who have it: 12 bytes each, none for the others.
-#[derive(Default)]
-struct SparseTimes {
-    /// Ascending user positions.
-    users: Vec<u32>,
-    nanos: Vec<i64>,
-}
-
-impl SparseTimes {
-    fn push(&mut self, u: usize, time: Option<NaiveDateTime>) -> Result<(), Unindexable> {
-        if let Some(time) = time {
-            self.users
-                .push(u32::try_from(u).map_err(|_| Unindexable::TooManyUsers)?);
-            self.nanos.push(nanos(time)?);
-        }
-        Ok(())
-    }
-
-    fn of(&self, u: usize) -> Option<NaiveDateTime> {
-        let at = self.users.binary_search(&(u as u32)).ok()?;
-        Some(time_of(self.nanos[at]))
-    }
-
-    fn bytes(&self) -> usize {
-        self.users.capacity() * 4 + self.nanos.capacity() * 8
-    }
-
-    fn shrink_to_fit(&mut self) {
-        self.users.shrink_to_fit();
-        self.nanos.shrink_to_fit();
-    }
-}
-
-fn nanos(time: NaiveDateTime) -> Result<i64, Unindexable> {
-    let nanos = time
-        .and_utc()
-        .timestamp_nanos_opt()
-        .ok_or(Unindexable::Irregular)?;
-    // Exactly the time again (no leap second lost).
-    if time_of(nanos) != time {
-        return Err(Unindexable::Irregular);
-    }
-    Ok(nanos)
-}
-
-fn time_of(nanos: i64) -> NaiveDateTime {
-    DateTime::from_timestamp_nanos(nanos).naive_utc()
 }
 
 /// One account's users as listings show them, at one `users_version`.
@@ -294,22 +111,12 @@ pub struct IndexBuilder {
     capacity: usize,
     /// Users the account is expected to have (sizes the buffers).
     expected: usize,
-    account_id: Option<String>,
-    text: Vec<u8>,
-    starts: Vec<u32>,
-    filters: TrigramFilters,
-    ids: Vec<u128>,
-    names: String,
-    name_starts: Vec<u32>,
-    status: Vec<UserStatus>,
-    role: Vec<Role>,
-    group: InternBuilder<Option<String>, Option<String>>,
-    access_role: InternBuilder<Option<String>, Option<String>>,
+    /// The copy being filled.
+    index: AccountIndex,
+    groups: InternKeys<Option<String>>,
+    access_roles: InternKeys<Option<String>>,
     /// Keyed by the rights' stored JSON.
-    permissions: InternBuilder<String, Permissions>,
-    stamps: Vec<Stamps>,
-    disabled_at: SparseTimes,
-    tokens_valid_after: SparseTimes,
+    rights: InternKeys<String>,
 }
 
 /// Reserves the rest of a buffer at the sample's average per user, and a
@@ -328,10 +135,9 @@ impl IndexBuilder {
         starts.push(0);
         let mut name_starts = Vec::with_capacity(expected + 1);
         name_starts.push(0);
-        Self {
-            capacity,
-            expected,
-            account_id: None,
+        let index = AccountIndex {
+            users_version: 0,
+            account_id: String::new(),
             text: Vec::new(),
             starts,
             filters: TrigramFilters::with_capacity(expected),
@@ -340,12 +146,23 @@ impl IndexBuilder {
             name_starts,
             status: Vec::with_capacity(expected),
             role: Vec::with_capacity(expected),
-            group: InternBuilder::with_capacity(expected),
-            access_role: InternBuilder::with_capacity(expected),
-            permissions: InternBuilder::with_capacity(expected),
+            group: Interned::with_capacity(expected),
+            access_role: Interned::with_capacity(expected),
+            permissions: Interned::with_capacity(expected),
             stamps: Vec::with_capacity(expected),
             disabled_at: SparseTimes::default(),
             tokens_valid_after: SparseTimes::default(),
+            bytes: 0,
+            by_name: OnceLock::new(),
+            by_email: OnceLock::new(),
+        };
+        Self {
+            capacity,
+            expected,
+            index,
+            groups: InternKeys::new(),
+            access_roles: InternKeys::new(),
+            rights: InternKeys::new(),
         }
     }
 
@@ -353,14 +170,13 @@ impl IndexBuilder {
     /// account).
     pub fn push(&mut self, entry: &SearchEntry) -> Result<(), Unindexable> {
         let user = &entry.user;
-        if self.ids.len() >= self.capacity {
+        let index = &mut self.index;
+        if index.ids.len() >= self.capacity {
             return Err(Unindexable::TooManyUsers);
         }
-        if *self
-            .account_id
-            .get_or_insert_with(|| user.account_id.clone())
-            != user.account_id
-        {
+        if index.ids.is_empty() {
+            index.account_id.clone_from(&user.account_id);
+        } else if index.account_id != user.account_id {
             return Err(Unindexable::Irregular);
         }
         let id = Uuid::try_parse(&user.id).map_err(|_| Unindexable::Irregular)?;
@@ -369,7 +185,7 @@ impl IndexBuilder {
             return Err(Unindexable::Irregular);
         }
         let id = id.as_u128();
-        if self.ids.last().is_some_and(|last| *last >= id) {
+        if index.ids.last().is_some_and(|last| *last >= id) {
             return Err(Unindexable::Irregular);
         }
         // The email order's key is read back as the text after its last
@@ -397,85 +213,76 @@ impl IndexBuilder {
         {
             nanos(time)?;
         }
-        if self.ids.len() == TEXT_SAMPLE && self.expected > TEXT_SAMPLE {
-            self.text
-                .reserve_exact(reserve_rest(self.text.len(), self.expected));
-            self.names
-                .reserve_exact(reserve_rest(self.names.len(), self.expected));
+        if index.ids.len() == TEXT_SAMPLE && self.expected > TEXT_SAMPLE {
+            index
+                .text
+                .reserve_exact(reserve_rest(index.text.len(), self.expected));
+            index
+                .names
+                .reserve_exact(reserve_rest(index.names.len(), self.expected));
         }
-        self.filters.add(self.ids.len(), text);
-        self.text.extend_from_slice(text);
-        self.text.push(END);
-        self.names.push_str(&user.name);
-        let end = u32::try_from(self.text.len()).map_err(|_| Unindexable::TooManyUsers)?;
-        let name_end = u32::try_from(self.names.len()).map_err(|_| Unindexable::TooManyUsers)?;
-        self.starts.push(end);
-        self.name_starts.push(name_end);
-        self.ids.push(id);
-        self.status.push(user.status);
-        self.role.push(user.role);
-        let u = self.stamps.len();
-        self.stamps.push(stamps);
-        self.disabled_at.push(u, user.disabled_at)?;
-        self.tokens_valid_after.push(u, user.tokens_valid_after)?;
-        self.group
-            .push(user.group_id.clone(), || user.group_id.clone())?;
-        self.access_role
-            .push(user.access_role_id.clone(), || user.access_role_id.clone())?;
-        self.permissions
-            .push(user.permissions.to_json(), || user.permissions.clone())?;
+        index.filters.add(index.ids.len(), text);
+        index.text.extend_from_slice(text);
+        index.text.push(END);
+        index.names.push_str(&user.name);
+        let end = u32::try_from(index.text.len()).map_err(|_| Unindexable::TooManyUsers)?;
+        let name_end = u32::try_from(index.names.len()).map_err(|_| Unindexable::TooManyUsers)?;
+        index.starts.push(end);
+        index.name_starts.push(name_end);
+        index.ids.push(id);
+        index.status.push(user.status);
+        index.role.push(user.role);
+        let u = index.stamps.len();
+        index.stamps.push(stamps);
+        index.disabled_at.push(u, user.disabled_at)?;
+        index.tokens_valid_after.push(u, user.tokens_valid_after)?;
+        self.groups
+            .push(&mut index.group, user.group_id.clone(), || {
+                user.group_id.clone()
+            })?;
+        self.access_roles
+            .push(&mut index.access_role, user.access_role_id.clone(), || {
+                user.access_role_id.clone()
+            })?;
+        self.rights
+            .push(&mut index.permissions, user.permissions.to_json(), || {
+                user.permissions.clone()
+            })?;
         Ok(())
     }
 
     /// The id of the last user added (where the next read starts).
     pub fn last_id(&self) -> Option<String> {
-        self.ids
+        self.index
+            .ids
             .last()
             .map(|id| Uuid::from_u128(*id).hyphenated().to_string())
     }
 
-    pub fn finish(mut self, users_version: i64) -> AccountIndex {
-        self.text.shrink_to_fit();
-        self.names.shrink_to_fit();
-        self.disabled_at.shrink_to_fit();
-        self.tokens_valid_after.shrink_to_fit();
-        let bytes = self.text.capacity()
-            + self.starts.capacity() * 4
-            + self.filters.words.capacity() * 8
-            + self.ids.capacity() * 16
-            + self.names.capacity()
-            + self.name_starts.capacity() * 4
-            + self.status.capacity()
-            + self.role.capacity()
-            + self.stamps.capacity() * std::mem::size_of::<Stamps>()
-            + self.disabled_at.bytes()
-            + self.tokens_valid_after.bytes()
-            + self.group.bytes(|g| g.as_ref().map_or(0, String::len))
-            + self
+    pub fn finish(self, users_version: i64) -> AccountIndex {
+        let mut index = self.index;
+        index.users_version = users_version;
+        index.text.shrink_to_fit();
+        index.names.shrink_to_fit();
+        index.disabled_at.shrink_to_fit();
+        index.tokens_valid_after.shrink_to_fit();
+        index.bytes = index.text.capacity()
+            + index.starts.capacity() * 4
+            + index.filters.bytes()
+            + index.ids.capacity() * 16
+            + index.names.capacity()
+            + index.name_starts.capacity() * 4
+            + index.status.capacity()
+            + index.role.capacity()
+            + index.stamps.capacity() * std::mem::size_of::<Stamps>()
+            + index.disabled_at.bytes()
+            + index.tokens_valid_after.bytes()
+            + index.group.bytes(|g| g.as_ref().map_or(0, String::len))
+            + index
                 .access_role
                 .bytes(|r| r.as_ref().map_or(0, String::len))
-            + self.permissions.bytes(|_| 0);
-        AccountIndex {
-            users_version,
-            account_id: self.account_id.unwrap_or_default(),
-            text: self.text,
-            starts: self.starts,
-            filters: self.filters,
-            ids: self.ids,
-            names: self.names,
-            name_starts: self.name_starts,
-            status: self.status,
-            role: self.role,
-            group: self.group.column,
-            access_role: self.access_role.column,
-            permissions: self.permissions.column,
-            stamps: self.stamps,
-            disabled_at: self.disabled_at,
-            tokens_valid_after: self.tokens_valid_after,
-            bytes,
-            by_name: OnceLock::new(),
-            by_email: OnceLock::new(),
-        }
+            + index.permissions.bytes(|_| 0);
+        index
     }
 }
 
@@ -664,6 +471,7 @@ impl AccountIndex {
 mod tests {
     use super::*;
     use crate::domain::user::search_text;
+    use chrono::NaiveDateTime;
 
     pub(super) fn entry(i: u128, name: &str, email: &str) -> SearchEntry {
         let mut user = User::example("x", Role::Member);
