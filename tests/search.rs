@@ -22,6 +22,7 @@ both_backends!(
     orders_page_through_every_user_once,
     a_page_token_is_bound_to_its_order,
     the_memory_copy_answers_as_the_database,
+    a_search_from_the_copy_never_outlives_the_callers_token,
 );
 
 /// Names that put the special characters of LIKE and FTS5 to work.
@@ -598,5 +599,70 @@ async fn the_memory_copy_answers_as_the_database(db: Db) {
     assert_eq!(
         ids(&list_all(&app, &ws, "renamed", pb::UserOrder::Unspecified, 4).await),
         zoe
+    );
+}
+
+/// A search answered from the copy still checks the caller's own row on
+/// every call (read with the account's users version): a user disabled by
+/// hand, the version left as it was so that the copy stays current, is
+/// refused at once, while others go on being answered from the copy.
+async fn a_search_from_the_copy_never_outlives_the_callers_token(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.search_index_users = 10_000).await;
+    let (ws, users) =
+        searchable_account_with(&app, "'00000000-0000-4000-8000-00000000' || i").await;
+    let account = ws.account.id.as_str();
+    let member = users
+        .iter()
+        .find(|u| u.name == "MIXED case")
+        .expect("member");
+    let member_token = app.user_token(&member.id, account);
+    let search = |token: String, query: &'static str| {
+        let mut users = app.users();
+        async move {
+            users
+                .list_users(authed(
+                    pb::ListUsersRequest {
+                        page_size: 5,
+                        query: query.into(),
+                        ..Default::default()
+                    },
+                    &token,
+                ))
+                .await
+                .map(|r| ids(&r.into_inner().users))
+        }
+    };
+    let zoe = model(&users, "zoë");
+    assert_eq!(
+        search(member_token.clone(), "zoë").await.expect("search"),
+        zoe
+    );
+
+    // From here on the version stays as it is: the copy answers.
+    app.sql(db.drop_users_version_trigger()).await;
+    app.sql(&format!(
+        "UPDATE users SET name = 'Renamed', search_text = 'renamed' || '\n' || email \
+         WHERE id = '{}'",
+        zoe[0]
+    ))
+    .await;
+    assert_eq!(
+        search(member_token.clone(), "zoë").await.expect("search"),
+        zoe,
+        "from the copy"
+    );
+    app.sql(&format!(
+        "UPDATE users SET status = 'INACTIVE', disabled_at = updated_at WHERE id = '{}'",
+        member.id
+    ))
+    .await;
+    let status = search(member_token, "zoë")
+        .await
+        .expect_err("a user disabled by hand");
+    assert_error(&status, Code::Unauthenticated, "TOKEN_INVALID");
+    assert_eq!(
+        search(ws.admin_token.clone(), "zoë").await.expect("search"),
+        zoe,
+        "others are still answered from the copy"
     );
 }

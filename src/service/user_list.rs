@@ -122,22 +122,36 @@ impl UserService {
                 return Ok(kept);
             }
         }
-        if page.filter.query.is_some() {
-            if let Some(read) = self.search_from_memory(page.read()).await? {
-                metrics::counter!("roster_search_pages_total", "source" => "memory").increment(1);
-                return Ok(page.finish(read, &self.pages));
-            }
-            metrics::counter!("roster_search_pages_total", "source" => "database").increment(1);
+        if page.filter.query.is_some()
+            && let Some(page) = self.search_page(&page, None).await?
+        {
+            return Ok(page);
         }
         let read = users.page(page.read()).await?;
         Ok(page.finish(read, &self.pages))
     }
 
-    /// ListUsers without a text search (the handler sends those to
-    /// [`UserService::list_users`]) for a user token acting on its own account.
-    /// A page read before: the caller's row and the users version in one
-    /// statement, and the kept page if the version is unchanged. Otherwise
-    /// the caller's row and the page in one go (see
+    /// A text search's page from the account's copy (see
+    /// [`UserService::search_from_memory`]), or None when the database
+    /// must answer.
+    async fn search_page(
+        &self,
+        page: &PageQuery,
+        read_now: Option<i64>,
+    ) -> Result<Option<UserPage>> {
+        if let Some(read) = self.search_from_memory(page.read(), read_now).await? {
+            metrics::counter!("roster_search_pages_total", "source" => "memory").increment(1);
+            return Ok(Some(page.finish(read, &self.pages)));
+        }
+        metrics::counter!("roster_search_pages_total", "source" => "database").increment(1);
+        Ok(None)
+    }
+
+    /// ListUsers for a user token acting on its own account. A page read
+    /// before, or a text search: the caller's row and the users version in
+    /// one statement, then the kept page or the search copy if the version
+    /// is theirs (the database otherwise). Any other page: the caller's
+    /// row and the page in one go (see
     /// [`Users::caller_and_page`](crate::store::Users::caller_and_page)).
     /// Either way revocation takes effect at once, and no row leaves before
     /// the caller is confirmed and authorized.
@@ -151,7 +165,8 @@ impl UserService {
             }
         };
         let users = self.store.users();
-        if page.is_kept(&self.pages) {
+        let searching = page.filter.query.is_some();
+        if searching || page.is_kept(&self.pages) {
             let found = users.with_users_version(&claims.user_id).await?;
             let (caller, version) = found.unzip();
             claims
@@ -159,6 +174,9 @@ impl UserService {
                 .authorize(&claims.account_id, Access::Read)?;
             if let Some(kept) = page.kept(&self.pages, version) {
                 return Ok(kept);
+            }
+            if searching && let Some(page) = self.search_page(&page, version).await? {
+                return Ok(page);
             }
             let read = users.page(page.read()).await?;
             return Ok(page.finish(read, &self.pages));

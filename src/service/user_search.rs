@@ -22,21 +22,30 @@ impl UserService {
     /// then a fresh one is read in the background). A page from here is
     /// what the database's search answers: it is served only while the
     /// account's `users_version`, read for this call, is the copy's.
+    /// `read_now` is that version when the caller has already read it
+    /// (with its own row); None reads it here.
     pub(super) async fn search_from_memory(
         &self,
         read: PageRead<'_>,
+        read_now: Option<i64>,
     ) -> Result<Option<UsersAtVersion>> {
         let account_id = read.account_id;
-        let index = match self.search.lookup(account_id) {
-            Lookup::Ready(index) => index,
+        let (index, read_now) = match self.search.lookup(account_id) {
+            Lookup::Ready(index) => (index, read_now),
+            // A copy read after `read_now` may be newer than it: the
+            // version is read again.
             Lookup::Build => match read_copy(&self.store, &self.search, account_id).await? {
-                Some(index) => index,
+                Some(index) => (index, None),
                 None => return Ok(None),
             },
             Lookup::Database => return Ok(None),
         };
         let version = index.users_version();
-        if self.store.users().users_version(account_id).await? != Some(version) {
+        let current = match read_now {
+            Some(current) => Some(current),
+            None => self.store.users().users_version(account_id).await?,
+        };
+        if current != Some(version) {
             self.refresh_copy(account_id);
             return Ok(None);
         }

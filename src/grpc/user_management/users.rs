@@ -127,7 +127,7 @@ pub(super) async fn list_users(
         page_token: r.page_token,
     };
     let page = match &bearer {
-        Bearer::User(claims) if claims.acts_on(&account_id) && request.query.is_none() => {
+        Bearer::User(claims) if claims.acts_on(&account_id) => {
             api.roster.users.list_users_as(claims, request).await?
         }
         _ => {
