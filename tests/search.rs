@@ -200,6 +200,25 @@ async fn searchable_account_with(app: &TestApp, filler_id: &str) -> (Workspace, 
     (ws, users)
 }
 
+/// Searches once (which has the account's copy read in the background)
+/// and waits until the copy is kept.
+async fn copy_kept(app: &TestApp, ws: &Workspace) {
+    list_all(app, ws, "any", pb::UserOrder::Unspecified, 50).await;
+    for _ in 0..500 {
+        if app
+            .roster
+            .users
+            .search
+            .kept_version(&ws.account.id)
+            .is_some()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no copy of the account after 5 s");
+}
+
 /// Users made by SQL ahead of the named ones (see [`searchable_account`]).
 const FILLERS: usize = 150;
 
@@ -520,6 +539,7 @@ async fn the_memory_copy_answers_as_the_database(db: Db) {
         ws.admin.account_id
     ))
     .await;
+    copy_kept(&app, &ws).await;
     let orders = [
         pb::UserOrder::Unspecified,
         pb::UserOrder::Name,
@@ -637,6 +657,7 @@ async fn a_search_from_the_copy_never_outlives_the_callers_token(db: Db) {
         search(member_token.clone(), "zoë").await.expect("search"),
         zoe
     );
+    copy_kept(&app, &ws).await;
 
     // From here on the version stays as it is: the copy answers.
     app.sql(db.drop_users_version_trigger()).await;

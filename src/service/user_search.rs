@@ -2,7 +2,6 @@
 //! [`search_index`](super::search_index): finding a page there, checking it
 //! against the database, and reading copies.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::UserService;
@@ -19,25 +18,24 @@ const READ_CHUNK: i64 = 1_000;
 impl UserService {
     /// The page of a text search answered from the account's copy, or
     /// None when the database must answer (no copy, or one out of date:
-    /// then a fresh one is read in the background). A page from here is
-    /// what the database's search answers: it is served only while the
-    /// account's `users_version`, read for this call, is the copy's.
-    /// `read_now` is that version when the caller has already read it
-    /// (with its own row); None reads it here.
+    /// then a fresh one is read in the background, so that no call waits
+    /// for a whole account to be read). A page from here is what the
+    /// database's search answers: it is served only while the account's
+    /// `users_version`, read for this call, is the copy's. `read_now` is
+    /// that version when the caller has already read it (with its own
+    /// row); None reads it here.
     pub(super) async fn search_from_memory(
         &self,
         read: PageRead<'_>,
         read_now: Option<i64>,
     ) -> Result<Option<UsersAtVersion>> {
         let account_id = read.account_id;
-        let (index, read_now) = match self.search.lookup(account_id) {
-            Lookup::Ready(index) => (index, read_now),
-            // A copy read after `read_now` may be newer than it: the
-            // version is read again.
-            Lookup::Build => match read_copy(&self.store, &self.search, account_id).await? {
-                Some(index) => (index, None),
-                None => return Ok(None),
-            },
+        let index = match self.search.lookup(account_id) {
+            Lookup::Ready(index) => index,
+            Lookup::Build => {
+                self.read_copy_in_background(account_id);
+                return Ok(None);
+            }
             Lookup::Database => return Ok(None),
         };
         let version = index.users_version();
@@ -46,7 +44,9 @@ impl UserService {
             None => self.store.users().users_version(account_id).await?,
         };
         if current != Some(version) {
-            self.refresh_copy(account_id);
+            if self.search.claim_refresh(account_id) {
+                self.read_copy_in_background(account_id);
+            }
             return Ok(None);
         }
         let limit = usize::try_from(read.limit).unwrap_or(0);
@@ -58,12 +58,9 @@ impl UserService {
             }))
     }
 
-    /// Reads a fresh copy of the account in the background, unless a read
-    /// is under way or paused.
-    fn refresh_copy(&self, account_id: &str) {
-        if !self.search.claim_refresh(account_id) {
-            return;
-        }
+    /// Reads a copy of the account in the background (the read was
+    /// claimed).
+    fn read_copy_in_background(&self, account_id: &str) {
         let (store, search, account_id) = (
             self.store.clone(),
             self.search.clone(),
@@ -78,12 +75,8 @@ impl UserService {
 }
 
 /// Reads the account's copy (the read was claimed) and hands it to
-/// `search` to keep; None when none could be made.
-async fn read_copy(
-    store: &Store,
-    search: &SearchIndex,
-    account_id: &str,
-) -> Result<Option<Arc<AccountIndex>>> {
+/// `search` to keep.
+async fn read_copy(store: &Store, search: &SearchIndex, account_id: &str) -> Result<()> {
     let started = Instant::now();
     let built = read_index(store, account_id, search.capacity()).await;
     let took = started.elapsed();
@@ -99,7 +92,8 @@ async fn read_copy(
                 ),
                 Err(why) => tracing::debug!(?why, account_id, "no search copy"),
             }
-            Ok(search.finish(account_id, built, took))
+            search.finish(account_id, built, took);
+            Ok(())
         }
         Err(error) => {
             search.finish(account_id, Err(Unindexable::Changed), took);

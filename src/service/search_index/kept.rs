@@ -11,7 +11,8 @@ use super::{AccountIndex, Unindexable};
 pub enum Lookup {
     /// Search this copy (and check its version).
     Ready(Arc<AccountIndex>),
-    /// There is none: read it now (this call has claimed the read).
+    /// There is none: read one (this call has claimed the read) and search
+    /// the database meanwhile.
     Build,
     /// Search the database (a read is under way or paused).
     Database,
@@ -110,6 +111,13 @@ impl SearchIndex {
         } else {
             Lookup::Database
         }
+    }
+
+    /// The `users_version` of the account's kept copy, if one is kept.
+    pub fn kept_version(&self, account_id: &str) -> Option<i64> {
+        let accounts = self.accounts();
+        let index = accounts.slots.get(account_id)?.index.as_ref()?;
+        Some(index.users_version())
     }
 
     /// Claims a fresh read of a copy found out of date (false: one is under

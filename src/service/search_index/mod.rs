@@ -16,8 +16,9 @@
 //! fresh copy is read in the background, at most one read per account at a
 //! time and, after a read that took `t`, none for `4t`, so an account that
 //! changes all the time spends at most a fifth of a connection on its
-//! copy. An account with no copy has one read by its first search, which
-//! then answers from it.
+//! copy. An account with no copy has one read in the background by its
+//! first search, which the database answers (as every search until the
+//! copy is kept): no call waits for a whole account to be read.
 //!
 //! Kept copies hold at most `capacity` users in all; the least recently
 //! searched account's copy makes room, and a copy no search has asked
@@ -36,8 +37,9 @@ mod kept;
 pub use kept::{Lookup, SearchIndex};
 
 /// A copy no search has asked for in this long is dropped (checked with the
-/// health ping): an account searched less often reads its copy again, about
-/// 1 s of one connection at 100,000 users.
+/// health ping): an account searched less often reads its copy again in
+/// the background, about 1 s of one connection at 100,000 users, while
+/// the database answers.
 pub const KEPT_WHILE_SEARCHED: std::time::Duration = std::time::Duration::from_secs(300);
 
 use std::sync::OnceLock;
