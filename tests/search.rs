@@ -219,6 +219,18 @@ async fn copy_kept(app: &TestApp, ws: &Workspace) {
     panic!("no copy of the account after 5 s");
 }
 
+/// Renames a user by hand to "Renamed", with the users version trigger
+/// dropped: the account's version stays as it was, so a copy read before
+/// still counts as current.
+async fn rename_leaving_the_version(app: &TestApp, db: Db, user_id: &str) {
+    app.sql(db.drop_users_version_trigger()).await;
+    app.sql(&format!(
+        "UPDATE users SET name = 'Renamed', search_text = 'renamed' || '\n' || email \
+         WHERE id = '{user_id}'"
+    ))
+    .await;
+}
+
 /// Users made by SQL ahead of the named ones (see [`searchable_account`]).
 const FILLERS: usize = 150;
 
@@ -581,13 +593,7 @@ async fn the_memory_copy_answers_as_the_database(db: Db) {
     assert_eq!(zoe.len(), 1);
     let found = list_all(&small, &ws, "zoë", pb::UserOrder::Unspecified, 3).await;
     assert_eq!(ids(&found), zoe);
-    app.sql(db.drop_users_version_trigger()).await;
-    app.sql(&format!(
-        "UPDATE users SET name = 'Renamed', search_text = 'renamed' || '\n' || email \
-         WHERE id = '{}'",
-        zoe[0]
-    ))
-    .await;
+    rename_leaving_the_version(&app, db, &zoe[0]).await;
     // (Pages of 3: none kept from above, so no kept page answers.)
     let found = list_all(&app, &ws, "zoë", pb::UserOrder::Unspecified, 3).await;
     assert_eq!(ids(&found), zoe, "from the copy");
@@ -660,13 +666,7 @@ async fn a_search_from_the_copy_never_outlives_the_callers_token(db: Db) {
     copy_kept(&app, &ws).await;
 
     // From here on the version stays as it is: the copy answers.
-    app.sql(db.drop_users_version_trigger()).await;
-    app.sql(&format!(
-        "UPDATE users SET name = 'Renamed', search_text = 'renamed' || '\n' || email \
-         WHERE id = '{}'",
-        zoe[0]
-    ))
-    .await;
+    rename_leaving_the_version(&app, db, &zoe[0]).await;
     assert_eq!(
         search(member_token.clone(), "zoë").await.expect("search"),
         zoe,
