@@ -138,7 +138,7 @@ impl SearchIndex {
         account_id: &str,
         built: Result<AccountIndex, Unindexable>,
         took: Duration,
-    ) -> Option<Arc<AccountIndex>> {
+    ) {
         let now = Instant::now();
         let mut accounts = self.accounts();
         let accounts = &mut *accounts;
@@ -149,16 +149,13 @@ impl SearchIndex {
             accounts.users -= old.len();
             accounts.bytes -= old.bytes();
         }
-        let kept = match built {
-            Ok(index) if index.len() <= self.capacity => {
-                let index = Arc::new(index);
-                slot.index = Some(index.clone());
-                accounts.users += index.len();
-                accounts.bytes += index.bytes();
-                Some(index)
-            }
-            _ => None,
-        };
+        if let Ok(index) = built
+            && index.len() <= self.capacity
+        {
+            accounts.users += index.len();
+            accounts.bytes += index.bytes();
+            slot.index = Some(Arc::new(index));
+        }
         // The least recently searched other copies make room.
         while accounts.users > self.capacity {
             let oldest = accounts
@@ -178,7 +175,6 @@ impl SearchIndex {
             slot.index.is_some() || slot.building || slot.not_before.is_some_and(|at| now < at)
         });
         accounts.publish();
-        kept
     }
 
     /// Drops the copies no search has asked for in `idle` (their memory
