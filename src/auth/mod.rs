@@ -1,6 +1,5 @@
 //! Authentication (bearer JWTs), principals and password hashing.
 
-mod hash_pool;
 pub mod password;
 pub mod principal;
 pub mod token;
