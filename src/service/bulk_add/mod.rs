@@ -134,14 +134,21 @@ impl UserService {
 
         // Passwords are hashed before the transaction (it holds the account
         // lock), except for addresses already in use: a retried import
-        // does not hash again the users it added the first time.
-        let emails: Vec<String> = users.iter().map(|u| u.email.as_str().to_owned()).collect();
-        let taken_before: HashSet<String> = self
-            .store
-            .read(async |conn| conn.taken_emails(&emails).await)
-            .await?
-            .into_iter()
-            .collect();
+        // does not hash again the users it added the first time. An import
+        // of hashes alone hashes nothing and skips that read.
+        let hashing = users
+            .iter()
+            .any(|u| matches!(u.password, Credential::Password(_)));
+        let taken_before: HashSet<String> = if hashing {
+            let emails: Vec<String> = users.iter().map(|u| u.email.as_str().to_owned()).collect();
+            self.store
+                .read(async |conn| conn.taken_emails(&emails).await)
+                .await?
+                .into_iter()
+                .collect()
+        } else {
+            HashSet::new()
+        };
         let hashes = futures::future::try_join_all(users.iter().map(|u| async {
             match &u.password {
                 Credential::Hash(hash) => Ok(Some(hash.as_str().to_owned())),
