@@ -23,7 +23,6 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
-pub mod memory;
 pub mod service;
 pub mod store;
 pub mod telemetry;

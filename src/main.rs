@@ -18,8 +18,8 @@ use roster::service::{self, AccountService, ContextSettings};
 use roster::store::{DatabaseUrl, Store, StoreConfig};
 
 /// mimalloc: glibc's malloc showed up as arena-lock contention and
-/// consolidation under load, and kept argon2's 19 MiB blocks resident in
-/// per-thread arenas after a burst of hashing (hundreds of MiB).
+/// consolidation under load. (argon2's 19 MiB per hash bypasses the
+/// allocator: see auth/hash_pool.rs.)
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

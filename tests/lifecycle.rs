@@ -27,6 +27,7 @@ both_backends!(
     conservation_over_a_sequence_of_changes,
     event_stream_resumes_without_loss_or_repeats,
     companies_are_handed_over_with_their_conversations,
+    batches_of_thousands_keep_every_record_as_sent,
 );
 
 fn record(kind: pb::RecordKind, id: &str, owner: &str) -> pb::WorkRecordInput {
@@ -1430,4 +1431,55 @@ async fn companies_are_handed_over_with_their_conversations(db: Db) {
         .await
         .expect_err("bad parent");
     assert_eq!(bad_fields(&status), vec!["records[0].parent_kind"]);
+}
+
+/// Records are written in statements of 1,000 rows (on SQLite a full one is
+/// kept prepared): two full statements and a partial one, then a full one
+/// with other values in every column, each row stored as sent.
+async fn batches_of_thousands_keep_every_record_as_sent(db: Db) {
+    use pb::RecordKind::*;
+    let app = TestApp::spawn(db).await;
+    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::Strict, 3).await;
+    let a = member(&app, &ws, "batch-a").await;
+    let b = member(&app, &ws, "batch-b").await;
+    let first = (0..2_500)
+        .map(|i| match i % 2 {
+            0 => record(Lead, &format!("big-{i}"), &a.id),
+            _ => record(Contact, &format!("big-{i}"), &b.id),
+        })
+        .collect();
+    register(&app, &ws, first).await;
+    let second = (0..1_000)
+        .map(|i| match i % 10 {
+            0 => conversation(&format!("talk-{i}"), &a.id, Lead, &format!("big-{}", i * 2)),
+            _ => record(Task, &format!("task-{i}"), &b.id),
+        })
+        .collect();
+    register(&app, &ws, second).await;
+    assert_eq!(counts(&app, &ws, &a.id).await, c(1_250, 0, 0, 0, 100, 0));
+    assert_eq!(counts(&app, &ws, &b.id).await, c(0, 1_250, 0, 900, 0, 0));
+    let stored = |query: String| {
+        let app = &app;
+        async move { app.sql_count(&query).await }
+    };
+    // The last row of the first statement and of the partial one.
+    for id in ["big-999", "big-2499"] {
+        let query = format!(
+            "SELECT COUNT(*) AS n FROM work_records WHERE external_id = '{id}' \
+             AND kind = 'CONTACT' AND owner_user_id = '{}' AND NOT owner_is_former \
+             AND parent_kind IS NULL AND parent_external_id IS NULL",
+            b.id
+        );
+        assert_eq!(stored(query).await, 1, "{id}");
+    }
+    let query = format!(
+        "SELECT COUNT(*) AS n FROM work_records WHERE external_id = 'talk-990' \
+         AND kind = 'CONVERSATION' AND owner_user_id = '{}' \
+         AND parent_kind = 'LEAD' AND parent_external_id = 'big-1980'",
+        a.id
+    );
+    assert_eq!(stored(query).await, 1);
+    let query = "SELECT COUNT(*) AS n FROM work_records WHERE kind = 'TASK' \
+                 AND created_at = updated_at AND created_at IS NOT NULL";
+    assert_eq!(stored(query.to_owned()).await, 900);
 }

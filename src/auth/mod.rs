@@ -1,5 +1,6 @@
 //! Authentication (bearer JWTs), principals and password hashing.
 
+mod hash_pool;
 pub mod password;
 pub mod principal;
 pub mod token;

@@ -1,19 +1,15 @@
-//! argon2id hashing on a bounded blocking pool.
+//! argon2id hashing on a bounded pool of threads.
 //!
-//! Hashing costs ~20 ms of one core and 19 MiB; it runs on tokio's blocking
-//! threads, at most `concurrency` at a time (a semaphore), so the async
+//! Hashing costs ~20 ms of one core and 19 MiB; it runs on at most
+//! `concurrency` threads at a time ([`super::hash_pool`]), so the async
 //! workers keep serving other calls and memory stays bounded.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use argon2::password_hash::SaltString;
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-};
-use tokio::sync::Semaphore;
-use tracing::Instrument;
+use argon2::password_hash::{Output, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 
+use super::hash_pool::{HashPool, Scratch};
 use crate::domain::Password;
 use crate::error::{Error, Result};
 
@@ -39,13 +35,77 @@ impl Default for HashParams {
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
-    concurrency: usize,
-    /// Hashes running now; the last one of a burst releases their memory.
-    running: Arc<AtomicUsize>,
+    pool: Arc<HashPool>,
     /// A hash of a random password with the configured parameters:
     /// unknown emails are checked against it, so they cost the same time.
     dummy: Arc<tokio::sync::OnceCell<String>>,
+}
+
+/// The argon2 output of `password` and `salt`, computed in `memory` (grown
+/// to the size `argon2` needs, never cleared: the first pass writes every
+/// block before any is read).
+fn digest(
+    argon2: &Argon2<'_>,
+    memory: &mut Scratch,
+    password: &[u8],
+    salt: Salt<'_>,
+) -> argon2::password_hash::Result<Output> {
+    let params = argon2.params();
+    let blocks = memory.blocks(params.block_count()).map_err(|e| {
+        tracing::error!(error = %e, "could not map argon2 memory");
+        argon2::password_hash::Error::Crypto
+    })?;
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    Output::init_with(len, |out| {
+        Ok(argon2.hash_password_into_with_memory(password, salt_bytes, out, &mut *blocks)?)
+    })
+}
+
+/// A fresh salted hash of `password` as a PHC string, as
+/// `argon2::PasswordHasher::hash_password` writes it.
+fn hash_phc(params: &Params, memory: &mut Scratch, password: &[u8]) -> Result<String> {
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let phc = digest(&argon2, memory, password, salt.as_salt()).and_then(|output| {
+        Ok(PasswordHash {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: params.try_into()?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        }
+        .to_string())
+    });
+    phc.map_err(|e| {
+        tracing::error!(error = %e, "argon2 hashing failed");
+        Error::internal()
+    })
+}
+
+/// Whether `password` matches the PHC string `phc`, with the algorithm,
+/// version and costs `phc` names (as `argon2::PasswordVerifier` checks it;
+/// the comparison of outputs is constant-time). A string that is not an
+/// argon2 PHC string matches nothing.
+fn matches_phc(memory: &mut Scratch, password: &[u8], phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        parsed
+            .version
+            .map_or(Ok(Version::default()), Version::try_from),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    digest(&argon2, memory, password, salt).is_ok_and(|computed| computed == expected)
 }
 
 impl PasswordHasher {
@@ -57,23 +117,16 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
-        let concurrency = concurrency.max(1);
         Ok(PasswordHasher {
             params,
-            permits: Arc::new(Semaphore::new(concurrency)),
-            concurrency,
-            running: Arc::default(),
+            pool: HashPool::new(concurrency),
             dummy: Arc::default(),
         })
     }
 
     /// Hashes in use now (for saturation metrics).
     pub fn in_use(&self) -> usize {
-        self.concurrency - self.permits.available_permits()
-    }
-
-    fn argon2(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+        self.pool.running()
     }
 
     /// Returns the PHC string of a fresh salted argon2id hash.
@@ -85,36 +138,29 @@ impl PasswordHasher {
     /// legacy password that met older rules).
     pub async fn hash_str(&self, password: &str) -> Result<String> {
         let password = secrecy::SecretString::from(password.to_owned());
-        let argon2 = self.argon2();
-        self.run_blocking(move || {
-            use secrecy::ExposeSecret;
-            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-            argon2
-                .hash_password(password.expose_secret().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| {
-                    tracing::error!(error = %e, "argon2 hashing failed");
-                    Error::internal()
-                })
-        })
-        .await
+        let params = self.params.clone();
+        self.pool
+            .run(move |memory| {
+                use secrecy::ExposeSecret;
+                hash_phc(&params, memory, password.expose_secret().as_bytes())
+            })
+            .await
     }
 
     /// Checks a password against a PHC string in constant time.
     pub async fn verify(&self, password: &str, phc: &str) -> Result<bool> {
         let password = secrecy::SecretString::from(password.to_owned());
         let phc = phc.to_owned();
-        let argon2 = self.argon2();
-        self.run_blocking(move || {
-            use secrecy::ExposeSecret;
-            let Ok(parsed) = PasswordHash::new(&phc) else {
-                return Ok(false);
-            };
-            Ok(argon2
-                .verify_password(password.expose_secret().as_bytes(), &parsed)
-                .is_ok())
-        })
-        .await
+        self.pool
+            .run(move |memory| {
+                use secrecy::ExposeSecret;
+                Ok(matches_phc(
+                    memory,
+                    password.expose_secret().as_bytes(),
+                    &phc,
+                ))
+            })
+            .await
     }
 
     /// Spends the time of a real check on a password that cannot match
@@ -148,40 +194,6 @@ impl PasswordHasher {
             || stored.t_cost() < self.params.t_cost()
             || stored.p_cost() < self.params.p_cost()
     }
-
-    async fn run_blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Error::internal())?;
-        metrics::gauge!("roster_password_hash_slots").set(self.concurrency as f64);
-        metrics::gauge!("roster_password_hashes_in_use").set(self.in_use() as f64);
-        let span = tracing::Span::current();
-        let running = self.running.clone();
-        running.fetch_add(1, Ordering::SeqCst);
-        let result = tokio::task::spawn_blocking(move || {
-            let result = span.in_scope(work);
-            // Back-to-back hashes reuse each other's 19 MiB; the last one
-            // of a burst hands it all back to the operating system.
-            if running.fetch_sub(1, Ordering::SeqCst) == 1 {
-                crate::memory::release_free_memory();
-            }
-            result
-        })
-        .instrument(tracing::Span::current())
-        .await;
-        // This call's slot is still held: the gauge counts it out itself.
-        metrics::gauge!("roster_password_hashes_in_use")
-            .set(self.in_use().saturating_sub(1) as f64);
-        result.map_err(|e| {
-            tracing::error!(error = %e, "hashing task failed");
-            Error::internal()
-        })?
-    }
 }
 
 #[cfg(test)]
@@ -212,16 +224,17 @@ mod tests {
         let ours = hasher.hash_str("correct horse 42").await.unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
-            argon2::Argon2::default()
+            Argon2::default()
                 .verify_password(b"correct horse 42", &parsed)
                 .is_ok()
         );
         assert!(
-            argon2::Argon2::default()
+            Argon2::default()
                 .verify_password(b"correct horse 43", &parsed)
                 .is_err()
         );
-        // The crate's, with other algorithms and costs, checked by ours.
+        // The crate's, with other algorithms and costs, checked by ours
+        // (the runner's memory is reused across sizes).
         for (algorithm, m, t) in [
             (Algorithm::Argon2i, 8192, 1),
             (Algorithm::Argon2id, 32768, 3),
