@@ -1433,9 +1433,10 @@ async fn companies_are_handed_over_with_their_conversations(db: Db) {
     assert_eq!(bad_fields(&status), vec!["records[0].parent_kind"]);
 }
 
-/// Records are written in statements of 1,000 rows (on SQLite a full one is
-/// kept prepared): two full statements and a partial one, then a full one
-/// with other values in every column, each row stored as sent.
+/// Records are written in statements of 1,000 rows on SQLite (a full one is
+/// kept prepared) and as arrays in one kept statement on PostgreSQL: two
+/// full statements and a partial one, then a full one with other values in
+/// every column (nulls included), each row stored as sent.
 async fn batches_of_thousands_keep_every_record_as_sent(db: Db) {
     use pb::RecordKind::*;
     let app = TestApp::spawn(db).await;
