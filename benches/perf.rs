@@ -31,7 +31,10 @@
 //! 8. commit to delivery: 200 renames (UpdateUser) one after another, each
 //!    timed from the call's start to its USER_UPDATED event arriving on a
 //!    following StreamEvents; on PostgreSQL the stream is served by a second
-//!    server process (another replica), on SQLite by the same one.
+//!    server process (another replica), on SQLite by the same one; and a
+//!    job disabling a user with 200,000 records (batches of 1,000) followed
+//!    with WatchJob on that follower, each progress message timed from the
+//!    progress time the batch wrote just before its commit to its arrival.
 //!
 //! Then, on a fresh database per backend, the cost-growth table
 //! (`perf/growth.rs`): GetUser, ListUsers (first page, page 1,000, a
@@ -43,7 +46,8 @@
 //!
 //! It prints the tables and asserts nothing about speed. Knobs:
 //! ROSTER_PERF_USERS, ROSTER_PERF_RECORDS, ROSTER_PERF_REGISTER (records
-//! registered by RPC), ROSTER_PERF_IMPORT (users imported by BulkAddUsers), ROSTER_PERF_SEARCH_SMALL and
+//! registered by RPC), ROSTER_PERF_IMPORT (users imported by BulkAddUsers),
+//! ROSTER_PERF_WATCHED (records of the watched job), ROSTER_PERF_SEARCH_SMALL and
 //! ROSTER_PERF_SEARCH_USERS (the two search sizes), ROSTER_PERF_SECONDS (per h2load
 //! run), ROSTER_PERF_ROUNDS (Health/GetUser/ListUsers rounds per concurrency;
 //! the table shows medians, and each ratio is the median of the ratios of
@@ -98,6 +102,8 @@ struct Knobs {
     register_records: usize,
     /// Users imported through BulkAddUsers.
     import_users: usize,
+    /// Records of the job followed with WatchJob.
+    watched_records: usize,
     seconds: u64,
     rounds: usize,
     /// Which of `sqlite` and `postgres` to run (default both).
@@ -478,6 +484,10 @@ struct Report {
     insert_secs: f64,
     /// Commit-to-delivery times of StreamEvents, sorted.
     delivery: Vec<Duration>,
+    /// Records the watched disable job moves.
+    watched_records: usize,
+    /// Progress-to-delivery times of WatchJob, sorted.
+    watch_delivery: Vec<Duration>,
     import_users: usize,
     import_secs: f64,
     /// One INSERT … SELECT of as many users.
@@ -739,6 +749,88 @@ async fn delivery_times(
     Ok(times)
 }
 
+/// Starts, through `writer`, a job disabling `leaver` and handing its
+/// records to `heir`, and follows it with WatchJob on `follower`; returns,
+/// sorted, for each message that carries newer progress than the one
+/// before, the time from the progress the job recorded (its `update_time`,
+/// written in the batch's transaction just before the commit) to the
+/// message's arrival. The first message (the state when the watch began)
+/// and the heartbeats that repeat it are not deliveries.
+async fn watch_delivery_times(
+    writer: &UserManagementServiceClient<Channel>,
+    follower: &UserManagementServiceClient<Channel>,
+    token: &str,
+    leaver: &str,
+    heir: &str,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut started = writer
+        .clone()
+        .bulk_disable_users(authed(
+            pb::BulkDisableUsersRequest {
+                user_ids: vec![leaver.to_owned()],
+                reassignment: Some(pb::Reassignment {
+                    target_user_id: heir.to_owned(),
+                    by_kind: vec![],
+                }),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await?
+        .into_inner();
+    let job_id = started
+        .next()
+        .await
+        .context("BulkDisableUsers sent nothing")??
+        .update
+        .and_then(|u| u.job)
+        .context("no job in the first message")?
+        .id;
+    // The job runs on without its caller.
+    drop(started);
+    let mut watch = follower
+        .clone()
+        .watch_job(authed(
+            pb::WatchJobRequest {
+                job_id,
+                ..Default::default()
+            },
+            token,
+        ))
+        .await?
+        .into_inner();
+    let micros = |t: &prost_types::Timestamp| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000;
+    let mut last_update = None;
+    let mut times = Vec::new();
+    while let Some(message) = tokio::time::timeout(Duration::from_secs(60), watch.next())
+        .await
+        .context("no WatchJob message within 60 s")?
+    {
+        let arrived = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        let update = message?.update.context("no update")?;
+        let recorded = update
+            .update_time
+            .as_ref()
+            .map(micros)
+            .context("no update_time")?;
+        if last_update.is_some_and(|last| recorded > last) {
+            let lag = arrived.as_micros() as i64 - recorded;
+            times.push(Duration::from_micros(lag.max(0) as u64));
+        }
+        last_update = Some(recorded);
+        if update.r#final {
+            ensure!(
+                update.state == pb::JobState::Succeeded as i32,
+                "the watched job ended in state {}",
+                update.state
+            );
+            break;
+        }
+    }
+    times.sort();
+    Ok(times)
+}
+
 /// One INSERT … SELECT of `users` users into `template`'s account, copies
 /// of it with their own ids, names and emails.
 fn users_sql(db: &Db, template: &str, users: usize) -> String {
@@ -982,9 +1074,9 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     }
 
     // One user's records handed to a colleague by a remove job.
-    let (leaver, heir, reference) = match user_ids.as_slice() {
-        [a, b, c, ..] => (a.clone(), b.clone(), c.clone()),
-        _ => bail!("need at least 3 users"),
+    let (leaver, heir, reference, watched) = match user_ids.as_slice() {
+        [a, b, c, d, ..] => (a.clone(), b.clone(), c.clone(), d.clone()),
+        _ => bail!("need at least 4 users"),
     };
     let started = Instant::now();
     db.execute(db.seed_sql(&account_id, &leaver, knobs.records))
@@ -1095,6 +1187,11 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
         if knobs.smoke { 20 } else { 200 },
     )
     .await?;
+    db.execute(db.records_sql(&account_id, &watched, "watch-", knobs.watched_records))
+        .await?;
+    report.watched_records = knobs.watched_records;
+    report.watch_delivery =
+        watch_delivery_times(&client, &follower, &admin_token, &watched, &heir).await?;
     drop(second);
 
     // BulkAddUsers importing users with their hashes into a new account,
@@ -1125,6 +1222,14 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     report.insert_users_secs = started.elapsed().as_secs_f64();
     drop(server);
     Ok(report)
+}
+
+/// The `q` quantile (nearest rank) of sorted durations, in milliseconds.
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted
+        .get(rank - 1)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
 }
 
 fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f64>) {
@@ -1307,14 +1412,28 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
         "StreamEvents, commit to delivery (another replica on PostgreSQL): p50/p99/max",
         "p99 ≤ 20 ms",
         &|r| {
-            let at = |q: f64| {
-                let i = ((r.delivery.len() as f64 * q).ceil() as usize)
-                    .clamp(1, r.delivery.len().max(1));
-                r.delivery
-                    .get(i - 1)
-                    .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
-            };
-            format!("{:.2}/{:.2}/{:.2} ms", at(0.5), at(0.99), at(1.0))
+            let d = &r.delivery;
+            format!(
+                "{:.2}/{:.2}/{:.2} ms",
+                quantile_ms(d, 0.5),
+                quantile_ms(d, 0.99),
+                quantile_ms(d, 1.0)
+            )
+        },
+    );
+    row(
+        "WatchJob, progress to delivery (another replica on PostgreSQL): p50/p99/max",
+        "p99 ≤ 20 ms",
+        &|r| {
+            let d = &r.watch_delivery;
+            format!(
+                "{:.2}/{:.2}/{:.2} ms ({} messages, {} records)",
+                quantile_ms(d, 0.5),
+                quantile_ms(d, 0.99),
+                quantile_ms(d, 1.0),
+                d.len(),
+                r.watched_records
+            )
         },
     );
     row(
@@ -1362,6 +1481,7 @@ async fn main() -> anyhow::Result<()> {
         records: knob("ROSTER_PERF_RECORDS", if smoke { 5000 } else { 1_000_000 }),
         register_records: knob("ROSTER_PERF_REGISTER", if smoke { 2_000 } else { 100_000 }),
         import_users: knob("ROSTER_PERF_IMPORT", if smoke { 1_000 } else { 10_000 }),
+        watched_records: knob("ROSTER_PERF_WATCHED", if smoke { 3_000 } else { 200_000 }),
         search_sizes: vec![
             knob("ROSTER_PERF_SEARCH_SMALL", if smoke { 200 } else { 1_000 }),
             knob(

@@ -186,6 +186,21 @@ async fn bulk_remove_streams_monotonic_progress_and_moves_everything(db: Db) {
         updates.len()
     );
     let job = final_job(&updates);
+    // Every message says when its progress was recorded, never going back;
+    // the last one is the job's own update_time.
+    let times: Vec<(i64, i32)> = updates
+        .iter()
+        .map(|u| {
+            let t = u.update_time.expect("every update has update_time");
+            (t.seconds, t.nanos)
+        })
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "monotonic: {times:?}"
+    );
+    let job_time = job.update_time.expect("job update_time");
+    assert_eq!(times.last(), Some(&(job_time.seconds, job_time.nanos)));
     assert_eq!(job.state, pb::JobState::Succeeded as i32);
     assert_eq!((job.records_moved, job.percent_complete), (3 * 1700, 100));
     let m = job.moved.expect("moved");

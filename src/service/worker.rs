@@ -280,13 +280,15 @@ impl Worker {
                 after.user_moved.merge(&batch.moved);
                 after.records_moved += batch.moved.total();
                 after.after = last;
+                // Read again after the move: the progress time is what
+                // followers measure their delay from (WatchJob's update_time).
                 let written = JobProgress {
                     job_id: &job.id,
                     lease_owner: &self.owner,
                     lease_expires_at: until,
                     records_moved: after.records_moved,
                     moved: after.moved,
-                    now,
+                    now: self.context.now(),
                 };
                 if !conn.record_job_progress(&written).await? {
                     // Not ours any more: undo this batch.

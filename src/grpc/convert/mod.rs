@@ -342,6 +342,7 @@ pub fn job_updates(previous: Option<&JobView>, view: &JobView) -> Vec<pb::JobUpd
         user: None,
         job: None,
         r#final: false,
+        update_time: Some(timestamp(view.job.updated_at)),
     };
     let mut updates: Vec<pb::JobUpdate> = match previous {
         None => vec![pb::JobUpdate {
