@@ -623,3 +623,50 @@ async fn two_batches_racing_for_the_last_free_seats(db: Db) {
     assert_eq!((seats.active_users, seats.seats_purchased), (4, 4));
     assert_eq!(count(&app, &ws, "users WHERE 1 = 1").await, 4);
 }
+
+/// SQLite: the write-ahead log is copied into the database file soon after
+/// commits, off the writer, long before the writer's own checkpoint (past
+/// 10,000 log pages) would do it: the file grows with a bulk import within
+/// moments of the calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_checkpoints_soon_after_commits() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 1)
+        .await;
+    let file_size = || {
+        std::fs::metadata(&app.database_url)
+            .expect("database file")
+            .len()
+    };
+    // Settle what account creation wrote, then measure from there.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = file_size();
+    let hash = phc(PASSWORD, 1024);
+    for call in 0..2 {
+        let users = (0..1000)
+            .map(|i| pb::BulkAddUserInput {
+                name: format!("Imported {call}-{i}"),
+                email: format!("imported-{call}-{i}@checkpoint.example"),
+                password_hash: hash.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let added = bulk_add(&app, &ws, batch(users, pb::BulkMode::BestEffort))
+            .await
+            .expect("bulk add")
+            .added_count;
+        assert_eq!(added, 1000);
+    }
+    // 2,000 users with their indexes, search entries and events are well
+    // over a megabyte of pages, all in the log when the calls return.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while file_size() < before + 1_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is still {} bytes ({before} before the calls): no checkpoint",
+            file_size()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

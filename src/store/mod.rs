@@ -22,6 +22,7 @@
 //! that lock, so it is race-free across threads and replicas.
 
 pub mod changes;
+mod checkpoint;
 mod coalesced;
 mod convert;
 mod fresh;
@@ -125,6 +126,8 @@ enum Backend {
 struct SqlitePools {
     write: Pool<SqliteConn>,
     read: Pool<SqliteConn>,
+    /// Checkpoints the log after commits, off the writer.
+    checkpoints: checkpoint::Checkpointer,
 }
 
 /// PostgreSQL's pool, the connections shared by point reads and the
@@ -210,6 +213,7 @@ impl Store {
                 let committed = runtime::end_transaction(conn, result).await;
                 if committed.is_ok() {
                     self.changes.committed_any();
+                    pools.checkpoints.committed();
                 }
                 committed
             }

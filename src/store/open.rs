@@ -13,8 +13,8 @@ use futures::FutureExt;
 
 use super::runtime::{BoxedError, SqliteRunner, WriterThread};
 use super::{
-    Backend, DatabaseUrl, PgConn, PgPools, SqliteConn, SqlitePools, Store, StoreConfig, coalesced,
-    pipelined,
+    Backend, DatabaseUrl, PgConn, PgPools, SqliteConn, SqlitePools, Store, StoreConfig, checkpoint,
+    coalesced, pipelined,
 };
 
 impl Store {
@@ -123,9 +123,11 @@ impl Store {
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
             };
+            let read = pool(true)?;
             Backend::Sqlite(SqlitePools {
                 write: pool(false)?,
-                read: pool(true)?,
+                checkpoints: checkpoint::Checkpointer::new(read.clone()),
+                read,
             })
         };
         let config_fallback = config.follow_fallback;
@@ -189,6 +191,14 @@ pub(super) fn configure_sqlite(
         "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
          PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
     )?;
+    if !reads {
+        // Checkpoints run beside the writer (see `checkpoint`); the writer
+        // makes its own only if the log grows past this.
+        conn.batch_execute(&format!(
+            "PRAGMA wal_autocheckpoint = {};",
+            checkpoint::WRITER_BACKSTOP_PAGES
+        ))?;
+    }
     if reads {
         // Read connections serve small lookups; a 512 KiB page cache each
         // (SQLite's default is 2 MiB) keeps a full pool's memory bounded.
