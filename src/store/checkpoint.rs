@@ -5,21 +5,21 @@
 //! checkpoint runs inside the commit that takes the log past 1,000 pages,
 //! on the single writer, so the calls queued behind it wait for the copy
 //! and the `fsync` (in a BulkAddUsers of 1,000 users, 12% of the writer's
-//! CPU time went to it, the sync not counted). Here a task checkpoints
-//! after commits on a read connection, `PASSIVE` (it never waits for the
-//! writer or a reader, and runs beside the next write transaction), at most
-//! once per [`INTERVAL`]. The write connection still checkpoints by itself
-//! past [`WRITER_BACKSTOP_PAGES`], so the log stays bounded if this task
+//! CPU time went to it, the sync not counted). Here a thread of its own,
+//! with a connection of its own, checkpoints after commits, `PASSIVE` (it
+//! never waits for the writer or a reader, and runs beside the next write
+//! transaction), at most once per [`INTERVAL`]. Not on a read connection:
+//! those run on the calling Tokio worker, which the copy and the sync would
+//! block, and whose malloc arena would keep what the checkpoint allocated.
+//! The write connection still checkpoints by itself past
+//! [`WRITER_BACKSTOP_PAGES`], so the log stays bounded if this thread
 //! cannot keep up.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use diesel_async::SimpleAsyncConnection;
-use diesel_async::pooled_connection::deadpool::Pool;
-use tokio::sync::mpsc;
-
-use super::SqliteConn;
+use diesel::Connection as _;
+use diesel::connection::SimpleConnection as _;
 
 /// Log pages past which the writer checkpoints in its own commit (SQLite's
 /// default is 1,000): 40 MiB of 4 KiB pages.
@@ -29,53 +29,58 @@ pub(super) const WRITER_BACKSTOP_PAGES: u32 = 10_000;
 /// of small commits syncs the file at most this often.
 const INTERVAL: Duration = Duration::from_millis(100);
 
-/// Wakes the background checkpoint after commits. The task starts at the
-/// first commit (a Tokio runtime is there then, not when the store opens)
-/// and ends when the last clone is dropped.
+/// Wakes the checkpoint thread after commits; the thread ends when the
+/// last clone is dropped.
 #[derive(Clone)]
 pub(super) struct Checkpointer {
-    read: Pool<SqliteConn>,
-    wake: Arc<OnceLock<mpsc::Sender<()>>>,
+    wake: mpsc::SyncSender<()>,
 }
 
 impl Checkpointer {
-    /// Checkpoints on connections of `read`.
-    pub(super) fn new(read: Pool<SqliteConn>) -> Self {
-        Checkpointer {
-            read,
-            wake: Arc::default(),
-        }
+    /// Starts the thread for the database file at `path`; it connects at
+    /// the first commit (the file exists by then).
+    pub(super) fn start(path: String) -> std::io::Result<Self> {
+        // One pending wake is enough: the commits made while a checkpoint
+        // runs are all covered by the next one.
+        let (wake, woken) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let mut conn = None;
+                while woken.recv().is_ok() {
+                    if let Err(e) = checkpoint(&mut conn, &path) {
+                        // The next commit tries again, on a new connection;
+                        // the writer's own checkpoint bounds the log meanwhile.
+                        tracing::warn!(error = %e, "background WAL checkpoint failed");
+                        conn = None;
+                    }
+                    std::thread::sleep(INTERVAL);
+                }
+            })?;
+        Ok(Checkpointer { wake })
     }
 
     /// After a commit: a checkpoint soon.
     pub(super) fn committed(&self) {
-        let wake = self.wake.get_or_init(|| start(self.read.clone()));
-        let _ = wake.try_send(());
+        let _ = self.wake.try_send(());
     }
-}
-
-fn start(read: Pool<SqliteConn>) -> mpsc::Sender<()> {
-    // One pending wake is enough: the commits made while a checkpoint runs
-    // are all covered by the next one.
-    let (wake, mut woken) = mpsc::channel(1);
-    tokio::spawn(async move {
-        while woken.recv().await.is_some() {
-            if let Err(e) = checkpoint(&read).await {
-                // The next commit tries again; the writer's own checkpoint
-                // bounds the log meanwhile.
-                tracing::warn!(error = %e, "background WAL checkpoint failed");
-            }
-            tokio::time::sleep(INTERVAL).await;
-        }
-    });
-    wake
 }
 
 /// Copies what the log holds into the database file, as far as readers
 /// allow, without waiting for any lock.
-async fn checkpoint(read: &Pool<SqliteConn>) -> anyhow::Result<()> {
-    let mut conn = read.get().await?;
-    conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
+fn checkpoint(
+    conn: &mut Option<diesel::SqliteConnection>,
+    path: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let conn = match conn {
+        Some(conn) => conn,
+        None => {
+            let mut opened = diesel::SqliteConnection::establish(path)?;
+            super::open::configure_sqlite(&mut opened, true)?;
+            conn.insert(opened)
+        }
+    };
+    conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
     metrics::counter!("roster_sqlite_checkpoints_total").increment(1);
     Ok(())
 }

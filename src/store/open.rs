@@ -123,11 +123,10 @@ impl Store {
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
             };
-            let read = pool(true)?;
             Backend::Sqlite(SqlitePools {
                 write: pool(false)?,
-                checkpoints: checkpoint::Checkpointer::new(read.clone()),
-                read,
+                read: pool(true)?,
+                checkpoints: checkpoint::Checkpointer::start(path.clone())?,
             })
         };
         let config_fallback = config.follow_fallback;
