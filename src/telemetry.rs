@@ -72,6 +72,10 @@ fn describe() {
     );
     describe_counter!("roster_job_batches_total", "Job batches committed");
     describe_counter!(
+        "roster_sqlite_checkpoints_total",
+        "SQLite write-ahead log checkpoints made beside the writer"
+    );
+    describe_counter!(
         "roster_jobs_finished_total",
         "Jobs that reached a final state, by state"
     );
