@@ -4,7 +4,7 @@
 //! them into the database file and syncs it. SQLite's own automatic
 //! checkpoint runs inside the commit that takes the log past 1,000 pages,
 //! on the single writer, so the calls queued behind it wait for the copy
-//! and the `fsync` (in a BulkAddUsers of 1,000 users, 12% of the writer's
+//! and the `fsync` (in a BulkAddUsers of 1,000 users, a sixth of the writer's
 //! CPU time went to it, the sync not counted). Here a thread of its own,
 //! with a connection of its own, checkpoints after commits, `PASSIVE` (it
 //! never waits for the writer or a reader, and runs beside the next write
