@@ -44,7 +44,7 @@ impl UserService {
             None => self.store.users().users_version(account_id).await?,
         };
         if current != Some(version) {
-            if self.search.claim_refresh(account_id) {
+            if self.search.refresh_stale(account_id, version, current) {
                 self.read_copy_in_background(account_id);
             }
             return Ok(None);

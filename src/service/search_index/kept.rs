@@ -120,14 +120,33 @@ impl SearchIndex {
         Some(index.users_version())
     }
 
-    /// Claims a fresh read of a copy found out of date (false: one is under
-    /// way or paused).
-    pub fn claim_refresh(&self, account_id: &str) -> bool {
+    /// A search found the account's `users_version` at `current` (None: no
+    /// such account), not at its copy's `stale`: drops that copy if
+    /// `current` is newer, and claims a fresh read (false: one is under way
+    /// or paused). Versions only grow, so a copy behind one a search has
+    /// read can never answer again; kept while its successor is read, it
+    /// would hold the account twice (a search that holds it goes on with
+    /// its own reference). A copy already replaced is left, and no read
+    /// claimed.
+    pub fn refresh_stale(&self, account_id: &str, stale: i64, current: Option<i64>) -> bool {
         let mut accounts = self.accounts();
-        accounts
-            .slots
-            .get_mut(account_id)
-            .is_some_and(|slot| slot.claim(Instant::now()))
+        let accounts = &mut *accounts;
+        let Some(slot) = accounts.slots.get_mut(account_id) else {
+            return false;
+        };
+        let gone = match slot.index.as_ref().map(|index| index.users_version()) {
+            // Another read has replaced it already.
+            Some(kept) if kept != stale => return false,
+            Some(_) if current.is_none_or(|current| current > stale) => slot.index.take(),
+            _ => None,
+        };
+        let claimed = slot.claim(Instant::now());
+        if let Some(gone) = gone {
+            accounts.users -= gone.len();
+            accounts.bytes -= gone.bytes();
+            accounts.publish();
+        }
+        claimed
     }
 
     /// Ends a claimed read that took `took`: keeps the copy it made (the
@@ -232,9 +251,42 @@ mod tests {
         kept.finish("b", Err(Unindexable::Changed), Duration::from_secs(10));
         // A read that failed pauses the next one.
         assert!(matches!(kept.lookup("b"), Lookup::Database));
-        assert!(!kept.claim_refresh("b"));
-        assert!(kept.claim_refresh("c"));
-        assert!(!kept.claim_refresh("c"));
+        assert!(!kept.refresh_stale("b", 1, Some(2)));
+        assert!(kept.refresh_stale("c", 1, Some(2)));
+        assert!(!kept.refresh_stale("c", 1, Some(2)));
+    }
+
+    #[test]
+    fn a_copy_behind_the_version_a_search_read_is_dropped_at_once() {
+        let kept = SearchIndex::new(10);
+        let copy = |version| {
+            let mut b = IndexBuilder::new(10, 2);
+            b.push(&entry(1, "u", "u1@x.example")).unwrap();
+            b.push(&entry(2, "v", "v2@x.example")).unwrap();
+            b.finish(version)
+        };
+        assert!(matches!(kept.lookup("a"), Lookup::Build));
+        kept.finish("a", Ok(copy(5)), Duration::ZERO);
+        // A search that read an older version (it cannot, but if it did)
+        // leaves the copy; the refresh is claimed all the same.
+        assert!(kept.refresh_stale("a", 5, Some(4)));
+        assert_eq!(kept.kept_version("a"), Some(5));
+        kept.finish("a", Ok(copy(5)), Duration::ZERO);
+        // A newer version: the copy goes while its successor is read, and
+        // its users no longer count against the capacity.
+        assert!(kept.refresh_stale("a", 5, Some(6)));
+        assert_eq!(kept.kept_version("a"), None);
+        assert_eq!(kept.accounts().users, 0);
+        assert!(matches!(kept.lookup("a"), Lookup::Database));
+        kept.finish("a", Ok(copy(6)), Duration::ZERO);
+        assert_eq!(kept.kept_version("a"), Some(6));
+        // A copy already replaced by a newer one is not dropped by a late
+        // search that saw the old one out of date.
+        assert!(!kept.refresh_stale("a", 5, Some(6)));
+        assert_eq!(kept.kept_version("a"), Some(6));
+        // The account is gone: its copy goes too.
+        kept.refresh_stale("a", 6, None);
+        assert_eq!(kept.kept_version("a"), None);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! (a trigger, in the same transaction), so the copy's rows are then
 //! exactly the database's, and the page what the database's own search
 //! would answer at that moment. Any other version means a change since the
-//! copy was read: the call takes the database's search instead, and a
+//! copy was read: the call takes the database's search instead, drops the
+//! copy (it can never answer again), and a
 //! fresh copy is read in the background, at most one read per account at a
 //! time and, after a read that took `t`, none for `4t`, so an account that
 //! changes all the time spends at most a fifth of a connection on its
