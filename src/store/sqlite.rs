@@ -234,13 +234,23 @@ async fn insert_user_rows(conn: &mut Conn, rows: &[UserRow]) -> Result<Vec<Strin
         .spawn_blocking(move |inner| {
             let mut inserted = Vec::with_capacity(rows.len());
             for chunk in rows.chunks(ROWS_PER_INSERT) {
-                inserted.extend(diesel::RunQueryDsl::get_results::<String>(
-                    diesel::insert_into(users::table)
-                        .values(chunk)
-                        .on_conflict_do_nothing()
-                        .returning(users::id),
-                    inner,
-                )?);
+                let ids = match <&[UserRow; ROWS_PER_INSERT]>::try_from(chunk) {
+                    Ok(full) => diesel::RunQueryDsl::get_results::<String>(
+                        diesel::insert_into(users::table)
+                            .values(full)
+                            .on_conflict_do_nothing()
+                            .returning(users::id),
+                        inner,
+                    )?,
+                    Err(_) => diesel::RunQueryDsl::get_results::<String>(
+                        diesel::insert_into(users::table)
+                            .values(chunk)
+                            .on_conflict_do_nothing()
+                            .returning(users::id),
+                        inner,
+                    )?,
+                };
+                inserted.extend(ids);
             }
             Ok(inserted)
         })
@@ -254,10 +264,17 @@ async fn insert_event_rows(conn: &mut Conn, rows: &[EventRow]) -> Result<()> {
     Ok(conn
         .spawn_blocking(move |inner| {
             for chunk in rows.chunks(ROWS_PER_INSERT) {
-                diesel::RunQueryDsl::execute(
-                    diesel::insert_into(super::schema::events::table).values(chunk),
-                    inner,
-                )?;
+                let events = super::schema::events::table;
+                match <&[EventRow; ROWS_PER_INSERT]>::try_from(chunk) {
+                    Ok(full) => diesel::RunQueryDsl::execute(
+                        diesel::insert_into(events).values(full),
+                        inner,
+                    )?,
+                    Err(_) => diesel::RunQueryDsl::execute(
+                        diesel::insert_into(events).values(chunk),
+                        inner,
+                    )?,
+                };
             }
             Ok(())
         })
@@ -265,7 +282,11 @@ async fn insert_event_rows(conn: &mut Conn, rows: &[EventRow]) -> Result<()> {
 }
 
 /// Rows per multi-row INSERT of users or events: 1,000 rows of 17 values
-/// stay within SQLite's 32,766 bound parameters.
+/// stay within SQLite's 32,766 bound parameters. A full chunk goes in as an
+/// array, whose statement text diesel keeps prepared (a slice's it parses
+/// again on every call: 6.6% of a BulkAddUsers run's samples); shorter
+/// chunks, of any length, are parsed each time, so the cache holds one
+/// statement of each kind.
 const ROWS_PER_INSERT: usize = 1000;
 
 /// SQLite has no shared connections (reads are in-process calls).
