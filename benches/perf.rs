@@ -61,7 +61,7 @@
 //! ROSTER_PERF_GROWTH_USERS (default `1000,100000`), ROSTER_PERF_GROWTH_ACCOUNTS
 //! (1000), ROSTER_PERF_GROWTH_RECORDS (`1000000,10000000`),
 //! ROSTER_PERF_GROWTH_DISABLES (users disabled per size, 10) and
-//! ROSTER_PERF_GROWTH_ROUNDS (1).
+//! ROSTER_PERF_GROWTH_ROUNDS (3; each cell is the median of the rounds).
 //! The server inherits the environment: `ROSTER_LIST_CACHE_USERS=0` measures
 //! ListUsers with no page kept (every call reads its page).
 
@@ -1513,7 +1513,7 @@ async fn main() -> anyhow::Result<()> {
             },
         ),
         disables: knob("ROSTER_PERF_GROWTH_DISABLES", if smoke { 2 } else { 10 }),
-        rounds: knob("ROSTER_PERF_GROWTH_ROUNDS", 1),
+        rounds: knob("ROSTER_PERF_GROWTH_ROUNDS", if smoke { 1 } else { 3 }),
         seconds: knobs.seconds,
     };
     let sections = std::env::var("ROSTER_PERF_SECTIONS").unwrap_or_else(|_| "main,growth".into());
