@@ -208,12 +208,28 @@ impl Server {
         self.child.id()
     }
 
-    /// The server's own count of finished calls of `path`, by status code.
-    fn rpc_counts(&self, path: &str) -> anyhow::Result<HashMap<String, u64>> {
+    /// The server's metrics page.
+    fn scrape(&self) -> anyhow::Result<String> {
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port))?;
         stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
         let mut body = String::new();
         stream.read_to_string(&mut body)?;
+        Ok(body)
+    }
+
+    /// The value of one series (its name and labels as the page writes
+    /// them), 0 when the page has none yet.
+    fn metric(&self, series: &str) -> anyhow::Result<f64> {
+        let body = self.scrape()?;
+        Ok(body
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0))
+    }
+
+    /// The server's own count of finished calls of `path`, by status code.
+    fn rpc_counts(&self, path: &str) -> anyhow::Result<HashMap<String, u64>> {
+        let body = self.scrape()?;
         let needle = format!("method=\"{path}\"");
         let mut counts = HashMap::new();
         for line in body.lines() {

@@ -80,6 +80,22 @@ pub struct Step {
     pub calls: Vec<Load>,
     /// The server's peak RSS during each entry of [`CALLS`].
     pub peak_rss_kib: Vec<u64>,
+    /// The varying query's pages (its warm-up second included) answered
+    /// from the account's in-memory copy and by the database.
+    pub search_sources: [u64; 2],
+    /// The varying query's mean users per page.
+    pub users_per_page: f64,
+}
+
+/// The server's count of text searches answered from a copy and by the
+/// database.
+fn search_sources(server: &Server) -> anyhow::Result<[u64; 2]> {
+    let count = |source| {
+        server
+            .metric(&format!("roster_search_pages_total{{source=\"{source}\"}}"))
+            .map(|v| v as u64)
+    };
+    Ok([count("memory")?, count("database")?])
 }
 
 /// An account the calls go to, and what they need in it.
@@ -273,7 +289,7 @@ async fn measure(
     fixture: &mut Fixture,
     knobs: &GrowthKnobs,
     step: usize,
-) -> anyhow::Result<(Load, Vec<Load>, usize, Vec<u64>)> {
+) -> anyhow::Result<Measured> {
     let client = server.client().await?;
     let url = server.url();
     let (deep_token, deep_page) = deep_page_token(&client, fixture).await?;
@@ -303,6 +319,8 @@ async fn measure(
     let pid = server.pid();
     // Each call's own peak: the high-water mark is read and reset after it.
     let mut peaks = vec![0; CALLS.len()];
+    let mut sources = [0; 2];
+    let tally = Arc::new(search::PageTally::default());
     for round in 0..knobs.rounds {
         health.push(
             h2load(
@@ -332,8 +350,14 @@ async fn measure(
         })
         .await?;
         let base = (step * 100 + round) * 10_000_000;
+        let before = search_sources(server)?;
         let query =
-            search::varying_queries(&url, &fixture.token, base, fixture.members, seconds).await?;
+            search::varying_queries(&url, &fixture.token, base, fixture.members, seconds, &tally)
+                .await?;
+        let after = search_sources(server)?;
+        for (total, (a, b)) in sources.iter_mut().zip(after.iter().zip(before)) {
+            *total += a - b;
+        }
         tonic_health.push(health_driven);
         runs[3].push(query);
         peaks[3] = peaks[3].max(peak(pid));
@@ -388,7 +412,24 @@ async fn measure(
             )
         })
         .collect();
-    Ok((Load::combine(&health, &health), calls, deep_page, peaks))
+    Ok(Measured {
+        health: Load::combine(&health, &health),
+        calls,
+        deep_page,
+        peaks,
+        sources,
+        users_per_page: tally.mean(),
+    })
+}
+
+/// What [`measure`] found at one size.
+struct Measured {
+    health: Load,
+    calls: Vec<Load>,
+    deep_page: usize,
+    peaks: Vec<u64>,
+    sources: [u64; 2],
+    users_per_page: f64,
 }
 
 /// The server's peak RSS since the last [`reset_peak`], in KiB.
@@ -571,10 +612,11 @@ pub async fn run(db: &Db, knobs: &GrowthKnobs) -> anyhow::Result<Vec<Step>> {
         db.settle().await?;
         let seed_secs = started.elapsed().as_secs_f64();
 
-        let (health, calls, deep_page, peaks) = measure(&server, fixture, knobs, step_no).await?;
+        let measured = measure(&server, fixture, knobs, step_no).await?;
         eprintln!(
-            "{}: growth, {label}: peak RSS per call {peaks:?} KiB",
-            db.name()
+            "{}: growth, {label}: peak RSS per call {:?} KiB",
+            db.name(),
+            measured.peaks
         );
         steps.push(Step {
             label,
@@ -582,10 +624,12 @@ pub async fn run(db: &Db, knobs: &GrowthKnobs) -> anyhow::Result<Vec<Step>> {
             users_in_account: fixture.users,
             records_total,
             seed_secs,
-            deep_page,
-            health,
-            calls,
-            peak_rss_kib: peaks,
+            deep_page: measured.deep_page,
+            health: measured.health,
+            calls: measured.calls,
+            peak_rss_kib: measured.peaks,
+            search_sources: measured.sources,
+            users_per_page: measured.users_per_page,
         });
         step_no += 1;
     }
@@ -669,6 +713,26 @@ pub fn print(reports: &[(&str, Vec<Step>)]) {
                 format!("{worst:.2}×"),
             );
         }
+        row(
+            "varying query: users per page (mean)",
+            steps
+                .iter()
+                .map(|s| format!("{:.1}", s.users_per_page))
+                .collect(),
+            String::new(),
+        );
+        row(
+            "varying query: pages from the account's copy / the database",
+            steps
+                .iter()
+                .map(|s| {
+                    let [memory, database] = s.search_sources;
+                    let share = 100.0 * memory as f64 / (memory + database).max(1) as f64;
+                    format!("{memory} / {database} ({share:.0}% from the copy)")
+                })
+                .collect(),
+            String::new(),
+        );
         let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
         row(
             "server peak RSS, every call but AddUser",

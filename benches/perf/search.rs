@@ -276,6 +276,22 @@ where
     })
 }
 
+/// Pages answered and the users on them, summed over calls (warm-up
+/// included): what a search returns grows with the account.
+#[derive(Default)]
+pub struct PageTally {
+    pages: AtomicUsize,
+    users: AtomicUsize,
+}
+
+impl PageTally {
+    /// Mean users per page.
+    pub fn mean(&self) -> f64 {
+        let pages = self.pages.load(Ordering::Relaxed);
+        self.users.load(Ordering::Relaxed) as f64 / pages.max(1) as f64
+    }
+}
+
 /// ListUsers (50 per page) at c=8 for `seconds`, call `i` searching for
 /// [`query`]`(base + i, users)`: no two calls of a run ask the same.
 pub async fn varying_queries(
@@ -284,8 +300,10 @@ pub async fn varying_queries(
     base: usize,
     users: usize,
     seconds: u64,
+    tally: &Arc<PageTally>,
 ) -> anyhow::Result<Load> {
     let token = token.to_owned();
+    let tally = tally.clone();
     drive(url, 8, seconds, move |channel, i| {
         let request = authed(
             pb::ListUsersRequest {
@@ -295,11 +313,16 @@ pub async fn varying_queries(
             },
             &token,
         );
+        let tally = tally.clone();
         async move {
-            UserManagementServiceClient::new(channel)
+            let page = UserManagementServiceClient::new(channel)
                 .list_users(request)
-                .await
-                .map(|_| ())
+                .await?;
+            tally.pages.fetch_add(1, Ordering::Relaxed);
+            tally
+                .users
+                .fetch_add(page.into_inner().users.len(), Ordering::Relaxed);
+            Ok(())
         }
     })
     .await
@@ -347,7 +370,7 @@ pub async fn measure(
             .await?,
         );
         let base = offset.fetch_add(10_000_000, Ordering::Relaxed);
-        search.push(varying_queries(url, token, base, users, seconds).await?);
+        search.push(varying_queries(url, token, base, users, seconds, &Default::default()).await?);
     }
     Ok(SearchRow {
         users,
