@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::user::search_text;
+use crate::store::SearchEntry;
 use chrono::NaiveDateTime;
 
 pub(super) fn entry(i: u128, name: &str, email: &str) -> SearchEntry {
