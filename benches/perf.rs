@@ -217,14 +217,15 @@ impl Server {
         Ok(body)
     }
 
-    /// The value of one series (its name and labels as the page writes
-    /// them), 0 when the page has none yet.
-    fn metric(&self, series: &str) -> anyhow::Result<f64> {
+    /// The values of `series` (each its name and labels as the page writes
+    /// them) from one scrape, 0 for a series the page has none of yet.
+    fn metrics<const N: usize>(&self, series: [&str; N]) -> anyhow::Result<[f64; N]> {
         let body = self.scrape()?;
-        Ok(body
-            .lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0))
+        Ok(series.map(|series| {
+            body.lines()
+                .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or(0.0)
+        }))
     }
 
     /// The server's own count of finished calls of `path`, by status code.

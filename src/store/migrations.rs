@@ -5,7 +5,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::{DatabaseUrl, PgConn, Store};
 
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("src/store/migrations/sqlite");
+pub(super) const SQLITE_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("src/store/migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("src/store/migrations/postgres");
 
 impl Store {

@@ -357,6 +357,11 @@ macro_rules! also_for_shared_connections {
     };
 }
 
+/// Items of `queries` compiled for SQLite alone: none here.
+macro_rules! sqlite_only {
+    ($($item:item)*) => {};
+}
+
 // The same file is compiled once per backend, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "queries/mod.rs"]

@@ -294,6 +294,11 @@ macro_rules! also_for_shared_connections {
     ($impl_for:ident) => {};
 }
 
+/// Items of `queries` compiled for SQLite alone.
+macro_rules! sqlite_only {
+    ($($item:item)*) => { $($item)* };
+}
+
 // The same file is compiled once per backend, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "queries/mod.rs"]

@@ -4,8 +4,9 @@
 //! the including module is explicit: it names its connection type `Conn`,
 //! implements [`BackendQueries`] for it (the statements that differ between
 //! backends), and defines `load_rows!` (rows built where the backend builds
-//! them cheapest) and `also_for_shared_connections!` (PostgreSQL's shared
-//! connections get the user reads too).
+//! them cheapest), `also_for_shared_connections!` (PostgreSQL's shared
+//! connections get the user reads too) and `sqlite_only!` (items compiled
+//! for SQLite alone: tests of its query plans).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -96,6 +97,26 @@ macro_rules! users_version_of {
             .filter(accounts::id.eq($account_id.to_owned()))
             .select(accounts::users_version)
             .single_value()
+    };
+}
+
+/// A user by id and its account's `users_version`, in one statement. The
+/// version is a scalar subquery, not a join: each table is then read
+/// through its primary key whatever the planner's statistics say. A join's
+/// order comes from them, and SQLite, with statistics taken when the
+/// database held one account, read every account row on each call (see
+/// `sqlite_plans`).
+macro_rules! user_with_users_version {
+    ($user_id:expr) => {
+        users::table
+            .filter(users::id.eq($user_id.to_owned()))
+            .select((
+                UserRow::as_select(),
+                accounts::table
+                    .filter(accounts::id.eq(users::account_id))
+                    .select(accounts::users_version)
+                    .single_value(),
+            ))
     };
 }
 
@@ -235,12 +256,15 @@ macro_rules! user_reads {
                 &mut self,
                 user_id: &str,
             ) -> Result<Option<(User, i64)>> {
-                let query = users::table
-                    .inner_join(accounts::table)
-                    .filter(users::id.eq(user_id.to_owned()))
-                    .select((UserRow::as_select(), accounts::users_version));
-                let found: Option<(UserRow, i64)> = load_rows!(self, query)?.pop();
-                found.map(|(row, version)| Ok((User::try_from(row)?, version))).transpose()
+                let query = user_with_users_version!(user_id);
+                let found: Option<(UserRow, Option<i64>)> = load_rows!(self, query)?.pop();
+                found
+                    .map(|(row, version)| {
+                        // users.account_id references accounts: the row is there.
+                        let version = version.ok_or_else(crate::error::Error::internal)?;
+                        Ok((User::try_from(row)?, version))
+                    })
+                    .transpose()
             }
 
             async fn find_users_version(&mut self, account_id: &str) -> Result<Option<i64>> {
@@ -399,3 +423,8 @@ mod record;
 mod reply;
 mod retention;
 mod user;
+
+sqlite_only! {
+    #[cfg(test)]
+    mod sqlite_plans;
+}
