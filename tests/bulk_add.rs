@@ -670,3 +670,54 @@ async fn sqlite_checkpoints_soon_after_commits() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// SQLite: a large load by SQL beside the running server grows the
+/// write-ahead log to 64 MiB. Once the server's checkpoints have copied it
+/// into the database file, the server's next commits cut the log file back
+/// to 40 MiB (`journal_size_limit`) rather than keeping it at its largest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_log_file_is_cut_back_after_a_large_load() {
+    const KEPT: u64 = 40 << 20;
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 1)
+        .await;
+    let wal = format!("{}-wal", app.database_url);
+    let log_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    app.sql(
+        "CREATE TABLE load_by_hand (b BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < 64) \
+         INSERT INTO load_by_hand SELECT randomblob(1048576) FROM n; \
+         DROP TABLE load_by_hand;",
+    )
+    .await;
+    assert!(
+        log_size() > 64 << 20,
+        "the load left a log of {} bytes",
+        log_size()
+    );
+    let hash = phc(PASSWORD, 1024);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut call = 0;
+    while log_size() > KEPT {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log file is still {} bytes after {call} commits",
+            log_size()
+        );
+        let user = pb::BulkAddUserInput {
+            name: format!("After load {call}"),
+            email: format!("after-load-{call}@wal.example"),
+            password_hash: hash.clone(),
+            ..Default::default()
+        };
+        let added = bulk_add(&app, &ws, batch(vec![user], pb::BulkMode::BestEffort))
+            .await
+            .expect("bulk add")
+            .added_count;
+        assert_eq!(added, 1);
+        call += 1;
+        // Past the background checkpoint's interval (100 ms).
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+}

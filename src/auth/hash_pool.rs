@@ -109,21 +109,22 @@ impl HashPool {
             }
             let _ = done.send(span.in_scope(|| work(memory)));
         });
-        let start_runner = {
+        // The runner count is read under the same lock that queues the job.
+        let (start_runner, running) = {
             let mut queue = self.lock();
             queue.jobs.push_back(job);
             let start = queue.runners < self.limit;
             if start {
                 queue.runners += 1;
             }
-            start
+            (start, queue.runners)
         };
         if start_runner {
             let pool = Arc::clone(self);
             tokio::task::spawn_blocking(move || pool.serve());
         }
         metrics::gauge!("roster_password_hash_slots").set(self.limit as f64);
-        metrics::gauge!("roster_password_hashes_in_use").set(self.running() as f64);
+        metrics::gauge!("roster_password_hashes_in_use").set(running as f64);
         result.await.map_err(|_| {
             tracing::error!("a hashing job ended without an answer");
             Error::internal()

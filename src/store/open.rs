@@ -192,10 +192,12 @@ pub(super) fn configure_sqlite(
     )?;
     if !reads {
         // Checkpoints run beside the writer (see `checkpoint`); the writer
-        // makes its own only if the log grows past this.
+        // makes its own only if the log grows past this, and cuts the log
+        // file back to about that size when it starts the log over.
         conn.batch_execute(&format!(
-            "PRAGMA wal_autocheckpoint = {};",
-            checkpoint::WRITER_BACKSTOP_PAGES
+            "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+            checkpoint::WRITER_BACKSTOP_PAGES,
+            checkpoint::WAL_KEPT_BYTES
         ))?;
     }
     if reads {
