@@ -108,7 +108,13 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
         panic!("no search answered from a copy after 5 s");
     };
     answered_from_memory(1).await;
+    // A page the copy answered is not kept among the listing pages (which
+    // hold the plain page's 2 users and the database's "admin" page): the
+    // copy answers the same search again.
+    search("example").await;
     let body = scrape(port).await;
+    assert_eq!(counter(&body, memory), 2, "{body}");
+    assert!(body.contains("roster_list_cache_users 3\n"), "{body}");
     assert!(body.contains("roster_search_index_users 2"), "{body}");
     let bytes = gauge(&body, "roster_search_index_bytes");
     assert!((100.0..100_000.0).contains(&bytes), "{body}");
@@ -125,7 +131,7 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
     // 3 may already be there).
     let kept = gauge(&body, "roster_search_index_users");
     assert!(kept == 0.0 || kept == 3.0, "{body}");
-    answered_from_memory(2).await;
+    answered_from_memory(3).await;
     assert!(scrape(port).await.contains("roster_search_index_users 3"));
 
     // On PostgreSQL a burst of GetUsers shares queries (store::coalesced):

@@ -350,9 +350,15 @@ async fn measure(
         .await?;
         let base = (step * 100 + round) * 10_000_000;
         let before = search_sources(server)?;
-        let query =
-            search::varying_queries(&url, &fixture.token, base, fixture.members, seconds, &tally)
-                .await?;
+        let query = search::varying_queries(
+            &url,
+            &fixture.token,
+            (base, fixture.members),
+            seconds,
+            search::Decode::Count,
+            &tally,
+        )
+        .await?;
         let after = search_sources(server)?;
         for (total, (a, b)) in sources.iter_mut().zip(after.iter().zip(before)) {
             *total += a - b;

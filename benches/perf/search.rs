@@ -292,14 +292,57 @@ impl PageTally {
     }
 }
 
+/// How far the bench's client reads each page it is answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Decode {
+    /// Into a [`PageOfEncodedUsers`]: users counted, not decoded, as
+    /// h2load (which drives the other rows) decodes nothing. On two shared
+    /// cores a client that decodes 40 users per call takes a third of the
+    /// machine from the server it measures.
+    Count,
+    /// Into the generated `ListUsersResponse`, every user and field
+    /// decoded, as an application would.
+    Full,
+}
+
+/// ListUsersResponse read only as far as the bench needs ([`Decode::Count`]):
+/// each user stays the encoded bytes of its message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PageOfEncodedUsers {
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub users: Vec<bytes::Bytes>,
+}
+
+/// One ListUsers call, its users counted.
+async fn list_users(
+    channel: Channel,
+    request: tonic::Request<pb::ListUsersRequest>,
+    decode: Decode,
+) -> Result<usize, tonic::Status> {
+    if decode == Decode::Full {
+        let page = UserManagementServiceClient::new(channel)
+            .list_users(request)
+            .await?;
+        return Ok(page.into_inner().users.len());
+    }
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let codec = tonic_prost::ProstCodec::<pb::ListUsersRequest, PageOfEncodedUsers>::default();
+    let path = http::uri::PathAndQuery::from_static("/roster.v1.UserManagementService/ListUsers");
+    let page = grpc.unary(request, path, codec).await?;
+    Ok(page.into_inner().users.len())
+}
+
 /// ListUsers (50 per page) at c=8 for `seconds`, call `i` searching for
 /// [`query`]`(base + i, users)`: no two calls of a run ask the same.
 pub async fn varying_queries(
     url: &str,
     token: &str,
-    base: usize,
-    users: usize,
+    (base, users): (usize, usize),
     seconds: u64,
+    decode: Decode,
     tally: &Arc<PageTally>,
 ) -> anyhow::Result<Load> {
     let token = token.to_owned();
@@ -315,27 +358,27 @@ pub async fn varying_queries(
         );
         let tally = tally.clone();
         async move {
-            let page = UserManagementServiceClient::new(channel)
-                .list_users(request)
-                .await?;
+            let found = list_users(channel, request, decode).await?;
             tally.pages.fetch_add(1, Ordering::Relaxed);
-            tally
-                .users
-                .fetch_add(page.into_inner().users.len(), Ordering::Relaxed);
+            tally.users.fetch_add(found, Ordering::Relaxed);
             Ok(())
         }
     })
     .await
 }
 
-/// One size's measure: Health/Check and the varying search, `rounds`
-/// times back to back; the ratio is the median of the rounds' ratios.
+/// One size's measure: Health/Check and the varying search (its users
+/// counted, then decoded), `rounds` times back to back; each ratio is the
+/// median of the rounds' ratios.
 #[derive(Clone, Copy, Default)]
 pub struct SearchRow {
     pub users: usize,
     pub seed_secs: f64,
     pub health: Load,
     pub search: Load,
+    pub search_decoded: Load,
+    /// Users per page, mean.
+    pub users_per_page: f64,
 }
 
 /// Seeds the account up to `users` seeded users (from `seeded_so_far`)
@@ -358,7 +401,8 @@ pub async fn measure(
     let seed_secs = started.elapsed().as_secs_f64();
     // Every round's queries are new: a call's index picks its query.
     let offset = Arc::new(AtomicUsize::new(0));
-    let (mut health, mut search) = (Vec::new(), Vec::new());
+    let (mut health, mut search, mut decoded) = (Vec::new(), Vec::new(), Vec::new());
+    let tally = Arc::new(PageTally::default());
     for _ in 0..rounds {
         health.push(
             drive(url, 8, seconds, |channel, _| async move {
@@ -369,13 +413,18 @@ pub async fn measure(
             })
             .await?,
         );
-        let base = offset.fetch_add(10_000_000, Ordering::Relaxed);
-        search.push(varying_queries(url, token, base, users, seconds, &Default::default()).await?);
+        for (decode, runs) in [(Decode::Count, &mut search), (Decode::Full, &mut decoded)] {
+            let base = offset.fetch_add(10_000_000, Ordering::Relaxed);
+            let load = varying_queries(url, token, (base, users), seconds, decode, &tally);
+            runs.push(load.await?);
+        }
     }
     Ok(SearchRow {
         users,
         seed_secs,
         health: Load::combine(&health, &health),
         search: Load::combine(&search, &health),
+        search_decoded: Load::combine(&decoded, &health),
+        users_per_page: tally.mean(),
     })
 }

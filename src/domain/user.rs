@@ -87,8 +87,18 @@ impl User {
 
     /// The opaque etag of UpdateUser.
     pub fn etag(&self) -> String {
-        format!("v{}", self.version)
+        etag_of(self.version)
     }
+}
+
+/// The etag of version `version`: "v" and the number.
+fn etag_of(version: i64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(version);
+    let mut etag = String::with_capacity(1 + digits.len());
+    etag.push('v');
+    etag.push_str(digits);
+    etag
 }
 
 /// A group of users in an account.
@@ -135,6 +145,18 @@ impl AccessRole {
     }
 
     pub fn etag(&self) -> String {
-        format!("v{}", self.version)
+        etag_of(self.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::etag_of;
+
+    #[test]
+    fn an_etag_is_v_and_the_version() {
+        for version in [0, 7, 42, 1_000_001, i64::MAX] {
+            assert_eq!(etag_of(version), format!("v{version}"));
+        }
     }
 }

@@ -85,9 +85,9 @@ impl PageQuery {
     }
 
     /// The page (at most `limit` rows) and the next page token, kept in
-    /// `pages` when the read carried the account's users version. The
-    /// password hash, which no page shows, is dropped.
-    fn finish(&self, read: UsersAtVersion, pages: &PageCache) -> UserPage {
+    /// `pages` (if given) when the read carried the account's users
+    /// version. The password hash, which no page shows, is dropped.
+    fn finish(&self, read: UsersAtVersion, pages: Option<&PageCache>) -> UserPage {
         let mut rows = read.users;
         let next_page_token =
             paging::finish_page(&mut rows, self.key.limit, &self.key.filters, |u| {
@@ -101,7 +101,7 @@ impl PageQuery {
             next_page_token,
         };
         metrics::counter!("roster_list_pages_total", "source" => "read").increment(1);
-        if let Some(users_version) = read.users_version {
+        if let (Some(pages), Some(users_version)) = (pages, read.users_version) {
             pages.put(self.key.clone(), users_version, page.clone());
         }
         page
@@ -128,7 +128,7 @@ impl UserService {
             return Ok(page);
         }
         let read = users.page(page.read()).await?;
-        Ok(page.finish(read, &self.pages))
+        Ok(page.finish(read, Some(&self.pages)))
     }
 
     /// A text search's page from the account's copy (see
@@ -141,7 +141,10 @@ impl UserService {
     ) -> Result<Option<UserPage>> {
         if let Some(read) = self.search_from_memory(page.read(), read_now).await? {
             metrics::counter!("roster_search_pages_total", "source" => "memory").increment(1);
-            return Ok(Some(page.finish(read, &self.pages)));
+            // Not kept: the copy answers the same search again as fast,
+            // and searches that differ call by call would push out the
+            // kept pages of plain listings.
+            return Ok(Some(page.finish(read, None)));
         }
         metrics::counter!("roster_search_pages_total", "source" => "database").increment(1);
         Ok(None)
@@ -179,12 +182,12 @@ impl UserService {
                 return Ok(page);
             }
             let read = users.page(page.read()).await?;
-            return Ok(page.finish(read, &self.pages));
+            return Ok(page.finish(read, Some(&self.pages)));
         }
         let (caller, read) = users.caller_and_page(&claims.user_id, page.read()).await?;
         claims
             .confirm(caller.as_ref())?
             .authorize(&claims.account_id, Access::Read)?;
-        Ok(page.finish(read, &self.pages))
+        Ok(page.finish(read, Some(&self.pages)))
     }
 }

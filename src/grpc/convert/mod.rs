@@ -88,13 +88,45 @@ pub fn permissions(permissions: &Permissions) -> pb::Permissions {
     }
 }
 
+/// A user as answers show it (the password hash never leaves).
 pub fn user(row: &User) -> pb::User {
+    user_with(
+        row,
+        row.id.clone(),
+        row.account_id.clone(),
+        row.name.clone(),
+        row.email.clone(),
+        row.group_id.clone(),
+        row.access_role_id.clone(),
+    )
+}
+
+/// [`user`] of a row the caller no longer needs: its texts move into the
+/// answer rather than being copied (a page of 50 users is 300 fewer
+/// allocations), and are left empty in `row`.
+pub fn take_user(row: &mut User) -> pb::User {
+    let take = std::mem::take::<String>;
+    let (id, account_id) = (take(&mut row.id), take(&mut row.account_id));
+    let (name, email) = (take(&mut row.name), take(&mut row.email));
+    let (group_id, access_role_id) = (row.group_id.take(), row.access_role_id.take());
+    user_with(row, id, account_id, name, email, group_id, access_role_id)
+}
+
+fn user_with(
+    row: &User,
+    id: String,
+    account_id: String,
+    name: String,
+    email: String,
+    group_id: Option<String>,
+    access_role_id: Option<String>,
+) -> pb::User {
     pb::User {
-        id: row.id.clone(),
-        account_id: row.account_id.clone(),
-        name: row.name.clone(),
-        email: row.email.clone(),
-        group_id: row.group_id.clone().unwrap_or_default(),
+        id,
+        account_id,
+        name,
+        email,
+        group_id: group_id.unwrap_or_default(),
         role: (match row.role {
             Role::Admin => pb::Role::Admin,
             Role::Member => pb::Role::Member,
@@ -108,7 +140,7 @@ pub fn user(row: &User) -> pb::User {
         update_time: Some(timestamp(row.updated_at)),
         disable_time: row.disabled_at.map(timestamp),
         etag: row.etag(),
-        access_role_id: row.access_role_id.clone().unwrap_or_default(),
+        access_role_id: access_role_id.unwrap_or_default(),
     }
 }
 
@@ -370,4 +402,22 @@ pub fn job_updates(previous: Option<&JobView>, view: &JobView) -> Vec<pb::JobUpd
         });
     }
     updates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_taken_reads_as_the_user_copied() {
+        let mut row = User::example("u1", Role::Member);
+        row.group_id = Some("g1".into());
+        row.access_role_id = Some("r1".into());
+        row.disabled_at = Some(row.created_at);
+        let copied = user(&row);
+        assert_eq!(take_user(&mut row.clone()), copied);
+        assert_eq!(copied.group_id, "g1");
+        assert_eq!(copied.access_role_id, "r1");
+        assert!(copied.disable_time.is_some());
+    }
 }

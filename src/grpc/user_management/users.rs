@@ -9,6 +9,7 @@ use crate::proto::v1 as pb;
 use crate::service::auth::Bearer;
 use crate::service::user_list::ListUsers;
 use crate::service::users::{NewUser, UserUpdate};
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 pub(super) async fn add_user(
@@ -79,7 +80,7 @@ pub(super) async fn get_user(
         api.auth.principal(bearer).await?;
         return Err(invalid.into());
     }
-    let user = match &bearer {
+    let mut user = match &bearer {
         Bearer::User(claims) if claims.acts_on(&account_id) => {
             api.roster.users.get_user_as(claims, &user_id).await?
         }
@@ -92,7 +93,7 @@ pub(super) async fn get_user(
         }
     };
     Ok(Response::new(pb::GetUserResponse {
-        user: Some(convert::user(&user)),
+        user: Some(convert::take_user(&mut user)),
     }))
 }
 
@@ -126,7 +127,7 @@ pub(super) async fn list_users(
         page_size: r.page_size,
         page_token: r.page_token,
     };
-    let page = match &bearer {
+    let mut page = match &bearer {
         Bearer::User(claims) if claims.acts_on(&account_id) => {
             api.roster.users.list_users_as(claims, request).await?
         }
@@ -138,8 +139,13 @@ pub(super) async fn list_users(
                 .await?
         }
     };
+    let users = match Arc::get_mut(&mut page.users) {
+        // A page not kept for later calls: its rows' texts move.
+        Some(rows) => rows.iter_mut().map(convert::take_user).collect(),
+        None => page.users.iter().map(convert::user).collect(),
+    };
     Ok(Response::new(pb::ListUsersResponse {
-        users: page.users.iter().map(convert::user).collect(),
+        users,
         next_page_token: page.next_page_token,
     }))
 }

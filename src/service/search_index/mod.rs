@@ -151,8 +151,12 @@ impl AccountIndex {
     fn user(&self, u: usize) -> User {
         let stamps = self.stamps[u];
         let name = &self.names[self.name_starts[u] as usize..self.name_starts[u + 1] as usize];
+        let mut id = Uuid::encode_buffer();
         User {
-            id: Uuid::from_u128(self.ids[u]).hyphenated().to_string(),
+            id: Uuid::from_u128(self.ids[u])
+                .hyphenated()
+                .encode_lower(&mut id)
+                .to_owned(),
             account_id: self.account_id.clone(),
             name: name.to_owned(),
             email: String::from_utf8_lossy(self.email_of(u)).into_owned(),
