@@ -237,6 +237,7 @@ impl RetentionArgs {
                 .then(|| Duration::from_secs(self.event_retention_secs)),
             jobs: Duration::from_secs(self.job_retention_secs),
             batch_size: self.prune_batch_size.clamp(1, 100_000),
+            ..Default::default()
         }
     }
 

@@ -23,6 +23,7 @@ fn settings() -> RetentionSettings {
         jobs: Duration::from_secs(30 * 24 * 3600),
         // Small, so that every table is worked off in several batches.
         batch_size: 2,
+        batches_per_pass: 100,
     }
 }
 
@@ -344,8 +345,119 @@ async fn journal_rows_go_with_their_user(db: Db) {
     );
 }
 
+/// A pruning transaction's limit counts what its rows carry: a journal
+/// row of three records counts three, a job of three users four. With a
+/// limit of 2 and one transaction per pass, each pass deletes one such row
+/// (counting rows, one transaction would take two).
+async fn a_batch_counts_what_its_rows_carry(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 20)
+        .await;
+    let one_batch = RetentionSettings {
+        batches_per_pass: 1,
+        ..settings()
+    };
+    let [a, b, c] = [
+        member(&app, &ws, "a").await,
+        member(&app, &ws, "b").await,
+        member(&app, &ws, "c").await,
+    ];
+    let leads = (0..3)
+        .map(|n| pb::WorkRecordInput {
+            kind: pb::RecordKind::Lead as i32,
+            external_id: format!("lead-{n}"),
+            owner_user_id: a.id.clone(),
+            ..Default::default()
+        })
+        .collect();
+    register(&app, &ws, leads).await;
+    let mut users = app.users();
+    // a -> b, then b -> c (b removed): two journal rows of three records.
+    users
+        .disable_user(authed(
+            pb::DisableUserRequest {
+                user_id: a.id.clone(),
+                reassignment: to(&b.id),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("disable a");
+    users
+        .remove_user(authed(
+            pb::RemoveUserRequest {
+                user_id: b.id.clone(),
+                reassignment: to(&c.id),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("remove b");
+    // Two finished jobs of three users each.
+    for round in 0..2 {
+        let leavers = [
+            member(&app, &ws, &format!("x{round}")).await,
+            member(&app, &ws, &format!("y{round}")).await,
+            member(&app, &ws, &format!("z{round}")).await,
+        ];
+        let job = users
+            .bulk_disable_users(authed(
+                pb::BulkDisableUsersRequest {
+                    user_ids: leavers.iter().map(|u| u.id.clone()).collect(),
+                    ..Default::default()
+                },
+                &ws.admin_token,
+            ))
+            .await
+            .expect("bulk disable")
+            .into_inner()
+            .filter_map(|u| u.ok().and_then(|u| u.update))
+            .filter_map(|u| u.job)
+            .collect::<Vec<_>>()
+            .await
+            .pop()
+            .expect("job");
+        assert_eq!(job.state, pb::JobState::Succeeded as i32, "{job:?}");
+    }
+    assert_eq!(count(&app, "record_moves").await, 2);
+    assert_eq!(count(&app, "jobs").await, 2);
+    assert_eq!(count(&app, "job_users").await, 6);
+    app.clock.advance(Age::days(31));
+
+    let first = app
+        .roster
+        .retention
+        .prune_expired(&one_batch)
+        .await
+        .expect("prune");
+    assert_eq!((first.journal, first.jobs), (1, 1), "{first:?}");
+    assert_eq!(count(&app, "record_moves").await, 1);
+    assert_eq!(count(&app, "job_users").await, 3);
+    let second = app
+        .roster
+        .retention
+        .prune_expired(&one_batch)
+        .await
+        .expect("prune");
+    assert_eq!((second.journal, second.jobs), (1, 1), "{second:?}");
+    assert_eq!(count(&app, "record_moves").await, 0);
+    assert_eq!(count(&app, "jobs").await, 0);
+    assert_eq!(count(&app, "job_users").await, 0);
+    // b left the queue once its last row went (at the latest on the next pass).
+    app.roster
+        .retention
+        .prune_expired(&one_batch)
+        .await
+        .expect("prune");
+    assert_eq!(count(&app, "removed_users").await, 0);
+}
+
 both_backends!(
     expired_rows_go_and_live_rows_stay,
     the_background_task_prunes,
-    journal_rows_go_with_their_user
+    journal_rows_go_with_their_user,
+    a_batch_counts_what_its_rows_carry
 );

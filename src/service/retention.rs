@@ -11,6 +11,7 @@ use chrono::NaiveDateTime;
 use super::RetentionService;
 use crate::domain::login::ThrottlePolicy;
 use crate::error::Result;
+use crate::store::PrunedBatch;
 use crate::store::prelude::*;
 
 /// How long each kind of row is kept.
@@ -22,8 +23,12 @@ pub struct RetentionSettings {
     pub events: Option<Duration>,
     /// Finished jobs and their per-user rows.
     pub jobs: Duration,
-    /// Rows deleted per statement.
+    /// Rows deleted per transaction (a journal row counts its records, a
+    /// job its users too: see [`crate::store::RetentionQueries`]).
     pub batch_size: i64,
+    /// Transactions one pass makes per table at most, so that a large
+    /// backlog is worked off over several passes instead of one long one.
+    pub batches_per_pass: usize,
 }
 
 impl Default for RetentionSettings {
@@ -33,6 +38,7 @@ impl Default for RetentionSettings {
             events: None,
             jobs: Duration::from_secs(30 * 24 * 3600),
             batch_size: 1000,
+            batches_per_pass: 100,
         }
     }
 }
@@ -46,10 +52,6 @@ pub struct Pruned {
     pub login_throttle: usize,
     pub journal: usize,
 }
-
-/// Batches one pass deletes per table at most, so that a large backlog
-/// is worked off over several passes instead of one long one.
-const MAX_BATCHES_PER_PASS: usize = 100;
 
 fn before(now: NaiveDateTime, age: Duration) -> NaiveDateTime {
     chrono::Duration::from_std(age)
@@ -94,14 +96,13 @@ impl RetentionService {
     /// Deletes what has outlived its retention at the clock's current time.
     pub async fn prune_expired(&self, settings: &RetentionSettings) -> Result<Pruned> {
         let now = self.now();
-        let limit = settings.batch_size.max(1);
         let mut pruned = Pruned {
             idempotency_keys: self
                 .prune_in_batches(
                     Expired::Replies {
                         before: before(now, settings.idempotency),
                     },
-                    limit,
+                    settings,
                 )
                 .await?,
             jobs: self
@@ -109,7 +110,7 @@ impl RetentionService {
                     Expired::Jobs {
                         before: before(now, settings.jobs),
                     },
-                    limit,
+                    settings,
                 )
                 .await?,
             login_throttle: self
@@ -118,10 +119,10 @@ impl RetentionService {
                         window_before: now - ThrottlePolicy::default().window,
                         now,
                     },
-                    limit,
+                    settings,
                 )
                 .await?,
-            journal: self.prune_in_batches(Expired::Journal, limit).await?,
+            journal: self.prune_in_batches(Expired::Journal, settings).await?,
             ..Pruned::default()
         };
         if let Some(age) = settings.events {
@@ -130,31 +131,36 @@ impl RetentionService {
                     Expired::Events {
                         before: before(now, age),
                     },
-                    limit,
+                    settings,
                 )
                 .await?;
         }
         Ok(pruned)
     }
 
-    async fn prune_in_batches(&self, expired: Expired, limit: i64) -> Result<usize> {
+    async fn prune_in_batches(
+        &self,
+        expired: Expired,
+        settings: &RetentionSettings,
+    ) -> Result<usize> {
+        let limit = settings.batch_size.max(1);
         let mut total = 0;
-        for _ in 0..MAX_BATCHES_PER_PASS {
+        for _ in 0..settings.batches_per_pass {
             if *self.stopping.borrow() {
                 break;
             }
-            let deleted = self.prune_batch(expired, limit).await?;
+            let batch = self.prune_batch(expired, limit).await?;
             metrics::counter!("roster_pruned_rows_total", "table" => expired.table())
-                .increment(deleted as u64);
-            total += deleted;
-            if (deleted as i64) < limit {
+                .increment(batch.rows as u64);
+            total += batch.rows;
+            if !batch.more {
                 break;
             }
         }
         Ok(total)
     }
 
-    async fn prune_batch(&self, expired: Expired, limit: i64) -> Result<usize> {
+    async fn prune_batch(&self, expired: Expired, limit: i64) -> Result<PrunedBatch> {
         match expired {
             Expired::Replies { before } => {
                 self.store

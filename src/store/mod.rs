@@ -50,7 +50,7 @@ use diesel_async::pooled_connection::deadpool::Pool;
 
 pub use params::{
     EventFilter, Insert, JobProgress, Move, MoveFilter, MovedBatch, NewRecord, PassMove,
-    SearchEntry, StoredReply, UserFilter, UserOrder, UsersAtVersion,
+    PrunedBatch, SearchEntry, StoredReply, UserFilter, UserOrder, UsersAtVersion,
 };
 pub use repo::{
     AccessRoleQueries, AccountQueries, EventQueries, GroupQueries, JobQueries, RecordQueries,

@@ -182,3 +182,22 @@ pub struct StoredReply {
     /// The user whose personal data the reply holds (deleted with it).
     pub subject_user_id: Option<String>,
 }
+
+/// What one pruning transaction deleted from a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrunedBatch {
+    /// Rows of the table deleted (jobs, not their per-user rows).
+    pub rows: usize,
+    /// The batch stopped at its limit: more expired rows may be left.
+    pub more: bool,
+}
+
+impl PrunedBatch {
+    /// A batch of rows that each count once against `limit`.
+    pub fn of_rows(rows: usize, limit: i64) -> Self {
+        PrunedBatch {
+            rows,
+            more: rows as i64 >= limit,
+        }
+    }
+}

@@ -165,9 +165,9 @@ delegate! {
 
 delegate! {
     impl RetentionQueries for Tx<'_> [Sqlite, Postgres];
-    fn prune_idempotency_keys(before: NaiveDateTime, limit: i64) -> usize;
-    fn prune_events(before: NaiveDateTime, limit: i64) -> usize;
-    fn prune_finished_jobs(before: NaiveDateTime, limit: i64) -> usize;
-    fn prune_journal(limit: i64) -> usize;
-    fn prune_login_throttle(window_before: NaiveDateTime, now: NaiveDateTime, limit: i64) -> usize;
+    fn prune_idempotency_keys(before: NaiveDateTime, limit: i64) -> PrunedBatch;
+    fn prune_events(before: NaiveDateTime, limit: i64) -> PrunedBatch;
+    fn prune_finished_jobs(before: NaiveDateTime, limit: i64) -> PrunedBatch;
+    fn prune_journal(limit: i64) -> PrunedBatch;
+    fn prune_login_throttle(window_before: NaiveDateTime, now: NaiveDateTime, limit: i64) -> PrunedBatch;
 }

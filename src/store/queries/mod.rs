@@ -73,14 +73,14 @@ macro_rules! prune_oldest {
             .await
             .optional()?;
         let expired = $table::table.filter(created_at.lt($before));
-        Ok(match bound {
+        match bound {
             Some(bound) => {
                 diesel::delete(expired.filter(created_at.le(bound)))
                     .execute($conn)
                     .await?
             }
             None => diesel::delete(expired).execute($conn).await?,
-        })
+        }
     }};
 }
 

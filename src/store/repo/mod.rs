@@ -291,32 +291,38 @@ pub trait AccessRoleQueries: Send {
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
-/// Deleting what has outlived its retention.
+/// Deleting what has outlived its retention, a batch per transaction.
+///
+/// A batch's `limit` bounds the work of its transaction, which on SQLite
+/// holds the only writer (every other write waits for it): rows that carry
+/// many others count as many. Each batch deletes at least one row.
 pub trait RetentionQueries: Send {
     /// Deletes at most about `limit` of the oldest stored replies created
-    /// before `before` (rows created in the same instant go together);
-    /// returns how many.
+    /// before `before` (rows created in the same instant go together).
     fn prune_idempotency_keys(
         &mut self,
         before: NaiveDateTime,
         limit: i64,
-    ) -> impl Future<Output = Result<usize>> + Send;
+    ) -> impl Future<Output = Result<PrunedBatch>> + Send;
     /// As [`Repo::prune_idempotency_keys`], for events.
     fn prune_events(
         &mut self,
         before: NaiveDateTime,
         limit: i64,
-    ) -> impl Future<Output = Result<usize>> + Send;
-    /// Deletes up to `limit` jobs finished before `before`, with their
-    /// per-user rows; returns how many jobs.
+    ) -> impl Future<Output = Result<PrunedBatch>> + Send;
+    /// Deletes jobs finished before `before`, oldest first, with their
+    /// per-user rows, until `limit` rows are gone (a job and its users
+    /// count as one row each).
     fn prune_finished_jobs(
         &mut self,
         before: NaiveDateTime,
         limit: i64,
-    ) -> impl Future<Output = Result<usize>> + Send;
-    /// Deletes up to about `limit` journal rows of removed users, oldest
-    /// removal first; a user whose rows are all gone leaves the queue.
-    fn prune_journal(&mut self, limit: i64) -> impl Future<Output = Result<usize>> + Send;
+    ) -> impl Future<Output = Result<PrunedBatch>> + Send;
+    /// Deletes journal rows of removed users, oldest removal first, until
+    /// the rows deleted carry `limit` records (a row of a 1,000-record
+    /// batch counts 1,000: its id list is what the deletion writes); a user
+    /// whose rows are all gone leaves the queue.
+    fn prune_journal(&mut self, limit: i64) -> impl Future<Output = Result<PrunedBatch>> + Send;
     /// Deletes up to `limit` throttle rows whose window started before
     /// `window_before` and that are not locked at `now`.
     fn prune_login_throttle(
@@ -324,7 +330,7 @@ pub trait RetentionQueries: Send {
         window_before: NaiveDateTime,
         now: NaiveDateTime,
         limit: i64,
-    ) -> impl Future<Output = Result<usize>> + Send;
+    ) -> impl Future<Output = Result<PrunedBatch>> + Send;
 }
 
 /// Every query Roster runs, implemented for both backends' connections by
