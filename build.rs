@@ -26,6 +26,9 @@ const TEXT_FREE_FOREIGN: &[&str] = &[".google.protobuf.Timestamp", ".google.prot
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // embed_migrations! reads this folder, but cargo only sees the files
+    // it read: a new migration would otherwise not rebuild the library.
+    println!("cargo:rerun-if-changed=src/store/migrations");
     println!("cargo:rustc-env=ROSTER_GIT_COMMIT={}", git_commit());
     let descriptors = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);

@@ -437,6 +437,24 @@ async fn search_follows_renames_email_changes_and_removals(db: Db) {
     .await;
     users[bob].name = "Robert".into();
     check_queries(&app, &ws, &users, &["robert", "ober"]).await;
+
+    if matches!(db, Db::Sqlite) {
+        // The FTS5 table holds one entry per user, with the user's text,
+        // found through its rowid: nothing left behind by the changes.
+        let everyone = app.sql_count("SELECT COUNT(*) AS n FROM users").await;
+        let entries = app
+            .sql_count("SELECT COUNT(*) AS n FROM users_search")
+            .await;
+        let current = app
+            .sql_count(
+                "SELECT COUNT(*) AS n FROM users u \
+                 JOIN users_search_rows r ON r.user_id = u.id \
+                 JOIN users_search s ON s.rowid = r.search_rowid \
+                 WHERE s.user_id = u.id AND s.search_text = u.search_text",
+            )
+            .await;
+        assert_eq!((entries, current), (everyone, everyone));
+    }
 }
 
 async fn orders_page_through_every_user_once(db: Db) {
