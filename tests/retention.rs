@@ -268,6 +268,36 @@ async fn the_background_task_prunes(db: Db) {
     assert!(none.is_empty());
 }
 
+/// Disables `leaver`, handing its records to `heir`.
+async fn disable_to(app: &TestApp, ws: &Workspace, leaver: &pb::User, heir: &pb::User) {
+    app.users()
+        .disable_user(authed(
+            pb::DisableUserRequest {
+                user_id: leaver.id.clone(),
+                reassignment: to(&heir.id),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("disable");
+}
+
+/// Removes `leaver` for good, handing its records to `heir`.
+async fn remove_to(app: &TestApp, ws: &Workspace, leaver: &pb::User, heir: &pb::User) {
+    app.users()
+        .remove_user(authed(
+            pb::RemoveUserRequest {
+                user_id: leaver.id.clone(),
+                reassignment: to(&heir.id),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("remove");
+}
+
 /// Journal rows go once a user they start or end at is removed, and not
 /// before.
 async fn journal_rows_go_with_their_user(db: Db) {
@@ -289,36 +319,15 @@ async fn journal_rows_go_with_their_user(db: Db) {
         }],
     )
     .await;
-    let mut users = app.users();
     // a -> b (disable), then b -> c (remove b).
-    users
-        .disable_user(authed(
-            pb::DisableUserRequest {
-                user_id: a.id.clone(),
-                reassignment: to(&b.id),
-                ..Default::default()
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("disable a");
+    disable_to(&app, &ws, &a, &b).await;
     let journal = |user: &str| {
         format!(
             "SELECT COUNT(*) AS n FROM record_moves WHERE from_user_id = '{user}' OR to_user_id = '{user}'"
         )
     };
     assert_eq!(app.sql_count(&journal(&a.id)).await, 1);
-    users
-        .remove_user(authed(
-            pb::RemoveUserRequest {
-                user_id: b.id.clone(),
-                reassignment: to(&c.id),
-                ..Default::default()
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("remove b");
+    remove_to(&app, &ws, &b, &c).await;
     // Kept until a pruning pass: the removal's own moves are journalled.
     assert_eq!(app.sql_count(&journal(&b.id)).await, 2);
     let pruned = app
@@ -374,28 +383,8 @@ async fn a_batch_counts_what_its_rows_carry(db: Db) {
     register(&app, &ws, leads).await;
     let mut users = app.users();
     // a -> b, then b -> c (b removed): two journal rows of three records.
-    users
-        .disable_user(authed(
-            pb::DisableUserRequest {
-                user_id: a.id.clone(),
-                reassignment: to(&b.id),
-                ..Default::default()
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("disable a");
-    users
-        .remove_user(authed(
-            pb::RemoveUserRequest {
-                user_id: b.id.clone(),
-                reassignment: to(&c.id),
-                ..Default::default()
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("remove b");
+    disable_to(&app, &ws, &a, &b).await;
+    remove_to(&app, &ws, &b, &c).await;
     // Two finished jobs of three users each.
     for round in 0..2 {
         let leavers = [
