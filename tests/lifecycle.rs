@@ -28,6 +28,7 @@ both_backends!(
     event_stream_resumes_without_loss_or_repeats,
     companies_are_handed_over_with_their_conversations,
     batches_of_thousands_keep_every_record_as_sent,
+    registering_a_known_key_re_points_it_and_a_new_one_creates_it,
 );
 
 fn record(kind: pb::RecordKind, id: &str, owner: &str) -> pb::WorkRecordInput {
@@ -1483,4 +1484,57 @@ async fn batches_of_thousands_keep_every_record_as_sent(db: Db) {
     let query = "SELECT COUNT(*) AS n FROM work_records WHERE kind = 'TASK' \
                  AND created_at = updated_at AND created_at IS NOT NULL";
     assert_eq!(stored(query.to_owned()).await, 900);
+}
+
+/// A record is known by its kind and external id together: in one call an
+/// existing key gets the new owner, the same external id under another
+/// kind is a new record, and the answer counts each.
+async fn registering_a_known_key_re_points_it_and_a_new_one_creates_it(db: Db) {
+    use pb::RecordKind::*;
+    let app = TestApp::spawn(db).await;
+    let ws = app.account(pb::Plan::Base, pb::SeatPolicy::Strict, 3).await;
+    let a = member(&app, &ws, "known-a").await;
+    let b = member(&app, &ws, "known-b").await;
+    register(
+        &app,
+        &ws,
+        vec![record(Lead, "x", &a.id), record(Contact, "y", &a.id)],
+    )
+    .await;
+    let answer = app
+        .users()
+        .register_work_records(authed(
+            pb::RegisterWorkRecordsRequest {
+                records: vec![
+                    record(Task, "z", &b.id),
+                    record(Contact, "x", &b.id),
+                    record(Lead, "x", &b.id),
+                    conversation("v", &b.id, Contact, "x"),
+                ],
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("register")
+        .into_inner();
+    assert_eq!((answer.created, answer.updated), (3, 1));
+    assert_eq!(counts(&app, &ws, &a.id).await, c(0, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&app, &ws, &b.id).await, c(1, 1, 0, 1, 1, 0));
+    // Known keys only: nothing is created and each owner is set again.
+    let again = app
+        .users()
+        .register_work_records(authed(
+            pb::RegisterWorkRecordsRequest {
+                records: vec![record(Lead, "x", &a.id), record(Contact, "y", &b.id)],
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("register again")
+        .into_inner();
+    assert_eq!((again.created, again.updated), (0, 2));
+    assert_eq!(counts(&app, &ws, &a.id).await, c(1, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&app, &ws, &b.id).await, c(0, 2, 0, 1, 1, 0));
 }

@@ -103,41 +103,44 @@ impl RecordService {
                 v.into_result()?;
 
                 let mut result = Registered::default();
-                let mut by_kind: BTreeMap<RecordKind, Vec<&RecordInput>> = BTreeMap::new();
-                for r in &records {
-                    by_kind.entry(r.kind).or_default().push(r);
+                let keys: Vec<(RecordKind, &str)> = records
+                    .iter()
+                    .map(|r| (r.kind, r.external_id.as_str()))
+                    .collect();
+                let existing: BTreeMap<(RecordKind, String), i64> = conn
+                    .find_records_by_key(&account_id, &keys)
+                    .await?
+                    .into_iter()
+                    .map(|(kind, external_id, id)| ((kind, external_id), id))
+                    .collect();
+                // Every new row of the call goes in as one statement: the
+                // backends keep a full batch's statement prepared, and a
+                // statement per kind was a batch of another size each time.
+                let mut new_rows = Vec::new();
+                let mut re_point: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+                // Rows go in grouped by kind, in the kinds' order (parents
+                // before conversations), and take their ids in that order.
+                let mut in_order: Vec<&RecordInput> = records.iter().collect();
+                in_order.sort_by_key(|r| r.kind);
+                for r in in_order {
+                    match existing.get(&(r.kind, r.external_id.clone())) {
+                        Some(id) => re_point
+                            .entry(r.owner_user_id.as_str())
+                            .or_default()
+                            .push(*id),
+                        None => new_rows.push(NewRecord {
+                            account_id: account_id.clone(),
+                            kind: r.kind,
+                            external_id: r.external_id.clone(),
+                            owner_user_id: r.owner_user_id.clone(),
+                            parent: r.parent.clone(),
+                            now,
+                        }),
+                    }
                 }
-                // Parents first, so conversations in the same call find them.
-                for (kind, rows) in by_kind {
-                    let external: Vec<String> =
-                        rows.iter().map(|r| r.external_id.clone()).collect();
-                    let existing: BTreeMap<String, i64> = conn
-                        .find_record_ids(&account_id, kind, &external)
-                        .await?
-                        .into_iter()
-                        .collect();
-                    let mut re_point: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-                    let mut new_rows = Vec::new();
-                    for r in rows {
-                        match existing.get(&r.external_id) {
-                            Some(id) => re_point
-                                .entry(r.owner_user_id.as_str())
-                                .or_default()
-                                .push(*id),
-                            None => new_rows.push(NewRecord {
-                                account_id: account_id.clone(),
-                                kind,
-                                external_id: r.external_id.clone(),
-                                owner_user_id: r.owner_user_id.clone(),
-                                parent: r.parent.clone(),
-                                now,
-                            }),
-                        }
-                    }
-                    result.created += conn.insert_records(&new_rows).await? as i64;
-                    for (owner, ids) in re_point {
-                        result.updated += conn.set_records_owner(&ids, owner, now).await? as i64;
-                    }
+                result.created += conn.insert_records(&new_rows).await? as i64;
+                for (owner, ids) in re_point {
+                    result.updated += conn.set_records_owner(&ids, owner, now).await? as i64;
                 }
                 Ok::<_, Error>(result)
             })

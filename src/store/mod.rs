@@ -107,6 +107,13 @@ pub(crate) trait BackendQueries {
         &mut self,
         rows: &[models::EventRow],
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The account's records among `keys` (kind, external id), in one
+    /// statement whose text does not depend on how many keys there are.
+    fn find_record_key_rows(
+        &mut self,
+        account_id: &str,
+        keys: &[(crate::domain::records::RecordKind, &str)],
+    ) -> impl Future<Output = Result<Vec<models::RecordKeyRow>>> + Send;
     /// Inserts work records in as few statements as the backend allows.
     fn insert_record_rows(
         &mut self,

@@ -76,6 +76,17 @@ pub struct GroupRow {
     pub created_at: NaiveDateTime,
 }
 
+/// A work record found by its key (see `find_record_key_rows`).
+#[derive(Debug, QueryableByName)]
+pub struct RecordKeyRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub external_id: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+}
+
 /// `None` is inserted as NULL (no column has another default), so a batch
 /// of rows is one statement on SQLite too, not one per row.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]

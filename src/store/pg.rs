@@ -21,6 +21,14 @@ impl super::BackendQueries for Conn {
         lock_login_throttle_row(self, email).await
     }
 
+    async fn find_record_key_rows(
+        &mut self,
+        account_id: &str,
+        keys: &[(crate::domain::records::RecordKind, &str)],
+    ) -> Result<Vec<RecordKeyRow>> {
+        find_record_key_rows(self, account_id, keys).await
+    }
+
     async fn insert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<usize> {
         insert_record_rows(self, rows).await
     }
@@ -226,6 +234,81 @@ impl<const VERSIONED: bool> diesel::query_builder::QueryFragment<diesel::pg::Pg>
         out.push_sql(
             ") AS wanted (id) CROSS JOIN LATERAL \
              (SELECT * FROM users WHERE users.id = wanted.id OFFSET 0) AS users",
+        );
+        Ok(())
+    }
+}
+
+/// One statement for any number of keys: two arrays, each pair looked up
+/// in the unique index `(account_id, kind, external_id)` (a lateral
+/// subquery fenced by `OFFSET 0`, as in [`UsersByIds`], so no plan can
+/// walk the account's records instead). It has a static query id, so each
+/// connection prepares it once: as `sql_query` it was planned on every
+/// call (about 1 ms for 1,000 keys).
+async fn find_record_key_rows(
+    conn: &mut Conn,
+    account_id: &str,
+    keys: &[(crate::domain::records::RecordKind, &str)],
+) -> Result<Vec<RecordKeyRow>> {
+    use diesel_async::RunQueryDsl;
+    let query = RecordKeys {
+        account_id,
+        kinds: keys.iter().map(|(kind, _)| kind.as_str()).collect(),
+        external_ids: keys.iter().map(|(_, id)| *id).collect(),
+    };
+    let rows: Vec<(String, String, i64)> = query.load(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, external_id, id)| RecordKeyRow {
+            kind,
+            external_id,
+            id,
+        })
+        .collect())
+}
+
+/// The query of [`find_record_key_rows`].
+struct RecordKeys<'a> {
+    account_id: &'a str,
+    kinds: Vec<&'a str>,
+    external_ids: Vec<&'a str>,
+}
+
+/// The static query id of [`RecordKeys`].
+struct RecordKeysId;
+
+impl diesel::query_builder::QueryId for RecordKeys<'_> {
+    type QueryId = RecordKeysId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for RecordKeys<'_> {
+    type SqlType = (
+        diesel::sql_types::Text,
+        diesel::sql_types::Text,
+        diesel::sql_types::BigInt,
+    );
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RecordKeys<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> diesel::QueryResult<()> {
+        use diesel::sql_types::{Array, Text};
+        out.push_sql("SELECT w.kind, w.external_id, w.id FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(&self.kinds)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.external_ids)?;
+        out.push_sql(
+            ") AS wanted (kind, external_id) CROSS JOIN LATERAL \
+             (SELECT id, kind, external_id FROM work_records \
+             WHERE work_records.account_id = ",
+        );
+        out.push_bind_param::<Text, _>(&self.account_id)?;
+        out.push_sql(
+            " AND work_records.kind = wanted.kind \
+             AND work_records.external_id = wanted.external_id OFFSET 0) AS w",
         );
         Ok(())
     }

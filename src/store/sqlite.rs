@@ -21,6 +21,14 @@ impl super::BackendQueries for Conn {
         lock_login_throttle_row(self, email).await
     }
 
+    async fn find_record_key_rows(
+        &mut self,
+        account_id: &str,
+        keys: &[(crate::domain::records::RecordKind, &str)],
+    ) -> Result<Vec<RecordKeyRow>> {
+        find_record_key_rows(self, account_id, keys).await
+    }
+
     async fn insert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<usize> {
         insert_record_rows(self, rows).await
     }
@@ -121,6 +129,34 @@ async fn lock_login_throttle_row(
 /// Rows of a record batch per INSERT: 9 binds each, 9,000 in all, under
 /// SQLite's limit of 32,766.
 const RECORD_ROWS_PER_INSERT: usize = 1000;
+
+/// One statement for any number of keys: the keys go in as one JSON array
+/// of `[kind, external_id]` pairs, each looked up in the unique index
+/// `(account_id, kind, external_id)`. An `IN` list of bound values is a
+/// statement of another length per call, which diesel does not keep
+/// prepared: SQLite parsed it anew on every call.
+///
+/// `CROSS JOIN` keeps the keys as the outer loop whatever the statistics
+/// say: with some, SQLite preferred to walk the account's whole range of
+/// the index and try every key on each record.
+pub(super) const RECORD_KEYS_SQL: &str = "SELECT w.kind, w.external_id, w.id \
+     FROM json_each(?) AS wanted CROSS JOIN work_records AS w \
+     WHERE w.account_id = ? \
+     AND w.kind = wanted.value ->> 0 AND w.external_id = wanted.value ->> 1";
+
+async fn find_record_key_rows(
+    conn: &mut Conn,
+    account_id: &str,
+    keys: &[(crate::domain::records::RecordKind, &str)],
+) -> Result<Vec<RecordKeyRow>> {
+    use diesel::sql_types::Text;
+    let pairs: Vec<[&str; 2]> = keys.iter().map(|(kind, id)| [kind.as_str(), id]).collect();
+    let json = serde_json::to_string(&pairs).map_err(|_| crate::error::Error::internal())?;
+    let query = diesel::sql_query(RECORD_KEYS_SQL)
+        .bind::<Text, _>(json)
+        .bind::<Text, _>(account_id.to_owned());
+    load_rows!(conn, query)
+}
 
 /// Multi-row INSERTs, built on the connection's own thread in one
 /// hand-off (diesel-async would otherwise cross to that thread for every

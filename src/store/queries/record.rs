@@ -73,6 +73,22 @@ impl RecordQueries for Conn {
             .await?)
     }
 
+    async fn find_records_by_key(
+        &mut self,
+        account_id: &str,
+        keys: &[(RecordKind, &str)],
+    ) -> Result<Vec<(RecordKind, String, i64)>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(10_000) {
+            for row in self.find_record_key_rows(account_id, chunk).await? {
+                let kind =
+                    RecordKind::from_db(&row.kind).ok_or_else(crate::error::Error::internal)?;
+                found.push((kind, row.external_id, row.id));
+            }
+        }
+        Ok(found)
+    }
+
     async fn insert_records(&mut self, records: &[NewRecord]) -> Result<usize> {
         let rows: Vec<NewWorkRecord> = records.iter().map(convert::new_record_row).collect();
         self.insert_record_rows(&rows).await

@@ -33,6 +33,13 @@ pub trait RecordQueries: Send {
         kind: RecordKind,
         external_ids: &[String],
     ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// (kind, external_id, id) of the account's records among `keys`, all
+    /// kinds in one statement.
+    fn find_records_by_key(
+        &mut self,
+        account_id: &str,
+        keys: &[(RecordKind, &str)],
+    ) -> impl Future<Output = Result<Vec<(RecordKind, String, i64)>>> + Send;
     fn insert_records(
         &mut self,
         records: &[NewRecord],
