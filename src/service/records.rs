@@ -107,11 +107,10 @@ impl RecordService {
                     .iter()
                     .map(|r| (r.kind, r.external_id.as_str()))
                     .collect();
-                let existing: BTreeMap<(RecordKind, String), i64> = conn
-                    .find_records_by_key(&account_id, &keys)
-                    .await?
-                    .into_iter()
-                    .map(|(kind, external_id, id)| ((kind, external_id), id))
+                let found = conn.find_records_by_key(&account_id, &keys).await?;
+                let existing: BTreeMap<(RecordKind, &str), i64> = found
+                    .iter()
+                    .map(|(kind, external_id, id)| ((*kind, external_id.as_str()), *id))
                     .collect();
                 // Every new row of the call goes in as one statement: the
                 // backends keep a full batch's statement prepared, and a
@@ -123,7 +122,7 @@ impl RecordService {
                 let mut in_order: Vec<&RecordInput> = records.iter().collect();
                 in_order.sort_by_key(|r| r.kind);
                 for r in in_order {
-                    match existing.get(&(r.kind, r.external_id.clone())) {
+                    match existing.get(&(r.kind, r.external_id.as_str())) {
                         Some(id) => re_point
                             .entry(r.owner_user_id.as_str())
                             .or_default()

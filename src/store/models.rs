@@ -77,7 +77,7 @@ pub struct GroupRow {
 }
 
 /// A work record found by its key (see `find_record_key_rows`).
-#[derive(Debug, QueryableByName)]
+#[derive(Debug, Queryable, QueryableByName)]
 pub struct RecordKeyRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub kind: String,
