@@ -1501,7 +1501,7 @@ async fn registering_a_known_key_re_points_it_and_a_new_one_creates_it(db: Db) {
         vec![record(Lead, "x", &a.id), record(Contact, "y", &a.id)],
     )
     .await;
-    let answer = register_answer(
+    let answer = register(
         &app,
         &ws,
         vec![
@@ -1516,7 +1516,7 @@ async fn registering_a_known_key_re_points_it_and_a_new_one_creates_it(db: Db) {
     assert_eq!(counts(&app, &ws, &a.id).await, c(0, 1, 0, 0, 0, 0));
     assert_eq!(counts(&app, &ws, &b.id).await, c(1, 1, 0, 1, 1, 0));
     // Known keys only: nothing is created and each owner is set again.
-    let again = register_answer(
+    let again = register(
         &app,
         &ws,
         vec![record(Lead, "x", &a.id), record(Contact, "y", &b.id)],
@@ -1525,23 +1525,4 @@ async fn registering_a_known_key_re_points_it_and_a_new_one_creates_it(db: Db) {
     assert_eq!((again.created, again.updated), (0, 2));
     assert_eq!(counts(&app, &ws, &a.id).await, c(1, 0, 0, 0, 0, 0));
     assert_eq!(counts(&app, &ws, &b.id).await, c(0, 2, 0, 1, 1, 0));
-}
-
-/// RegisterWorkRecords as the workspace's admin, and its answer.
-async fn register_answer(
-    app: &TestApp,
-    ws: &Workspace,
-    records: Vec<pb::WorkRecordInput>,
-) -> pb::RegisterWorkRecordsResponse {
-    app.users()
-        .register_work_records(authed(
-            pb::RegisterWorkRecordsRequest {
-                records,
-                ..Default::default()
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("register")
-        .into_inner()
 }

@@ -451,8 +451,12 @@ pub async fn member(app: &TestApp, ws: &Workspace, name: &str) -> pb::User {
         .expect("user")
 }
 
-/// Registers work records as the workspace's admin.
-pub async fn register(app: &TestApp, ws: &Workspace, records: Vec<pb::WorkRecordInput>) {
+/// Registers work records as the workspace's admin; returns the answer.
+pub async fn register(
+    app: &TestApp,
+    ws: &Workspace,
+    records: Vec<pb::WorkRecordInput>,
+) -> pb::RegisterWorkRecordsResponse {
     app.users()
         .register_work_records(authed(
             pb::RegisterWorkRecordsRequest {
@@ -462,7 +466,8 @@ pub async fn register(app: &TestApp, ws: &Workspace, records: Vec<pb::WorkRecord
             &ws.admin_token,
         ))
         .await
-        .expect("register");
+        .expect("register")
+        .into_inner()
 }
 
 /// A reassignment of every kind to one user.
