@@ -7,6 +7,11 @@
 //! users first (docs/operations.md, `plan_cache_mode`). This test proves
 //! that the server's listing does not, after enough calls for PostgreSQL to
 //! settle on a plan, by the table's own index counters.
+//!
+//! A count of one user's work records is the opposite case: one plan (the
+//! owner's index range) is right for every owner, so the server keeps a
+//! generic plan for it instead of planning again at each call; the second
+//! test proves that plan is in use from the first call.
 
 mod common;
 
@@ -103,6 +108,119 @@ async fn a_small_accounts_page_never_reads_a_large_accounts_users() {
         "the small account's listings read {pkey_entries_read} primary-key entries: \
          they walked the large account's {LARGE} users"
     );
+}
+
+/// Records of the one owner who holds nearly all of them.
+const HELD: usize = 20_000;
+
+/// Owners of one record each, seeded by SQL: the average owner holds about
+/// ten records, so a generic plan of the count reads the owner's index.
+const SMALL_OWNERS: usize = 2_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_count_of_one_users_records_keeps_one_plan_for_every_owner() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 4)
+        .await;
+    let holder = member(&app, &ws, "holder").await;
+    // Planned with this call's owner, the count reads the whole table (the
+    // holder has nine records in ten); planned once for every owner, it
+    // reads the owner's index.
+    app.sql(&format!(
+        "INSERT INTO users (id, account_id, name, email, password_hash, role, permissions, \
+         status, search_text, created_at, updated_at) \
+         SELECT '00000000-0000-4000-8000-' || lpad(i::text, 12, '0'), t.account_id, \
+         'Owner ' || i, 'owner-' || i || '@plans.test', t.password_hash, t.role, \
+         t.permissions, t.status, 'owner ' || i || E'\\n' || 'owner-' || i || '@plans.test', \
+         t.created_at, t.updated_at \
+         FROM generate_series(1, {SMALL_OWNERS}) i, users t WHERE t.id = '{holder}'; \
+         INSERT INTO work_records (account_id, kind, external_id, owner_user_id, created_at, \
+         updated_at) \
+         SELECT '{account}', 'LEAD', 'held-' || i, '{holder}', now(), now() \
+         FROM generate_series(1, {HELD}) i; \
+         INSERT INTO work_records (account_id, kind, external_id, owner_user_id, created_at, \
+         updated_at) \
+         SELECT '{account}', 'LEAD', 'small-' || i, \
+         '00000000-0000-4000-8000-' || lpad(i::text, 12, '0'), now(), now() \
+         FROM generate_series(1, {SMALL_OWNERS}) i; \
+         ANALYZE users; ANALYZE work_records",
+        holder = holder.id,
+        account = ws.account.id,
+    ))
+    .await;
+
+    let count = || {
+        let users = app.users();
+        let request = pb::CountWorkRecordsRequest {
+            user_id: holder.id.clone(),
+            ..Default::default()
+        };
+        let token = ws.admin_token.clone();
+        async move {
+            let mut users = users;
+            users
+                .count_work_records(authed(request, &token))
+                .await
+                .expect("count the holder's records")
+                .into_inner()
+                .counts
+                .expect("counts")
+        }
+    };
+    let before = RecordScans::read(&app).await;
+    for _ in 0..CALLS {
+        assert_eq!(count().await.leads, HELD as i64, "the holder's leads");
+    }
+    // As above: wait until the counters show the calls.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let table_scans = loop {
+        let now = RecordScans::read(&app).await;
+        let owner_index_scans = now.owner_index_scans - before.owner_index_scans;
+        let table_scans = now.table_scans - before.table_scans;
+        if owner_index_scans + table_scans >= CALLS as i64 {
+            break table_scans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after 30 s work_records shows {owner_index_scans} scans of the owner index \
+             and {table_scans} of the table for {CALLS} counts",
+        );
+        count().await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        table_scans, 0,
+        "counts of the holder's records read the whole table {table_scans} times: \
+         they were planned for the holder's own values, not once for every owner"
+    );
+}
+
+/// Scans of `work_records` in this test's schema: of the table itself and
+/// of its owner index.
+struct RecordScans {
+    table_scans: i64,
+    owner_index_scans: i64,
+}
+
+impl RecordScans {
+    async fn read(app: &TestApp) -> RecordScans {
+        RecordScans {
+            table_scans: app
+                .sql_count(
+                    "SELECT COALESCE(SUM(seq_scan), 0)::bigint AS n FROM pg_stat_user_tables \
+                     WHERE schemaname = current_schema() AND relname = 'work_records'",
+                )
+                .await,
+            owner_index_scans: app
+                .sql_count(
+                    "SELECT COALESCE(SUM(idx_scan), 0)::bigint AS n FROM pg_stat_user_indexes \
+                     WHERE schemaname = current_schema() \
+                     AND indexrelname = 'work_records_owner_idx'",
+                )
+                .await,
+        }
+    }
 }
 
 /// The table's own counters of its two indexes that a listing could walk,

@@ -166,7 +166,7 @@ impl RecordService {
         };
         let mut rows = self
             .store
-            .read(async |conn| {
+            .read_records(async |conn| {
                 conn.find_user(&account_id, user_id)
                     .await?
                     .ok_or_else(Error::user_not_found)?;
@@ -180,7 +180,7 @@ impl RecordService {
     pub async fn count_records(&self, grant: &Grant, user_id: &str) -> Result<RecordCounts> {
         let account_id = grant.account_id().to_owned();
         self.store
-            .read(async |conn| {
+            .read_records(async |conn| {
                 conn.find_user(&account_id, user_id)
                     .await?
                     .ok_or_else(Error::user_not_found)?;

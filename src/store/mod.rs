@@ -142,6 +142,9 @@ struct SqlitePools {
 #[derive(Clone)]
 struct PgPools {
     main: Pool<PgConn>,
+    /// Reads of one user's work records, with generic plans (see
+    /// [`Store::read_records`]).
+    record_reads: Pool<PgConn>,
     shared: Arc<pipelined::PipelinedReads>,
     users: Arc<coalesced::UserLoader>,
 }
@@ -202,6 +205,24 @@ impl Store {
             }
             Backend::Postgres(pools) => {
                 let mut pooled = pools.main.get().await?;
+                body(&mut Tx::Postgres(&mut pooled)).await
+            }
+        }
+    }
+
+    /// [`Store::read`] for reads of one user's work records. On PostgreSQL
+    /// they have connections of their own, which keep one generic plan per
+    /// statement instead of planning again at almost every call (see
+    /// `open::record_reads_pool`); `body` must only run statements whose
+    /// best plan does not depend on their values.
+    pub async fn read_records<T>(
+        &self,
+        body: impl AsyncFnOnce(&mut Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(_) => self.read(body).await,
+            Backend::Postgres(pools) => {
+                let mut pooled = pools.record_reads.get().await?;
                 body(&mut Tx::Postgres(&mut pooled)).await
             }
         }

@@ -35,6 +35,7 @@ impl Store {
                 url.clone(),
                 manager_config,
             );
+            let record_reads = record_reads_pool(url, config, timeouts)?;
             let shared_connections =
                 pipelined::shared_read_connections(config.shared_read_connections);
             let shared = Arc::new(pipelined::PipelinedReads::new(
@@ -48,6 +49,7 @@ impl Store {
                     .timeouts(timeouts)
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()?,
+                record_reads,
                 // Connections of their own: they keep one plan for the
                 // lookup by ids (see `PipelinedReads::with_generic_plans`).
                 users: Arc::new(coalesced::UserLoader::new(
@@ -162,9 +164,54 @@ impl Store {
                 publish("write", pools.write.status());
                 publish("read", pools.read.status());
             }
-            Backend::Postgres(pools) => publish("main", pools.main.status()),
+            Backend::Postgres(pools) => {
+                publish("main", pools.main.status());
+                publish("records", pools.record_reads.status());
+            }
         }
     }
+}
+
+/// The pool of PostgreSQL connections that read one user's work records
+/// (CountWorkRecords, ListWorkRecords): each plans a statement once,
+/// without looking at its parameters, and keeps that plan. Those statements
+/// have one good plan whatever the owner (the owner's range of
+/// `work_records_owner_idx`), but PostgreSQL's default replans them at
+/// almost every call once the table's statistics make the average owner
+/// look larger than the one asked about: 28–50 µs of planning on a call
+/// whose execution takes about 160 µs (docs/performance.md). Half the main
+/// pool's size (at least one): these reads are short and never wait for a
+/// lock.
+fn record_reads_pool(
+    url: &str,
+    config: &StoreConfig,
+    timeouts: deadpool::managed::Timeouts,
+) -> anyhow::Result<Pool<PgConn>> {
+    use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
+    let mut manager_config = ManagerConfig::<PgConn>::default();
+    manager_config.recycling_method = RecyclingMethod::Fast;
+    manager_config.custom_setup = Box::new(|url| {
+        let url = url.to_owned();
+        async move {
+            let mut conn = PgConn::establish(&url).await?;
+            conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<PgConn>::new_with_config(url, manager_config);
+    Ok(Pool::builder(manager)
+        .max_size(record_reads_connections(config.max_connections))
+        .timeouts(timeouts)
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()?)
+}
+
+/// Connections of [`record_reads_pool`] for a main pool of `max_connections`.
+fn record_reads_connections(max_connections: usize) -> usize {
+    (max_connections / 2).max(1)
 }
 
 /// Coalesced reads of users out at once: one per shared connection, so a
