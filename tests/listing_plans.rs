@@ -11,7 +11,8 @@
 //! A count of one user's work records is the opposite case: one plan (the
 //! owner's index range) is right for every owner, so the server keeps a
 //! generic plan for it instead of planning again at each call; the second
-//! test proves that plan is in use from the first call.
+//! test proves that plan is in use from the first call, and the third that
+//! the plan kept is still the owner's index when the average owner is large.
 
 mod common;
 
@@ -150,36 +151,97 @@ async fn a_count_of_one_users_records_keeps_one_plan_for_every_owner() {
     ))
     .await;
 
+    let (counts, table_scans) = counts_and_table_scans(&app, &ws, &holder.id).await;
+    assert_eq!(counts.leads, HELD as i64, "the holder's leads");
+    assert_eq!(
+        table_scans, 0,
+        "counts of the holder's records read the whole table {table_scans} times: \
+         they were planned for the holder's own values, not once for every owner"
+    );
+}
+
+/// Records of each of the few large owners in the test below.
+const PER_LARGE_OWNER: usize = 20_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_count_of_one_users_records_reads_the_owner_index_when_few_users_hold_many() {
+    let app = TestApp::spawn(Db::Postgres).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 8)
+        .await;
+    let counted = member(&app, &ws, "counted").await;
+    let mut large = Vec::new();
+    for name in ["first", "second", "third"] {
+        large.push(member(&app, &ws, name).await.id);
+    }
+    // Four owners in all: a plan made for the average owner expects a
+    // quarter of the table, for which reading all of it is cheapest.
+    let mut seed = String::new();
+    for (n, owner) in large.iter().enumerate() {
+        seed.push_str(&format!(
+            "INSERT INTO work_records (account_id, kind, external_id, owner_user_id, \
+             created_at, updated_at) \
+             SELECT '{account}', 'LEAD', 'large-{n}-' || i, '{owner}', now(), now() \
+             FROM generate_series(1, {PER_LARGE_OWNER}) i; ",
+            account = ws.account.id,
+        ));
+    }
+    seed.push_str(&format!(
+        "INSERT INTO work_records (account_id, kind, external_id, owner_user_id, created_at, \
+         updated_at) \
+         SELECT '{account}', 'TASK', 'counted-' || i, '{counted}', now(), now() \
+         FROM generate_series(1, 1000) i; ANALYZE work_records",
+        account = ws.account.id,
+        counted = counted.id,
+    ));
+    app.sql(&seed).await;
+
+    let (counts, table_scans) = counts_and_table_scans(&app, &ws, &counted.id).await;
+    assert_eq!(counts.tasks, 1000, "the counted user's tasks");
+    assert_eq!(
+        table_scans, 0,
+        "counts of 1,000 records read the whole table {table_scans} times: the plan \
+         kept for every owner was made for an owner of a quarter of the table"
+    );
+}
+
+/// Counts `user_id`'s records [`CALLS`] times (each answer the same); returns
+/// the answer and how many of the calls read the whole of `work_records`.
+async fn counts_and_table_scans(
+    app: &TestApp,
+    ws: &Workspace,
+    user_id: &str,
+) -> (pb::RecordCounts, i64) {
     let count = || {
-        let users = app.users();
+        let mut users = app.users();
         let request = pb::CountWorkRecordsRequest {
-            user_id: holder.id.clone(),
+            user_id: user_id.to_owned(),
             ..Default::default()
         };
         let token = ws.admin_token.clone();
         async move {
-            let mut users = users;
             users
                 .count_work_records(authed(request, &token))
                 .await
-                .expect("count the holder's records")
+                .expect("count the user's records")
                 .into_inner()
                 .counts
                 .expect("counts")
         }
     };
-    let before = RecordScans::read(&app).await;
-    for _ in 0..CALLS {
-        assert_eq!(count().await.leads, HELD as i64, "the holder's leads");
+    let before = RecordScans::read(app).await;
+    let first = count().await;
+    for _ in 1..CALLS {
+        assert_eq!(count().await, first, "the same counts at every call");
     }
-    // As above: wait until the counters show the calls.
+    // As in the listing test: wait until the counters show the calls.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let table_scans = loop {
-        let now = RecordScans::read(&app).await;
+    loop {
+        let now = RecordScans::read(app).await;
         let owner_index_scans = now.owner_index_scans - before.owner_index_scans;
         let table_scans = now.table_scans - before.table_scans;
         if owner_index_scans + table_scans >= CALLS as i64 {
-            break table_scans;
+            return (first, table_scans);
         }
         assert!(
             Instant::now() < deadline,
@@ -188,12 +250,7 @@ async fn a_count_of_one_users_records_keeps_one_plan_for_every_owner() {
         );
         count().await;
         tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    assert_eq!(
-        table_scans, 0,
-        "counts of the holder's records read the whole table {table_scans} times: \
-         they were planned for the holder's own values, not once for every owner"
-    );
+    }
 }
 
 /// Scans of `work_records` in this test's schema: of the table itself and
