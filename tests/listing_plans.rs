@@ -128,26 +128,20 @@ async fn a_count_of_one_users_records_keeps_one_plan_for_every_owner() {
     // Planned with this call's owner, the count reads the whole table (the
     // holder has nine records in ten); planned once for every owner, it
     // reads the owner's index.
+    let small_owner = "'00000000-0000-4000-8000-' || lpad(i::text, 12, '0')";
+    let account = &ws.account.id;
     app.sql(&format!(
         "INSERT INTO users (id, account_id, name, email, password_hash, role, permissions, \
          status, search_text, created_at, updated_at) \
-         SELECT '00000000-0000-4000-8000-' || lpad(i::text, 12, '0'), t.account_id, \
+         SELECT {small_owner}, t.account_id, \
          'Owner ' || i, 'owner-' || i || '@plans.test', t.password_hash, t.role, \
          t.permissions, t.status, 'owner ' || i || E'\\n' || 'owner-' || i || '@plans.test', \
          t.created_at, t.updated_at \
          FROM generate_series(1, {SMALL_OWNERS}) i, users t WHERE t.id = '{holder}'; \
-         INSERT INTO work_records (account_id, kind, external_id, owner_user_id, created_at, \
-         updated_at) \
-         SELECT '{account}', 'LEAD', 'held-' || i, '{holder}', now(), now() \
-         FROM generate_series(1, {HELD}) i; \
-         INSERT INTO work_records (account_id, kind, external_id, owner_user_id, created_at, \
-         updated_at) \
-         SELECT '{account}', 'LEAD', 'small-' || i, \
-         '00000000-0000-4000-8000-' || lpad(i::text, 12, '0'), now(), now() \
-         FROM generate_series(1, {SMALL_OWNERS}) i; \
-         ANALYZE users; ANALYZE work_records",
+         {held} {small} ANALYZE users; ANALYZE work_records",
         holder = holder.id,
-        account = ws.account.id,
+        held = records_sql(account, "LEAD", "held", &format!("'{}'", holder.id), HELD),
+        small = records_sql(account, "LEAD", "small", small_owner, SMALL_OWNERS),
     ))
     .await;
 
@@ -176,24 +170,28 @@ async fn a_count_of_one_users_records_reads_the_owner_index_when_few_users_hold_
     }
     // Four owners in all: a plan made for the average owner expects a
     // quarter of the table, for which reading all of it is cheapest.
+    let account = &ws.account.id;
     let mut seed = String::new();
     for (n, owner) in large.iter().enumerate() {
-        seed.push_str(&format!(
-            "INSERT INTO work_records (account_id, kind, external_id, owner_user_id, \
-             created_at, updated_at) \
-             SELECT '{account}', 'LEAD', 'large-{n}-' || i, '{owner}', now(), now() \
-             FROM generate_series(1, {PER_LARGE_OWNER}) i; ",
-            account = ws.account.id,
+        let prefix = format!("large-{n}");
+        let owner = format!("'{owner}'");
+        seed.push_str(&records_sql(
+            account,
+            "LEAD",
+            &prefix,
+            &owner,
+            PER_LARGE_OWNER,
         ));
     }
-    seed.push_str(&format!(
-        "INSERT INTO work_records (account_id, kind, external_id, owner_user_id, created_at, \
-         updated_at) \
-         SELECT '{account}', 'TASK', 'counted-' || i, '{counted}', now(), now() \
-         FROM generate_series(1, 1000) i; ANALYZE work_records",
-        account = ws.account.id,
-        counted = counted.id,
+    let counted_owner = format!("'{}'", counted.id);
+    seed.push_str(&records_sql(
+        account,
+        "TASK",
+        "counted",
+        &counted_owner,
+        1000,
     ));
+    seed.push_str("ANALYZE work_records");
     app.sql(&seed).await;
 
     let (counts, table_scans) = counts_and_table_scans(&app, &ws, &counted.id).await;
@@ -203,6 +201,17 @@ async fn a_count_of_one_users_records_reads_the_owner_index_when_few_users_hold_
         "counts of 1,000 records read the whole table {table_scans} times: the plan \
          kept for every owner was made for an owner of a quarter of the table"
     );
+}
+
+/// SQL giving `n` records of `kind` (external ids `prefix-i`) to `owner`, an
+/// SQL expression that may use the row's number `i`.
+fn records_sql(account_id: &str, kind: &str, prefix: &str, owner: &str, n: usize) -> String {
+    format!(
+        "INSERT INTO work_records (account_id, kind, external_id, owner_user_id, created_at, \
+         updated_at) \
+         SELECT '{account_id}', '{kind}', '{prefix}-' || i, {owner}, now(), now() \
+         FROM generate_series(1, {n}) i; "
+    )
 }
 
 /// Counts `user_id`'s records [`CALLS`] times (each answer the same); returns
