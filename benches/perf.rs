@@ -37,6 +37,9 @@
 //!    job disabling a user with 200,000 records (batches of 1,000) followed
 //!    with WatchJob on that follower, each progress message timed from the
 //!    progress time the batch wrote just before its commit to its arrival.
+//!    On PostgreSQL the bench also LISTENs on the servers' channel and
+//!    times both from the commit it heard (NOTIFY is sent at commit), and
+//!    each batch from its progress time to that commit.
 //!
 //! Then, on a fresh database per backend, the cost-growth table
 //! (`perf/growth.rs`): GetUser, ListUsers (first page, page 1,000, a
@@ -507,6 +510,14 @@ struct Report {
     watched_records: usize,
     /// Progress-to-delivery times of WatchJob, sorted.
     watch_delivery: Vec<Duration>,
+    /// PostgreSQL: StreamEvents from the commit the bench heard to the
+    /// event's arrival, sorted.
+    delivery_heard: Vec<Duration>,
+    /// PostgreSQL: WatchJob from the commit the bench heard to the
+    /// message's arrival, sorted.
+    watch_delivery_heard: Vec<Duration>,
+    /// PostgreSQL: from the progress a batch wrote to its commit heard.
+    watch_commit: Vec<Duration>,
     import_users: usize,
     import_secs: f64,
     /// One INSERT … SELECT of as many users.
@@ -558,10 +569,20 @@ impl Db {
     /// Writes what seeding left in the write-ahead log to the database
     /// file, so that the server's next commits do not pay for it (SQLite
     /// checkpoints on commit; a PostgreSQL CHECKPOINT needs a superuser, so
-    /// it is skipped when refused).
+    /// it is skipped when refused). On SQLite it first merges the search
+    /// table into one segment, as docs/operations.md asks after a load by
+    /// SQL: the server would otherwise merge it in the writer's idle time,
+    /// during the measurements.
     async fn settle(&self) -> anyhow::Result<()> {
         match self {
-            Db::Sqlite(_) => self.execute("PRAGMA wal_checkpoint(TRUNCATE)".into()).await,
+            Db::Sqlite(_) => {
+                self.execute(
+                    "INSERT INTO users_search (users_search) VALUES ('optimize'); \
+                     PRAGMA wal_checkpoint(TRUNCATE)"
+                        .into(),
+                )
+                .await
+            }
             Db::Postgres(_) => {
                 if let Err(e) = self.execute("CHECKPOINT".into()).await {
                     eprintln!("note: no CHECKPOINT after seeding ({e})");
@@ -692,16 +713,91 @@ async fn import_users(
     Ok(secs)
 }
 
+/// Microseconds since the Unix epoch, on the clock the server's
+/// timestamps use (same host).
+fn wall_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// `(from, to)` spans in µs, as durations, sorted (a negative one as 0).
+fn sorted_spans(spans: impl IntoIterator<Item = (i64, i64)>) -> Vec<Duration> {
+    let mut times: Vec<Duration> = spans
+        .into_iter()
+        .map(|(from, to)| Duration::from_micros((to - from).max(0) as u64))
+        .collect();
+    times.sort();
+    times
+}
+
+/// The moments this process heard an account's commits: PostgreSQL sends
+/// `NOTIFY roster_changes` (the account's id) at commit, to every listener
+/// alike, so a follower's delivery can be timed from the commit rather
+/// than from the writer's call or from a time written before the commit.
+struct CommitsHeard {
+    times: Arc<std::sync::Mutex<Vec<i64>>>,
+    /// Kept: the connection closes with it.
+    _client: tokio_postgres::Client,
+}
+
+impl CommitsHeard {
+    async fn listen(url: &str, account_id: &str) -> anyhow::Result<CommitsHeard> {
+        let config: tokio_postgres::Config = url.parse()?;
+        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+        let times = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let heard = times.clone();
+        let account_id = account_id.to_owned();
+        // Reads the connection (which also carries the LISTEN below) until
+        // the client is dropped.
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(n) = message
+                    && n.payload() == account_id
+                    && let Ok(mut times) = heard.lock()
+                {
+                    times.push(wall_micros());
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN {}", roster::store::changes::CHANNEL))
+            .await?;
+        Ok(CommitsHeard {
+            times,
+            _client: client,
+        })
+    }
+
+    /// For each `(from, arrived)`, the first commit heard at or after
+    /// `from` and the arrival: `(commit, arrived)`; pairs whose commit was
+    /// not heard are left out.
+    fn commits_of(&self, spans: &[(i64, i64)]) -> Vec<(i64, i64)> {
+        let Ok(mut heard) = self.times.lock() else {
+            return Vec::new();
+        };
+        heard.sort_unstable();
+        spans
+            .iter()
+            .filter_map(|&(from, arrived)| {
+                let at = heard.partition_point(|&t| t < from);
+                heard.get(at).map(|&commit| (commit, arrived))
+            })
+            .collect()
+    }
+}
+
 /// Renames `user_id` `rounds` times through `writer`, each time waiting for
 /// its USER_UPDATED event on a StreamEvents that `follower` serves; returns
-/// the time from each call's start to its event, sorted.
+/// each call's start and its event's arrival (µs, [`wall_micros`]).
 async fn delivery_times(
     writer: &UserManagementServiceClient<Channel>,
     follower: &UserManagementServiceClient<Channel>,
     token: &str,
     user_id: &str,
     rounds: usize,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<Vec<(i64, i64)>> {
     let mut stream = follower
         .clone()
         .stream_events(authed(
@@ -733,7 +829,7 @@ async fn delivery_times(
     let mut last_sequence = 0;
     let mut times = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let started = Instant::now();
+        let started = wall_micros();
         let updated = writer
             .clone()
             .update_user(authed(
@@ -762,18 +858,16 @@ async fn delivery_times(
                 break;
             }
         }
-        times.push(started.elapsed());
+        times.push((started, wall_micros()));
     }
-    times.sort();
     Ok(times)
 }
 
 /// Starts, through `writer`, a job disabling `leaver` and handing its
 /// records to `heir`, and follows it with WatchJob on `follower`; returns,
-/// sorted, for each message that carries newer progress than the one
-/// before, the time from the progress the job recorded (its `update_time`,
-/// written in the batch's transaction just before the commit) to the
-/// message's arrival. The first message (the state when the watch began)
+/// for each message that carries newer progress than the one before, the
+/// progress the job recorded (its `update_time`, written in the batch's
+/// transaction just before the commit) and the message's arrival (µs). The first message (the state when the watch began)
 /// and the heartbeats that repeat it are not deliveries.
 async fn watch_delivery_times(
     writer: &UserManagementServiceClient<Channel>,
@@ -781,7 +875,7 @@ async fn watch_delivery_times(
     token: &str,
     leaver: &str,
     heir: &str,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<Vec<(i64, i64)>> {
     let mut started = writer
         .clone()
         .bulk_disable_users(authed(
@@ -825,7 +919,7 @@ async fn watch_delivery_times(
         .await
         .context("no WatchJob message within 60 s")?
     {
-        let arrived = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        let arrived = wall_micros();
         let update = message?.update.context("no update")?;
         let recorded = update
             .update_time
@@ -833,8 +927,7 @@ async fn watch_delivery_times(
             .map(micros)
             .context("no update_time")?;
         if last_update.is_some_and(|last| recorded > last) {
-            let lag = arrived.as_micros() as i64 - recorded;
-            times.push(Duration::from_micros(lag.max(0) as u64));
+            times.push((recorded, arrived));
         }
         last_update = Some(recorded);
         if update.r#final {
@@ -846,7 +939,6 @@ async fn watch_delivery_times(
             break;
         }
     }
-    times.sort();
     Ok(times)
 }
 
@@ -1198,7 +1290,12 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
         Some(server) => server.client().await?,
         None => client.clone(),
     };
-    report.delivery = delivery_times(
+    // On PostgreSQL the bench hears the commits too (see [`CommitsHeard`]).
+    let commits = match db {
+        Db::Postgres(url) => Some(CommitsHeard::listen(url, &account_id).await?),
+        Db::Sqlite(_) => None,
+    };
+    let renames = delivery_times(
         &client,
         &follower,
         &admin_token,
@@ -1209,9 +1306,36 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     db.execute(db.records_sql(&account_id, &watched, "watch-", knobs.watched_records))
         .await?;
     report.watched_records = knobs.watched_records;
-    report.watch_delivery =
-        watch_delivery_times(&client, &follower, &admin_token, &watched, &heir).await?;
+    let progress = watch_delivery_times(&client, &follower, &admin_token, &watched, &heir).await?;
     drop(second);
+    if let Some(commits) = &commits {
+        // The last notifications may trail the last message by a moment.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let heard = commits.commits_of(&renames);
+        ensure!(
+            heard.len() == renames.len(),
+            "heard {} of {} renames' commits",
+            heard.len(),
+            renames.len()
+        );
+        report.delivery_heard = sorted_spans(heard);
+        let heard = commits.commits_of(&progress);
+        ensure!(
+            heard.len() == progress.len(),
+            "heard {} of {} job batches' commits",
+            heard.len(),
+            progress.len()
+        );
+        report.watch_commit = sorted_spans(
+            progress
+                .iter()
+                .zip(&heard)
+                .map(|(&(recorded, _), &(commit, _))| (recorded, commit)),
+        );
+        report.watch_delivery_heard = sorted_spans(heard);
+    }
+    report.delivery = sorted_spans(renames);
+    report.watch_delivery = sorted_spans(progress);
 
     // BulkAddUsers importing users with their hashes into a new account,
     // next to one INSERT of as many users into that account.
@@ -1442,6 +1566,23 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
             )
         },
     );
+    let heard = |d: &[Duration]| {
+        if d.is_empty() {
+            "—".to_owned()
+        } else {
+            format!(
+                "{:.2}/{:.2}/{:.2} ms",
+                quantile_ms(d, 0.5),
+                quantile_ms(d, 0.99),
+                quantile_ms(d, 1.0)
+            )
+        }
+    };
+    row(
+        "StreamEvents, from the commit the bench heard (PostgreSQL NOTIFY): p50/p99/max",
+        "",
+        &|r| heard(&r.delivery_heard),
+    );
     row(
         "WatchJob, progress to delivery (another replica on PostgreSQL): p50/p99/max",
         "p99 ≤ 20 ms",
@@ -1456,6 +1597,16 @@ fn print_report(reports: &[(&str, Report)], raw_argon2: f64, c_argon2: Option<f6
                 r.watched_records
             )
         },
+    );
+    row(
+        "WatchJob, from the commit the bench heard (PostgreSQL NOTIFY): p50/p99/max",
+        "",
+        &|r| heard(&r.watch_delivery_heard),
+    );
+    row(
+        "WatchJob, a batch's progress written to its commit heard: p50/p99/max",
+        "",
+        &|r| heard(&r.watch_commit),
     );
     row(
         "BulkAddUsers with imported hashes, calls of 1,000, one at a time: users/s (× one INSERT)",

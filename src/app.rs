@@ -40,6 +40,8 @@ pub struct Settings {
     pub db_acquire_timeout: Duration,
     /// How long followers wait for a commit notification before reading.
     pub follow_fallback: Duration,
+    /// SQLite: writer idle time before the search table is merged.
+    pub search_merge_idle: Duration,
     pub verifier: TokenVerifier,
     pub hash_params: HashParams,
     pub hash_concurrency: usize,
@@ -138,6 +140,7 @@ impl App {
             shared_read_connections: settings.db_shared_read_connections,
             acquire_timeout: settings.db_acquire_timeout,
             follow_fallback: settings.follow_fallback,
+            search_merge_idle: settings.search_merge_idle,
         })?;
         if settings.migrate {
             let applied = store.migrate().await?;

@@ -104,6 +104,7 @@ async fn run(cli: Cli, database: DatabaseUrl) -> anyhow::Result<()> {
                 db_shared_read_connections: args.db.db_shared_read_connections,
                 db_acquire_timeout: args.db.acquire_timeout(),
                 follow_fallback: args.db.follow_fallback(),
+                search_merge_idle: roster::store::DEFAULT_SEARCH_MERGE_IDLE,
                 verifier,
                 hash_params: args.hash.hash_params(),
                 hash_concurrency: args.hash.hash_concurrency(),
@@ -240,6 +241,7 @@ fn open_store(database: &DatabaseUrl) -> anyhow::Result<Store> {
         shared_read_connections: 1,
         acquire_timeout: Duration::from_secs(5),
         follow_fallback: roster::store::changes::DEFAULT_FOLLOW_FALLBACK,
+        search_merge_idle: roster::store::DEFAULT_SEARCH_MERGE_IDLE,
     })
 }
 

@@ -10,6 +10,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use tonic::Code;
 
@@ -704,4 +706,91 @@ async fn a_search_from_the_copy_never_outlives_the_callers_token(db: Db) {
         zoe,
         "others are still answered from the copy"
     );
+}
+
+/// SQLite: a write adds its segment to the search table and merges none
+/// (a rename never waits for a merge, migration 000017); once the writer
+/// has been idle, the server merges them, and searches still find what
+/// they found before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_merges_the_search_table_once_the_writer_is_idle() {
+    let idle = Duration::from_secs(4);
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.search_merge_idle = idle;
+        // Searches go to the database, through the trigram table.
+        s.search_index_users = 0;
+        s.list_cache_users = 0;
+    })
+    .await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 5)
+        .await;
+    let user = member(&app, &ws, "merge-target").await;
+    let segments = "SELECT count(DISTINCT segid) AS n FROM users_search_idx";
+    let before = app.sql_count(segments).await;
+    // FTS5 would merge small segments only every 64 pages written or so,
+    // which ten renames do not reach: the setting itself is read.
+    assert_eq!(
+        app.sql_count("SELECT v AS n FROM users_search_config WHERE k = 'automerge'")
+            .await,
+        0,
+        "writes merge the search table (automerge is on)"
+    );
+
+    // Fewer renames than FTS5's crisis merge (16 segments on one level).
+    let renames = 10;
+    let started = Instant::now();
+    let mut etag = user.etag.clone();
+    for round in 0..renames {
+        etag = app
+            .users()
+            .update_user(authed(
+                pb::UpdateUserRequest {
+                    user_id: user.id.clone(),
+                    etag,
+                    name: Some(format!("Quokka Number {round}")),
+                    ..Default::default()
+                },
+                &ws.admin_token,
+            ))
+            .await
+            .expect("rename")
+            .into_inner()
+            .user
+            .expect("user")
+            .etag;
+    }
+    let after_writes = app.sql_count(segments).await;
+    assert!(
+        started.elapsed() < idle,
+        "the renames took {:?}, longer than the idle time: the test cannot tell merging apart",
+        started.elapsed()
+    );
+    assert!(
+        after_writes >= before + renames,
+        "{renames} renames left {after_writes} segments ({before} before): a write merged"
+    );
+
+    // Merged once idle: from 12 or more segments to at most two.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut merged = after_writes;
+    while merged > 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        merged = app.sql_count(segments).await;
+    }
+    assert!(
+        merged <= 2,
+        "{merged} segments 30 s after the last write ({after_writes} before)"
+    );
+    let found = list_all(&app, &ws, "number 9", pb::UserOrder::Unspecified, 10).await;
+    assert_eq!(ids(&found), vec![user.id.clone()]);
+    for old_name in ["number 3", "nina newcomer"] {
+        let stale = list_all(&app, &ws, old_name, pb::UserOrder::Unspecified, 10).await;
+        assert!(
+            !ids(&stale).contains(&user.id),
+            "the old name {old_name:?} still matches: {stale:?}"
+        );
+    }
+    let everyone = list_all(&app, &ws, "@", pb::UserOrder::Unspecified, 10).await;
+    assert_eq!(everyone.len(), 2, "the admin and the member: {everyone:?}");
 }

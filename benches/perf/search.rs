@@ -398,6 +398,7 @@ pub async fn measure(
     db.execute(seed_sql(db, template_user, seeded_so_far, users))
         .await
         .context("seed users")?;
+    db.settle().await?;
     let seed_secs = started.elapsed().as_secs_f64();
     // Every round's queries are new: a call's index picks its query.
     let offset = Arc::new(AtomicUsize::new(0));

@@ -96,8 +96,16 @@ impl Worker {
     async fn claim(&self) -> Result<Option<Job>> {
         let now = self.context.now();
         let until = self.lease_until(now);
-        self.context
-            .store
+        // Most polls find nothing; a read says so without the write lock
+        // (on SQLite an idle writer is when the search table is merged).
+        let store = &self.context.store;
+        if !store
+            .read(async |conn| conn.has_runnable_job(now).await)
+            .await?
+        {
+            return Ok(None);
+        }
+        store
             .write(async |conn| conn.claim_job(&self.owner, until, now).await)
             .await
     }

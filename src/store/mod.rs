@@ -36,6 +36,7 @@ mod repo;
 mod runtime;
 mod schema;
 mod search;
+mod search_merge;
 mod sqlite;
 mod timestamp;
 mod tx;
@@ -56,6 +57,7 @@ pub use repo::{
     AccessRoleQueries, AccountQueries, EventQueries, GroupQueries, JobQueries, RecordQueries,
     ReplyQueries, Repo, RetentionQueries, UserQueries, UserReads,
 };
+pub use search_merge::DEFAULT_SEARCH_MERGE_IDLE;
 pub use users::PageRead;
 
 /// The store's traits, to call its methods on a [`Tx`]: `use crate::store::prelude::*`.
@@ -135,6 +137,8 @@ struct SqlitePools {
     read: Pool<SqliteConn>,
     /// Checkpoints the log after commits, off the writer.
     checkpoints: checkpoint::Checkpointer,
+    /// Merges the search table while the writer is idle.
+    search_merge: search_merge::SearchMerger,
 }
 
 /// PostgreSQL's pool, the connections shared by point reads and the
@@ -174,6 +178,9 @@ pub struct StoreConfig {
     /// How long a follower waits for a commit notification before reading
     /// anyway (see [`changes`]).
     pub follow_fallback: Duration,
+    /// SQLite: how long the writer goes without a commit before the search
+    /// table's segments are merged (see [`search_merge`]).
+    pub search_merge_idle: Duration,
 }
 
 impl Store {
@@ -242,6 +249,7 @@ impl Store {
                 if committed.is_ok() {
                     self.changes.committed_any();
                     pools.checkpoints.committed();
+                    pools.search_merge.committed(&pools.write);
                 }
                 committed
             }

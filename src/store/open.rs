@@ -14,7 +14,7 @@ use futures::FutureExt;
 use super::runtime::{BoxedError, SqliteRunner, WriterThread};
 use super::{
     Backend, DatabaseUrl, PgConn, PgPools, SqliteConn, SqlitePools, Store, StoreConfig, checkpoint,
-    coalesced, pipelined,
+    coalesced, pipelined, search_merge,
 };
 
 impl Store {
@@ -125,10 +125,15 @@ impl Store {
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
             };
+            let checkpoints = checkpoint::Checkpointer::start(path.clone())?;
             Backend::Sqlite(SqlitePools {
                 write: pool(false)?,
                 read: pool(true)?,
-                checkpoints: checkpoint::Checkpointer::start(path.clone())?,
+                search_merge: search_merge::SearchMerger::new(
+                    config.search_merge_idle,
+                    checkpoints.clone(),
+                ),
+                checkpoints,
             })
         };
         let config_fallback = config.follow_fallback;

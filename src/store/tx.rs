@@ -115,6 +115,7 @@ delegate! {
     fn find_job_by_request(account_id: &str, request_id: &str) -> Option<Job>;
     fn job_users(job_id: &str) -> Vec<JobUser>;
     fn list_jobs(account_id: &str, before_id: Option<&str>, limit: i64) -> Vec<Job>;
+    fn has_runnable_job(now: NaiveDateTime) -> bool;
     fn claim_job(owner: &str, lease_until: NaiveDateTime, now: NaiveDateTime) -> Option<Job>;
     fn record_job_progress(progress: &JobProgress<'_>) -> bool;
     fn set_job_user(user: &JobUser) -> ();

@@ -149,6 +149,7 @@ impl TestApp {
             db_shared_read_connections: 0,
             db_acquire_timeout: Duration::from_secs(10),
             follow_fallback: Duration::from_secs(2),
+            search_merge_idle: roster::store::DEFAULT_SEARCH_MERGE_IDLE,
             verifier: TokenVerifier::new("roster", "roster").with_hs256_secret(SECRET),
             hash_params: HashParams::default(),
             hash_concurrency: 2,

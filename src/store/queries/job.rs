@@ -3,6 +3,20 @@
 use super::*;
 use crate::domain::{Job, JobState, JobUser};
 
+/// Jobs queued or running whose lease is free or expired at `now` (a
+/// macro: the query's type is long, and differs per backend).
+macro_rules! runnable_jobs {
+    ($now:expr) => {
+        jobs::table
+            .filter(jobs::state.eq_any([JobState::Queued.as_str(), JobState::Running.as_str()]))
+            .filter(
+                jobs::lease_expires_at
+                    .is_null()
+                    .or(jobs::lease_expires_at.lt($now)),
+            )
+    };
+}
+
 impl JobQueries for Conn {
     async fn insert_job(&mut self, job: &Job, users: &[JobUser]) -> Result<()> {
         diesel::insert_into(jobs::table)
@@ -74,21 +88,19 @@ impl JobQueries for Conn {
         convert::jobs(query.load(self).await?)
     }
 
+    async fn has_runnable_job(&mut self, now: NaiveDateTime) -> Result<bool> {
+        Ok(diesel::select(diesel::dsl::exists(runnable_jobs!(now)))
+            .get_result(self)
+            .await?)
+    }
+
     async fn claim_job(
         &mut self,
         owner: &str,
         lease_until: NaiveDateTime,
         now: NaiveDateTime,
     ) -> Result<Option<Job>> {
-        let runnable = || {
-            jobs::table
-                .filter(jobs::state.eq_any([JobState::Queued.as_str(), JobState::Running.as_str()]))
-                .filter(
-                    jobs::lease_expires_at
-                        .is_null()
-                        .or(jobs::lease_expires_at.lt(now)),
-                )
-        };
+        let runnable = || runnable_jobs!(now);
         let candidate: Option<String> = runnable()
             .order(jobs::created_at.asc())
             .select(jobs::id)

@@ -122,6 +122,10 @@ pub trait JobQueries: Send {
         before_id: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<Job>>> + Send;
+    /// Whether some job is runnable and its lease free or expired (a read:
+    /// most polls find none, and need not take the write lock).
+    fn has_runnable_job(&mut self, now: NaiveDateTime)
+    -> impl Future<Output = Result<bool>> + Send;
     /// Takes the lease of the oldest runnable job whose lease is free or
     /// expired; None when there is none (or another process won it).
     fn claim_job(

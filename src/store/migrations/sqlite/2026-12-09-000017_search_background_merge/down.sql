@@ -1,0 +1,1 @@
+INSERT INTO users_search (users_search, rank) VALUES ('automerge', 4);
