@@ -770,19 +770,23 @@ impl CommitsHeard {
         })
     }
 
-    /// For each `(from, arrived)`, the first commit heard at or after
-    /// `from` and the arrival: `(commit, arrived)`; pairs whose commit was
-    /// not heard are left out.
-    fn commits_of(&self, spans: &[(i64, i64)]) -> Vec<(i64, i64)> {
-        let Ok(mut heard) = self.times.lock() else {
-            return Vec::new();
-        };
+    /// For each `(from, arrived)` of `what`, the first commit heard at or
+    /// after `from` and the arrival: `(commit, arrived)`; an error if one
+    /// was not heard.
+    fn commits_of(&self, spans: &[(i64, i64)], what: &str) -> anyhow::Result<Vec<(i64, i64)>> {
+        let mut heard = self
+            .times
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the listener panicked"))?;
         heard.sort_unstable();
         spans
             .iter()
-            .filter_map(|&(from, arrived)| {
+            .map(|&(from, arrived)| {
                 let at = heard.partition_point(|&t| t < from);
-                heard.get(at).map(|&commit| (commit, arrived))
+                let commit = heard
+                    .get(at)
+                    .with_context(|| format!("no commit heard for one of the {what}"))?;
+                Ok((*commit, arrived))
             })
             .collect()
     }
@@ -1311,21 +1315,8 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     if let Some(commits) = &commits {
         // The last notifications may trail the last message by a moment.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let heard = commits.commits_of(&renames);
-        ensure!(
-            heard.len() == renames.len(),
-            "heard {} of {} renames' commits",
-            heard.len(),
-            renames.len()
-        );
-        report.delivery_heard = sorted_spans(heard);
-        let heard = commits.commits_of(&progress);
-        ensure!(
-            heard.len() == progress.len(),
-            "heard {} of {} job batches' commits",
-            heard.len(),
-            progress.len()
-        );
+        report.delivery_heard = sorted_spans(commits.commits_of(&renames, "renames")?);
+        let heard = commits.commits_of(&progress, "job batches")?;
         report.watch_commit = sorted_spans(
             progress
                 .iter()

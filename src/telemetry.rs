@@ -76,6 +76,10 @@ fn describe() {
         "SQLite write-ahead log checkpoints made beside the writer"
     );
     describe_counter!(
+        "roster_sqlite_search_merge_steps_total",
+        "SQLite search table merge steps made while the writer was idle"
+    );
+    describe_counter!(
         "roster_jobs_finished_total",
         "Jobs that reached a final state, by state"
     );

@@ -233,6 +233,25 @@ async fn rename_leaving_the_version(app: &TestApp, db: Db, user_id: &str) {
     .await;
 }
 
+/// Renames `user` through UpdateUser (at its etag); returns it renamed.
+async fn rename(app: &TestApp, ws: &Workspace, user: &pb::User, name: &str) -> pb::User {
+    app.users()
+        .update_user(authed(
+            pb::UpdateUserRequest {
+                user_id: user.id.clone(),
+                etag: user.etag.clone(),
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            &ws.admin_token,
+        ))
+        .await
+        .expect("rename")
+        .into_inner()
+        .user
+        .expect("user")
+}
+
 /// Users made by SQL ahead of the named ones (see [`searchable_account`]).
 const FILLERS: usize = 150;
 
@@ -364,23 +383,7 @@ async fn search_follows_renames_email_changes_and_removals(db: Db) {
         .iter()
         .position(|u| u.name == "Zoë Ångström")
         .expect("zoë");
-    let renamed = app
-        .users()
-        .update_user(authed(
-            pb::UpdateUserRequest {
-                user_id: users[zoe].id.clone(),
-                etag: users[zoe].etag.clone(),
-                name: Some("Quentin Quux".into()),
-                ..Default::default()
-            },
-            &ws.admin_token,
-        ))
-        .await
-        .expect("rename")
-        .into_inner()
-        .user
-        .expect("user");
-    users[zoe] = renamed;
+    users[zoe] = rename(&app, &ws, &users[zoe], "Quentin Quux").await;
     let ann = users
         .iter()
         .position(|u| u.name == "Ann 1000 off")
@@ -740,25 +743,9 @@ async fn sqlite_merges_the_search_table_once_the_writer_is_idle() {
     // Fewer renames than FTS5's crisis merge (16 segments on one level).
     let renames = 10;
     let started = Instant::now();
-    let mut etag = user.etag.clone();
+    let mut renamed = user.clone();
     for round in 0..renames {
-        etag = app
-            .users()
-            .update_user(authed(
-                pb::UpdateUserRequest {
-                    user_id: user.id.clone(),
-                    etag,
-                    name: Some(format!("Quokka Number {round}")),
-                    ..Default::default()
-                },
-                &ws.admin_token,
-            ))
-            .await
-            .expect("rename")
-            .into_inner()
-            .user
-            .expect("user")
-            .etag;
+        renamed = rename(&app, &ws, &renamed, &format!("Quokka Number {round}")).await;
     }
     let after_writes = app.sql_count(segments).await;
     assert!(
