@@ -1,6 +1,6 @@
 //! Work records: ownership rows that other services register.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::{RecordService, locked_account, paging};
 use crate::auth::principal::Grant;
@@ -102,45 +102,24 @@ impl RecordService {
                 }
                 v.into_result()?;
 
-                let mut result = Registered::default();
-                let keys: Vec<(RecordKind, &str)> = records
-                    .iter()
-                    .map(|r| (r.kind, r.external_id.as_str()))
-                    .collect();
-                let found = conn.find_records_by_key(&account_id, &keys).await?;
-                let existing: BTreeMap<(RecordKind, &str), i64> = found
-                    .iter()
-                    .map(|(kind, external_id, id)| ((*kind, external_id.as_str()), *id))
-                    .collect();
-                // Every new row of the call goes in as one statement: the
-                // backends keep a full batch's statement prepared, and a
-                // statement per kind was a batch of another size each time.
-                let mut new_rows = Vec::new();
-                let mut re_point: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
                 // Rows go in grouped by kind, in the kinds' order (parents
-                // before conversations), and take their ids in that order.
+                // before conversations), and new ones take their ids in that
+                // order.
                 let mut in_order: Vec<&RecordInput> = records.iter().collect();
                 in_order.sort_by_key(|r| r.kind);
-                for r in in_order {
-                    match existing.get(&(r.kind, r.external_id.as_str())) {
-                        Some(id) => re_point
-                            .entry(r.owner_user_id.as_str())
-                            .or_default()
-                            .push(*id),
-                        None => new_rows.push(NewRecord {
-                            account_id: account_id.clone(),
-                            kind: r.kind,
-                            external_id: r.external_id.clone(),
-                            owner_user_id: r.owner_user_id.clone(),
-                            parent: r.parent.clone(),
-                            now,
-                        }),
-                    }
-                }
-                result.created += conn.insert_records(&new_rows).await? as i64;
-                for (owner, ids) in re_point {
-                    result.updated += conn.set_records_owner(&ids, owner, now).await? as i64;
-                }
+                let rows: Vec<NewRecord> = in_order
+                    .into_iter()
+                    .map(|r| NewRecord {
+                        account_id: account_id.clone(),
+                        kind: r.kind,
+                        external_id: r.external_id.clone(),
+                        owner_user_id: r.owner_user_id.clone(),
+                        parent: r.parent.clone(),
+                        now,
+                    })
+                    .collect();
+                let (created, updated) = conn.register_records(&rows).await?;
+                let result = Registered { created, updated };
                 Ok::<_, Error>(result)
             })
             .await

@@ -109,18 +109,14 @@ pub(crate) trait BackendQueries {
         &mut self,
         rows: &[models::EventRow],
     ) -> impl Future<Output = Result<()>> + Send;
-    /// The account's records among `keys` (kind, external id), in one
-    /// statement whose text does not depend on how many keys there are.
-    fn find_record_key_rows(
-        &mut self,
-        account_id: &str,
-        keys: &[(crate::domain::records::RecordKind, &str)],
-    ) -> impl Future<Output = Result<Vec<models::RecordKeyRow>>> + Send;
-    /// Inserts work records in as few statements as the backend allows.
-    fn insert_record_rows(
+    /// Inserts work records, in as few statements as the backend allows;
+    /// a row whose account, kind and external id are taken gives that
+    /// record its owner instead (`owner_is_former` false, `updated_at`).
+    /// Returns the id of each row's record, new or existing.
+    fn upsert_record_rows(
         &mut self,
         rows: &[models::NewWorkRecord],
-    ) -> impl Future<Output = Result<usize>> + Send;
+    ) -> impl Future<Output = Result<Vec<i64>>> + Send;
 }
 
 /// The database behind a [`Store`].

@@ -76,17 +76,6 @@ pub struct GroupRow {
     pub created_at: NaiveDateTime,
 }
 
-/// A work record found by its key (see `find_record_key_rows`).
-#[derive(Debug, Queryable, QueryableByName)]
-pub struct RecordKeyRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub kind: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub external_id: String,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub id: i64,
-}
-
 /// `None` is inserted as NULL (no column has another default), so a batch
 /// of rows is one statement on SQLite too, not one per row.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
@@ -215,6 +204,12 @@ pub struct WorkRecordRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+/// What a record row whose key is taken does instead of its INSERT, and
+/// what every row answers (the same text on both backends, after the rows' INSERT).
+pub(super) const RECORD_UPSERT_TAIL: &str = " ON CONFLICT (account_id, kind, external_id) DO UPDATE \
+     SET owner_user_id = excluded.owner_user_id, owner_is_former = FALSE, \
+     updated_at = excluded.updated_at RETURNING id";
 
 /// `None` is written as NULL (not DEFAULT), which lets SQLite batch-insert.
 #[derive(Debug, Clone, Insertable)]

@@ -6,7 +6,7 @@ use crate::error::Result;
 pub type Conn = super::PgConn;
 
 mod records;
-use records::{find_record_key_rows, insert_record_rows};
+use records::upsert_record_rows;
 
 impl super::BackendQueries for Conn {
     async fn lock_account_row(&mut self, id: &str) -> Result<Option<AccountRow>> {
@@ -24,16 +24,8 @@ impl super::BackendQueries for Conn {
         lock_login_throttle_row(self, email).await
     }
 
-    async fn find_record_key_rows(
-        &mut self,
-        account_id: &str,
-        keys: &[(crate::domain::records::RecordKind, &str)],
-    ) -> Result<Vec<RecordKeyRow>> {
-        find_record_key_rows(self, account_id, keys).await
-    }
-
-    async fn insert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<usize> {
-        insert_record_rows(self, rows).await
+    async fn upsert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<Vec<i64>> {
+        upsert_record_rows(self, rows).await
     }
 
     async fn insert_user_rows(&mut self, rows: &[UserRow]) -> Result<Vec<String>> {

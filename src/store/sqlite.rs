@@ -21,16 +21,8 @@ impl super::BackendQueries for Conn {
         lock_login_throttle_row(self, email).await
     }
 
-    async fn find_record_key_rows(
-        &mut self,
-        account_id: &str,
-        keys: &[(crate::domain::records::RecordKind, &str)],
-    ) -> Result<Vec<RecordKeyRow>> {
-        find_record_key_rows(self, account_id, keys).await
-    }
-
-    async fn insert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<usize> {
-        insert_record_rows(self, rows).await
+    async fn upsert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<Vec<i64>> {
+        upsert_record_rows(self, rows).await
     }
 
     async fn insert_user_rows(&mut self, rows: &[UserRow]) -> Result<Vec<String>> {
@@ -130,43 +122,15 @@ async fn lock_login_throttle_row(
 /// SQLite's limit of 32,766.
 const RECORD_ROWS_PER_INSERT: usize = 1000;
 
-/// One statement for any number of keys: the keys go in as one JSON array
-/// of `[kind, external_id]` pairs, each looked up in the unique index
-/// `(account_id, kind, external_id)`. An `IN` list of bound values is a
-/// statement of another length per call, which diesel does not keep
-/// prepared: SQLite parsed it anew on every call.
-///
-/// `CROSS JOIN` keeps the keys as the outer loop whatever the statistics
-/// say: with some, SQLite preferred to walk the account's whole range of
-/// the index and try every key on each record.
-pub(super) const RECORD_KEYS_SQL: &str = "SELECT w.kind, w.external_id, w.id \
-     FROM json_each(?) AS wanted CROSS JOIN work_records AS w \
-     WHERE w.account_id = ? \
-     AND w.kind = wanted.value ->> 0 AND w.external_id = wanted.value ->> 1";
-
-async fn find_record_key_rows(
-    conn: &mut Conn,
-    account_id: &str,
-    keys: &[(crate::domain::records::RecordKind, &str)],
-) -> Result<Vec<RecordKeyRow>> {
-    use diesel::sql_types::Text;
-    let pairs: Vec<[&str; 2]> = keys.iter().map(|(kind, id)| [kind.as_str(), id]).collect();
-    let json = serde_json::to_string(&pairs).map_err(|_| crate::error::Error::internal())?;
-    let query = diesel::sql_query(RECORD_KEYS_SQL)
-        .bind::<Text, _>(json)
-        .bind::<Text, _>(account_id.to_owned());
-    load_rows!(conn, query)
-}
-
-/// Multi-row INSERTs, built on the connection's own thread in one
-/// hand-off (diesel-async would otherwise cross to that thread for every
-/// statement). diesel has no multi-row INSERT for SQLite over a
-/// runtime-sized slice, so the statement is written here: one statement
-/// per chunk instead of one per row halves the cost of a 1,000-record
-/// RegisterWorkRecords. Timestamps are bound as the text diesel would
+/// Multi-row upserts (see `BackendQueries::upsert_record_rows`), built on
+/// the connection's own thread in one hand-off (diesel-async would
+/// otherwise cross to that thread for every statement). diesel has no
+/// multi-row INSERT for SQLite over a runtime-sized slice, so the statement
+/// is written here: one statement per chunk instead of one per row halves
+/// the cost of a 1,000-record RegisterWorkRecords. Timestamps are bound as the text diesel would
 /// write for them (`%F %T%.f`), formatted once per distinct value: a call's
 /// rows share one, and formatting it per row was 6% of the call.
-async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
+async fn upsert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<Vec<i64>> {
     let rows = rows.to_vec();
     let mut stamps: Vec<(chrono::NaiveDateTime, String)> = Vec::new();
     let mut stamp_of = |at: chrono::NaiveDateTime| match stamps.iter().position(|(t, _)| *t == at) {
@@ -182,7 +146,7 @@ async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<u
         .collect();
     Ok(conn
         .spawn_blocking(move |inner| {
-            let mut inserted = 0;
+            let mut ids = Vec::with_capacity(rows.len());
             for (rows, row_stamps) in rows
                 .chunks(RECORD_ROWS_PER_INSERT)
                 .zip(row_stamps.chunks(RECORD_ROWS_PER_INSERT))
@@ -192,14 +156,15 @@ async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<u
                     row_stamps,
                     stamps: &stamps,
                 };
-                inserted += diesel::RunQueryDsl::execute(insert, inner)?;
+                ids.extend(diesel::RunQueryDsl::load::<i64>(insert, inner)?);
             }
-            Ok(inserted)
+            Ok::<_, diesel::result::Error>(ids)
         })
         .await?)
 }
 
-/// One INSERT of up to [`RECORD_ROWS_PER_INSERT`] record rows. Unlike
+/// One upsert of up to [`RECORD_ROWS_PER_INSERT`] record rows, returning
+/// the id of each row's record. Unlike
 /// `sql_query`, it lets diesel keep the statement prepared: a full chunk is
 /// always the same 9,000-placeholder text, and parsing it again was a tenth
 /// of a 1,000-record RegisterWorkRecords (perf). Only the full chunk is
@@ -214,6 +179,10 @@ struct RecordRowsInsert<'a> {
 impl diesel::query_builder::QueryId for RecordRowsInsert<'_> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for RecordRowsInsert<'_> {
+    type SqlType = diesel::sql_types::BigInt;
 }
 
 impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for RecordRowsInsert<'_> {
@@ -250,6 +219,7 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for RecordRows
             out.push_bind_param::<Text, _>(&self.stamps[updated].1)?;
             out.push_sql(")");
         }
+        out.push_sql(RECORD_UPSERT_TAIL);
         Ok(())
     }
 }

@@ -94,9 +94,7 @@ delegate! {
     fn list_journal(account_id: &str, filter: &MoveFilter, after_id: Option<i64>, limit: i64) -> Vec<JournalEntry>;
     fn external_ids(account_id: &str, ids: &[i64]) -> Vec<(i64, String)>;
     fn find_record_ids(account_id: &str, kind: RecordKind, external_ids: &[String]) -> Vec<(String, i64)>;
-    fn find_records_by_key(account_id: &str, keys: &[(RecordKind, &str)]) -> Vec<(RecordKind, String, i64)>;
-    fn insert_records(records: &[NewRecord]) -> usize;
-    fn set_records_owner(ids: &[i64], owner_user_id: &str, now: NaiveDateTime) -> usize;
+    fn register_records(records: &[NewRecord]) -> (i64, i64);
     fn list_records(owner_user_id: &str, kind: RecordKind, after_id: Option<i64>, limit: i64) -> Vec<WorkRecord>;
     fn count_records(owner_user_id: &str) -> RecordCounts;
     fn count_conversations_by_parent(owner_user_id: &str) -> Vec<(RecordKind, i64)>;

@@ -4,83 +4,20 @@
 
 use super::Conn;
 use crate::error::Result;
-use crate::store::models::{NewWorkRecord, RecordKeyRow};
+use crate::store::models::NewWorkRecord;
 
-/// One statement for any number of keys: two arrays, each pair looked up
-/// in the unique index `(account_id, kind, external_id)` (a lateral
-/// subquery fenced by `OFFSET 0`, as in `UsersByIds`, so no plan can
-/// walk the account's records instead). It has a static query id, so each
-/// connection prepares it once: as `sql_query` it was planned on every
-/// call (about 1 ms for 1,000 keys).
-pub(super) async fn find_record_key_rows(
+/// All the rows of a call in one upsert, `INSERT … SELECT FROM unnest(…)`
+/// of nine arrays (see [`RecordRowsUnnest`]), returning the id of each
+/// row's record.
+pub(super) async fn upsert_record_rows(
     conn: &mut Conn,
-    account_id: &str,
-    keys: &[(crate::domain::records::RecordKind, &str)],
-) -> Result<Vec<RecordKeyRow>> {
-    use diesel_async::RunQueryDsl;
-    let query = RecordKeys {
-        account_id,
-        kinds: keys.iter().map(|(kind, _)| kind.as_str()).collect(),
-        external_ids: keys.iter().map(|(_, id)| *id).collect(),
-    };
-    Ok(query.load(conn).await?)
-}
-
-/// The query of [`find_record_key_rows`].
-struct RecordKeys<'a> {
-    account_id: &'a str,
-    kinds: Vec<&'a str>,
-    external_ids: Vec<&'a str>,
-}
-
-/// The static query id of [`RecordKeys`].
-struct RecordKeysId;
-
-impl diesel::query_builder::QueryId for RecordKeys<'_> {
-    type QueryId = RecordKeysId;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for RecordKeys<'_> {
-    type SqlType = (
-        diesel::sql_types::Text,
-        diesel::sql_types::Text,
-        diesel::sql_types::BigInt,
-    );
-}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RecordKeys<'_> {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
-    ) -> diesel::QueryResult<()> {
-        use diesel::sql_types::{Array, Text};
-        out.push_sql("SELECT w.kind, w.external_id, w.id FROM unnest(");
-        out.push_bind_param::<Array<Text>, _>(&self.kinds)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.external_ids)?;
-        out.push_sql(
-            ") AS wanted (kind, external_id) CROSS JOIN LATERAL \
-             (SELECT id, kind, external_id FROM work_records \
-             WHERE work_records.account_id = ",
-        );
-        out.push_bind_param::<Text, _>(&self.account_id)?;
-        out.push_sql(
-            " AND work_records.kind = wanted.kind \
-             AND work_records.external_id = wanted.external_id OFFSET 0) AS w",
-        );
-        Ok(())
-    }
-}
-
-/// All the rows of a call in one `INSERT … SELECT FROM unnest(…)` of nine
-/// arrays (see [`RecordRowsUnnest`]).
-pub(super) async fn insert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<usize> {
+    rows: &[NewWorkRecord],
+) -> Result<Vec<i64>> {
     use diesel_async::RunQueryDsl;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
-    Ok(RecordRowsUnnest::new(rows).execute(conn).await?)
+    Ok(RecordRowsUnnest::new(rows).load(conn).await?)
 }
 
 /// Record rows as one short statement with one array per column. It has a
@@ -127,6 +64,10 @@ impl diesel::query_builder::QueryId for RecordRowsUnnest<'_> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
+impl diesel::query_builder::Query for RecordRowsUnnest<'_> {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
 impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RecordRowsUnnest<'_> {
     fn walk_ast<'b>(
         &'b self,
@@ -156,6 +97,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RecordRowsUnnest<'
         out.push_sql(", ");
         out.push_bind_param::<Array<Timestamp>, _>(&self.updated_at)?;
         out.push_sql(")");
+        out.push_sql(crate::store::models::RECORD_UPSERT_TAIL);
         Ok(())
     }
 }

@@ -73,45 +73,25 @@ impl RecordQueries for Conn {
             .await?)
     }
 
-    async fn find_records_by_key(
-        &mut self,
-        account_id: &str,
-        keys: &[(RecordKind, &str)],
-    ) -> Result<Vec<(RecordKind, String, i64)>> {
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(10_000) {
-            for row in self.find_record_key_rows(account_id, chunk).await? {
-                let kind =
-                    RecordKind::from_db(&row.kind).ok_or_else(crate::error::Error::internal)?;
-                found.push((kind, row.external_id, row.id));
-            }
-        }
-        Ok(found)
-    }
-
-    async fn insert_records(&mut self, records: &[NewRecord]) -> Result<usize> {
+    async fn register_records(&mut self, records: &[NewRecord]) -> Result<(i64, i64)> {
+        // New rows take ids above every id there is now (both backends
+        // hand ids out in increasing order, and the caller holds the
+        // account's lock, so every record of the account that a row can
+        // meet is already committed): an id above the newest is a record
+        // the call created, any other one it re-pointed. One upsert does
+        // what a lookup of the keys, an INSERT of the new ones and an
+        // UPDATE of the known ones did, at two thirds of the cost.
+        let newest: Option<i64> = work_records::table
+            .select(diesel::dsl::max(work_records::id))
+            .first(self)
+            .await?;
         let rows: Vec<NewWorkRecord> = records.iter().map(convert::new_record_row).collect();
-        self.insert_record_rows(&rows).await
-    }
-
-    async fn set_records_owner(
-        &mut self,
-        ids: &[i64],
-        owner_user_id: &str,
-        now: NaiveDateTime,
-    ) -> Result<usize> {
-        let mut updated = 0;
-        for chunk in ids.chunks(5000) {
-            updated += diesel::update(work_records::table.filter(work_records::id.eq_any(chunk)))
-                .set((
-                    work_records::owner_user_id.eq(owner_user_id),
-                    work_records::owner_is_former.eq(false),
-                    work_records::updated_at.eq(now),
-                ))
-                .execute(self)
-                .await?;
-        }
-        Ok(updated)
+        let ids = self.upsert_record_rows(&rows).await?;
+        let created = ids
+            .iter()
+            .filter(|&&id| newest.is_none_or(|newest| id > newest))
+            .count() as i64;
+        Ok((created, ids.len() as i64 - created))
     }
 
     async fn list_records(

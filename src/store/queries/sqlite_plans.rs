@@ -79,31 +79,3 @@ fn a_user_and_its_users_version_are_read_by_key_whatever_the_statistics_say() {
         "{lines:?}"
     );
 }
-
-#[test]
-fn records_are_found_by_key_one_index_search_per_key() {
-    let mut conn = analyzed_when_small();
-    let by_key = |lines: &[String]| {
-        lines.first().is_some_and(|l| l.starts_with("SCAN wanted VIRTUAL TABLE"))
-            && lines.get(1).is_some_and(|l| {
-                l.starts_with("SEARCH w USING")
-                    && l.ends_with(
-                        "sqlite_autoindex_work_records_1 (account_id=? AND kind=? AND external_id=?)",
-                    )
-            })
-    };
-    let lines = plan(&mut conn, crate::store::sqlite::RECORD_KEYS_SQL);
-    assert!(by_key(&lines), "{lines:?}");
-    // Statistics that call the account's records few made a walk of the
-    // account's range of the index, trying every key on each record, look
-    // cheaper than the keys in the outer loop.
-    for sql in [
-        "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES \
-         ('work_records', 'sqlite_autoindex_work_records_1', '10 10 3 1')",
-        "ANALYZE sqlite_schema",
-    ] {
-        diesel::sql_query(sql).execute(&mut conn).unwrap();
-    }
-    let lines = plan(&mut conn, crate::store::sqlite::RECORD_KEYS_SQL);
-    assert!(by_key(&lines), "{lines:?}");
-}

@@ -33,23 +33,13 @@ pub trait RecordQueries: Send {
         kind: RecordKind,
         external_ids: &[String],
     ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
-    /// (kind, external_id, id) of the account's records among `keys`, all
-    /// kinds in one statement.
-    fn find_records_by_key(
-        &mut self,
-        account_id: &str,
-        keys: &[(RecordKind, &str)],
-    ) -> impl Future<Output = Result<Vec<(RecordKind, String, i64)>>> + Send;
-    fn insert_records(
+    /// Registers records: each is created, or, when its account, kind and
+    /// external id are taken, that record gets its owner. Returns
+    /// (created, re-pointed).
+    fn register_records(
         &mut self,
         records: &[NewRecord],
-    ) -> impl Future<Output = Result<usize>> + Send;
-    fn set_records_owner(
-        &mut self,
-        ids: &[i64],
-        owner_user_id: &str,
-        now: NaiveDateTime,
-    ) -> impl Future<Output = Result<usize>> + Send;
+    ) -> impl Future<Output = Result<(i64, i64)>> + Send;
     /// A user's records of one kind in id order after `after_id`.
     fn list_records(
         &mut self,
