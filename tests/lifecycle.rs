@@ -542,6 +542,24 @@ async fn remove_requires_full_reassignment_then_forgets_the_user(db: Db) {
             .await,
         2
     );
+    // Registering a former user's note again gives it an owner: it is
+    // re-pointed (not created), and no longer shows a former user.
+    let again = register(
+        &app,
+        &ws,
+        vec![record(pb::RecordKind::Note, "g-n1", &heir.id)],
+    )
+    .await;
+    assert_eq!((again.created, again.updated), (0, 1));
+    assert_eq!(
+        app.sql_count(&format!(
+            "SELECT COUNT(*) AS n FROM work_records WHERE kind = 'NOTE' AND external_id = 'g-n1' \
+             AND owner_user_id = '{}' AND NOT owner_is_former",
+            heir.id
+        ))
+        .await,
+        1
+    );
     // The email is free again, in another account too.
     app.users()
         .add_user(authed(new_user(&gone.email), &other.admin_token))
