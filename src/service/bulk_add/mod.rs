@@ -77,6 +77,27 @@ enum Planned {
     Skip,
 }
 
+/// What a replay must match: the mode and every user's fields.
+fn bulk_fingerprint(mode: BulkMode, users: &[NewUser<Credential>]) -> String {
+    let parts: Vec<String> = std::iter::once(mode.as_str().to_owned())
+        .chain(users.iter().flat_map(|u| {
+            [
+                u.name.as_str().to_owned(),
+                u.email.as_str().to_owned(),
+                u.group_id.clone().unwrap_or_default(),
+                u.role.as_str().to_owned(),
+                u.permissions
+                    .as_ref()
+                    .map(Permissions::to_json)
+                    .unwrap_or_default(),
+                u.access_role_id.clone().unwrap_or_default(),
+            ]
+        }))
+        .collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    idempotency::fingerprint(&parts)
+}
+
 impl UserService {
     pub async fn bulk_add_users(&self, grant: &Grant, request: BulkAdd) -> Result<BulkAdded> {
         let account_id = grant.account_id().to_owned();
@@ -94,22 +115,8 @@ impl UserService {
                 ..u
             })
             .collect();
-        let fingerprint_parts: Vec<String> = std::iter::once(mode.as_str().to_owned())
-            .chain(users.iter().flat_map(|u| {
-                [
-                    u.name.as_str().to_owned(),
-                    u.email.as_str().to_owned(),
-                    u.group_id.clone().unwrap_or_default(),
-                    u.role.as_str().to_owned(),
-                    u.permissions
-                        .as_ref()
-                        .map(Permissions::to_json)
-                        .unwrap_or_default(),
-                    u.access_role_id.clone().unwrap_or_default(),
-                ]
-            }))
-            .collect();
-        let parts: Vec<&str> = fingerprint_parts.iter().map(String::as_str).collect();
+        // The fingerprint (every user's fields, rights as JSON) is built
+        // only for a call that can be replayed, one with a request_id.
         let key = request
             .request_id
             .as_ref()
@@ -118,7 +125,7 @@ impl UserService {
                 namespace: &account_id,
                 operation: "BulkAddUsers",
                 request_id,
-                fingerprint: idempotency::fingerprint(&parts),
+                fingerprint: bulk_fingerprint(mode, &users),
             });
         if let Some(key) = &key
             && let Some(done) = self
