@@ -205,8 +205,9 @@ pub struct WorkRecordRow {
     pub updated_at: NaiveDateTime,
 }
 
-/// What a record row whose key is taken does instead of its INSERT, and
-/// what every row answers (the same text on both backends, after the rows' INSERT).
+/// What follows the record rows' INSERT on both backends: a row whose key
+/// is taken re-points that record instead, and every row answers its
+/// record's id.
 pub(super) const RECORD_UPSERT_TAIL: &str = " ON CONFLICT (account_id, kind, external_id) DO UPDATE \
      SET owner_user_id = excluded.owner_user_id, owner_is_former = FALSE, \
      updated_at = excluded.updated_at RETURNING id";
