@@ -102,12 +102,12 @@ pub(crate) trait BackendQueries {
     /// the ids inserted.
     fn insert_user_rows(
         &mut self,
-        rows: &[models::UserRow],
+        rows: Vec<models::UserRow>,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Inserts events whose sequences the caller reserved.
     fn insert_event_rows(
         &mut self,
-        rows: &[models::EventRow],
+        rows: Vec<models::EventRow>,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Inserts work records, in as few statements as the backend allows;
     /// a row whose account, kind and external id are taken gives that
@@ -115,7 +115,7 @@ pub(crate) trait BackendQueries {
     /// Returns the id of each row's record, new or existing.
     fn upsert_record_rows(
         &mut self,
-        rows: &[models::NewWorkRecord],
+        rows: Vec<models::NewWorkRecord>,
     ) -> impl Future<Output = Result<Vec<i64>>> + Send;
 }
 

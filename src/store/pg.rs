@@ -24,16 +24,16 @@ impl super::BackendQueries for Conn {
         lock_login_throttle_row(self, email).await
     }
 
-    async fn upsert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<Vec<i64>> {
-        upsert_record_rows(self, rows).await
+    async fn upsert_record_rows(&mut self, rows: Vec<NewWorkRecord>) -> Result<Vec<i64>> {
+        upsert_record_rows(self, &rows).await
     }
 
-    async fn insert_user_rows(&mut self, rows: &[UserRow]) -> Result<Vec<String>> {
-        insert_user_rows(self, rows).await
+    async fn insert_user_rows(&mut self, rows: Vec<UserRow>) -> Result<Vec<String>> {
+        insert_user_rows(self, &rows).await
     }
 
-    async fn insert_event_rows(&mut self, rows: &[EventRow]) -> Result<()> {
-        insert_event_rows(self, rows).await
+    async fn insert_event_rows(&mut self, rows: Vec<EventRow>) -> Result<()> {
+        insert_event_rows(self, &rows).await
     }
 }
 

@@ -21,15 +21,15 @@ impl super::BackendQueries for Conn {
         lock_login_throttle_row(self, email).await
     }
 
-    async fn upsert_record_rows(&mut self, rows: &[NewWorkRecord]) -> Result<Vec<i64>> {
+    async fn upsert_record_rows(&mut self, rows: Vec<NewWorkRecord>) -> Result<Vec<i64>> {
         upsert_record_rows(self, rows).await
     }
 
-    async fn insert_user_rows(&mut self, rows: &[UserRow]) -> Result<Vec<String>> {
+    async fn insert_user_rows(&mut self, rows: Vec<UserRow>) -> Result<Vec<String>> {
         insert_user_rows(self, rows).await
     }
 
-    async fn insert_event_rows(&mut self, rows: &[EventRow]) -> Result<()> {
+    async fn insert_event_rows(&mut self, rows: Vec<EventRow>) -> Result<()> {
         insert_event_rows(self, rows).await
     }
 }
@@ -127,22 +127,14 @@ const RECORD_ROWS_PER_INSERT: usize = 1000;
 /// otherwise cross to that thread for every statement). diesel has no
 /// multi-row INSERT for SQLite over a runtime-sized slice, so the statement
 /// is written here: one statement per chunk instead of one per row halves
-/// the cost of a 1,000-record RegisterWorkRecords. Timestamps are bound as the text diesel would
-/// write for them (`%F %T%.f`), formatted once per distinct value: a call's
-/// rows share one, and formatting it per row was 6% of the call.
-async fn upsert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<Vec<i64>> {
-    let rows = rows.to_vec();
-    let mut stamps: Vec<(chrono::NaiveDateTime, String)> = Vec::new();
-    let mut stamp_of = |at: chrono::NaiveDateTime| match stamps.iter().position(|(t, _)| *t == at) {
-        Some(i) => i,
-        None => {
-            stamps.push((at, at.format("%F %T%.f").to_string()));
-            stamps.len() - 1
-        }
-    };
-    let row_stamps: Vec<(usize, usize)> = rows
+/// the cost of a 1,000-record RegisterWorkRecords. Timestamps are bound as
+/// [`StampText`]: a call's rows share one, and formatting it per row was
+/// 6% of the call.
+async fn upsert_record_rows(conn: &mut Conn, rows: Vec<NewWorkRecord>) -> Result<Vec<i64>> {
+    let mut stamps = Stamps::default();
+    let row_stamps: Vec<(StampText, StampText)> = rows
         .iter()
-        .map(|r| (stamp_of(r.created_at), stamp_of(r.updated_at)))
+        .map(|r| (stamps.of(r.created_at), stamps.of(r.updated_at)))
         .collect();
     Ok(conn
         .spawn_blocking(move |inner| {
@@ -151,11 +143,7 @@ async fn upsert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<V
                 .chunks(RECORD_ROWS_PER_INSERT)
                 .zip(row_stamps.chunks(RECORD_ROWS_PER_INSERT))
             {
-                let insert = RecordRowsInsert {
-                    rows,
-                    row_stamps,
-                    stamps: &stamps,
-                };
+                let insert = RecordRowsInsert { rows, row_stamps };
                 ids.extend(diesel::RunQueryDsl::load::<i64>(insert, inner)?);
             }
             Ok::<_, diesel::result::Error>(ids)
@@ -171,9 +159,8 @@ async fn upsert_record_rows(conn: &mut Conn, rows: &[NewWorkRecord]) -> Result<V
 /// kept, so the cache holds one such statement whatever the batch sizes.
 struct RecordRowsInsert<'a> {
     rows: &'a [NewWorkRecord],
-    /// Per row, its created and updated stamps as indexes into `stamps`.
-    row_stamps: &'a [(usize, usize)],
-    stamps: &'a [(chrono::NaiveDateTime, String)],
+    /// Each row's created and updated stamps.
+    row_stamps: &'a [(StampText, StampText)],
 }
 
 impl diesel::query_builder::QueryId for RecordRowsInsert<'_> {
@@ -190,7 +177,7 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for RecordRows
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
     ) -> diesel::QueryResult<()> {
-        use diesel::sql_types::{Bool, Nullable, Text};
+        use diesel::sql_types::{Bool, Nullable, Text, Timestamp};
         if self.rows.len() != RECORD_ROWS_PER_INSERT {
             out.unsafe_to_cache_prepared();
         }
@@ -198,7 +185,7 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for RecordRows
             "INSERT INTO work_records (account_id, kind, external_id, owner_user_id, \
              owner_is_former, parent_kind, parent_external_id, created_at, updated_at) VALUES ",
         );
-        for (i, (row, &(created, updated))) in self.rows.iter().zip(self.row_stamps).enumerate() {
+        for (i, (row, (created, updated))) in self.rows.iter().zip(self.row_stamps).enumerate() {
             out.push_sql(if i == 0 { "(" } else { ",(" });
             out.push_bind_param::<Text, _>(&row.account_id)?;
             out.push_sql(",");
@@ -214,9 +201,9 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for RecordRows
             out.push_sql(",");
             out.push_bind_param::<Nullable<Text>, _>(&row.parent_external_id)?;
             out.push_sql(",");
-            out.push_bind_param::<Text, _>(&self.stamps[created].1)?;
+            out.push_bind_param::<Timestamp, _>(created)?;
             out.push_sql(",");
-            out.push_bind_param::<Text, _>(&self.stamps[updated].1)?;
+            out.push_bind_param::<Timestamp, _>(updated)?;
             out.push_sql(")");
         }
         out.push_sql(RECORD_UPSERT_TAIL);
@@ -233,14 +220,18 @@ impl<Conn> diesel::RunQueryDsl<Conn> for RecordRowsInsert<'_> {}
 /// `users_search` (its savepoint hook), and then merges those small
 /// segments, so 1,000 users added row by row took ten times as long as in
 /// one statement.
-async fn insert_user_rows(conn: &mut Conn, rows: &[UserRow]) -> Result<Vec<String>> {
+async fn insert_user_rows(conn: &mut Conn, rows: Vec<UserRow>) -> Result<Vec<String>> {
     use super::schema::users;
-    let rows = rows.to_vec();
+    let mut stamps = Stamps::default();
+    let rows: Vec<UserInsert> = rows
+        .into_iter()
+        .map(|row| UserInsert::new(row, &mut stamps))
+        .collect();
     Ok(conn
         .spawn_blocking(move |inner| {
             let mut inserted = Vec::with_capacity(rows.len());
             for chunk in rows.chunks(ROWS_PER_INSERT) {
-                let ids = match <&[UserRow; ROWS_PER_INSERT]>::try_from(chunk) {
+                let ids = match <&[UserInsert; ROWS_PER_INSERT]>::try_from(chunk) {
                     Ok(full) => diesel::RunQueryDsl::get_results::<String>(
                         diesel::insert_into(users::table)
                             .values(full)
@@ -265,13 +256,17 @@ async fn insert_user_rows(conn: &mut Conn, rows: &[UserRow]) -> Result<Vec<Strin
 
 /// Events in statements of up to [`ROWS_PER_INSERT`] rows, on the
 /// connection's own thread in one hand-off.
-async fn insert_event_rows(conn: &mut Conn, rows: &[EventRow]) -> Result<()> {
-    let rows = rows.to_vec();
+async fn insert_event_rows(conn: &mut Conn, rows: Vec<EventRow>) -> Result<()> {
+    let mut stamps = Stamps::default();
+    let rows: Vec<EventInsert> = rows
+        .into_iter()
+        .map(|row| EventInsert::new(row, &mut stamps))
+        .collect();
     Ok(conn
         .spawn_blocking(move |inner| {
             for chunk in rows.chunks(ROWS_PER_INSERT) {
                 let events = super::schema::events::table;
-                match <&[EventRow; ROWS_PER_INSERT]>::try_from(chunk) {
+                match <&[EventInsert; ROWS_PER_INSERT]>::try_from(chunk) {
                     Ok(full) => diesel::RunQueryDsl::execute(
                         diesel::insert_into(events).values(full),
                         inner,
@@ -285,6 +280,121 @@ async fn insert_event_rows(conn: &mut Conn, rows: &[EventRow]) -> Result<()> {
             Ok(())
         })
         .await?)
+}
+
+/// A timestamp as the text diesel writes for one on SQLite (`%F %T%.f`),
+/// formatted once for all the rows of a batch that share it: formatting
+/// it per row and column was 7% of the writer's time in a 1,000-user
+/// BulkAddUsers (perf).
+#[derive(Debug, Clone, diesel::expression::AsExpression)]
+#[diesel(sql_type = diesel::sql_types::Timestamp)]
+struct StampText(std::sync::Arc<str>);
+
+impl diesel::serialize::ToSql<diesel::sql_types::Timestamp, diesel::sqlite::Sqlite> for StampText {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
+    ) -> diesel::serialize::Result {
+        out.set_value(&*self.0);
+        Ok(diesel::serialize::IsNull::No)
+    }
+}
+
+/// The [`StampText`] of each distinct timestamp of a batch.
+#[derive(Default)]
+struct Stamps(std::collections::HashMap<chrono::NaiveDateTime, StampText>);
+
+impl Stamps {
+    fn of(&mut self, at: chrono::NaiveDateTime) -> StampText {
+        self.0
+            .entry(at)
+            .or_insert_with(|| StampText(at.format("%F %T%.f").to_string().into()))
+            .clone()
+    }
+}
+
+/// A [`UserRow`] to insert, its timestamps as [`StampText`].
+#[derive(diesel::Insertable)]
+#[diesel(table_name = super::schema::users, treat_none_as_default_value = false)]
+struct UserInsert {
+    id: String,
+    account_id: String,
+    name: String,
+    email: String,
+    password_hash: String,
+    group_id: Option<String>,
+    role: String,
+    permissions: String,
+    status: String,
+    search_text: String,
+    version: i64,
+    tokens_valid_after: Option<StampText>,
+    created_at: StampText,
+    updated_at: StampText,
+    disabled_at: Option<StampText>,
+    access_role_id: Option<String>,
+}
+
+impl UserInsert {
+    fn new(row: UserRow, stamps: &mut Stamps) -> Self {
+        UserInsert {
+            tokens_valid_after: row.tokens_valid_after.map(|at| stamps.of(at)),
+            created_at: stamps.of(row.created_at),
+            updated_at: stamps.of(row.updated_at),
+            disabled_at: row.disabled_at.map(|at| stamps.of(at)),
+            id: row.id,
+            account_id: row.account_id,
+            name: row.name,
+            email: row.email,
+            password_hash: row.password_hash,
+            group_id: row.group_id,
+            role: row.role,
+            permissions: row.permissions,
+            status: row.status,
+            search_text: row.search_text,
+            version: row.version,
+            access_role_id: row.access_role_id,
+        }
+    }
+}
+
+/// An [`EventRow`] to insert, its timestamp as [`StampText`].
+#[derive(diesel::Insertable)]
+#[diesel(table_name = super::schema::events, treat_none_as_default_value = false)]
+struct EventInsert {
+    account_id: String,
+    sequence: i64,
+    event_type: String,
+    created_at: StampText,
+    actor: String,
+    user_id: Option<String>,
+    target_user_id: Option<String>,
+    job_id: Option<String>,
+    seats_before: Option<i32>,
+    seats_after: Option<i32>,
+    amount_minor: Option<i64>,
+    moved: Option<String>,
+    detail: String,
+}
+
+impl EventInsert {
+    fn new(row: EventRow, stamps: &mut Stamps) -> Self {
+        EventInsert {
+            created_at: stamps.of(row.created_at),
+            account_id: row.account_id,
+            sequence: row.sequence,
+            event_type: row.event_type,
+            actor: row.actor,
+            user_id: row.user_id,
+            target_user_id: row.target_user_id,
+            job_id: row.job_id,
+            seats_before: row.seats_before,
+            seats_after: row.seats_after,
+            amount_minor: row.amount_minor,
+            moved: row.moved,
+            detail: row.detail,
+        }
+    }
 }
 
 /// Rows per multi-row INSERT of users or events: 1,000 rows of 17 values

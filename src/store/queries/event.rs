@@ -43,7 +43,7 @@ impl EventQueries for Conn {
                 ..convert::event_row(account_id, event, now)
             })
             .collect();
-        self.insert_event_rows(&rows).await?;
+        self.insert_event_rows(rows).await?;
         metrics::counter!("roster_events_appended_total").increment(count as u64);
         Ok(())
     }

@@ -88,7 +88,7 @@ impl RecordQueries for Conn {
             .first(self)
             .await?;
         let rows: Vec<NewWorkRecord> = records.iter().map(convert::new_record_row).collect();
-        let ids = self.upsert_record_rows(&rows).await?;
+        let ids = self.upsert_record_rows(rows).await?;
         let created = ids
             .iter()
             .filter(|&&id| newest.is_none_or(|newest| id > newest))

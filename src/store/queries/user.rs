@@ -25,9 +25,8 @@ impl UserQueries for Conn {
         )
     }
 
-    async fn insert_new_users(&mut self, users: &[User]) -> Result<Vec<String>> {
-        let rows: Vec<UserRow> = users.iter().map(UserRow::from).collect();
-        self.insert_user_rows(&rows).await
+    async fn insert_new_users(&mut self, users: &[&User]) -> Result<Vec<String>> {
+        self.insert_user_rows(convert::new_user_rows(users)).await
     }
 
     async fn taken_emails(&mut self, emails: &[String]) -> Result<Vec<String>> {

@@ -124,7 +124,7 @@ pub trait UserQueries: Send {
     /// skipped. Returns the ids of the users inserted.
     fn insert_new_users(
         &mut self,
-        users: &[User],
+        users: &[&User],
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// The (normalized) emails among `emails` that a user has, in any account.
     fn taken_emails(
