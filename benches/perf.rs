@@ -1267,6 +1267,11 @@ async fn run(db: &Db, knobs: &Knobs) -> anyhow::Result<Report> {
     ))
     .await?;
     report.update_secs = started.elapsed().as_secs_f64();
+    // The UPDATE left a million rows' pages in the write-ahead log; they
+    // are written back now, not by the server's checkpointer while the
+    // calls below run (on two cores it took their time, and how much
+    // depended on how far it had got).
+    db.settle().await?;
 
     // RegisterWorkRecords as an importer calls it, next to one INSERT of as
     // many rows (other external ids) on the same database.
