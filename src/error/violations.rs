@@ -14,9 +14,13 @@ impl Violations {
         Self::default()
     }
 
-    pub fn add(&mut self, field: &str, description: impl Into<String>) {
+    /// Records a violation of `field`. A field's name is any `Display`
+    /// (a `&str`, or a name built from an index) and is written out only
+    /// here, so a valid field costs no name: BulkAddUsers names seven
+    /// fields of each of up to 1,000 users.
+    pub fn add(&mut self, field: impl fmt::Display, description: impl Into<String>) {
         self.0.push(FieldViolation {
-            field: field.to_owned(),
+            field: field.to_string(),
             description: description.into(),
         });
     }
@@ -24,7 +28,7 @@ impl Violations {
     /// Runs a parse and records its error under `field`.
     pub fn check<T, E: fmt::Display>(
         &mut self,
-        field: &str,
+        field: impl fmt::Display,
         result: std::result::Result<T, E>,
     ) -> Option<T> {
         match result {

@@ -29,12 +29,12 @@ fn parse_check(
     check: Option<pb::AccessCheck>,
 ) -> Option<Check> {
     let Some(c) = check else {
-        v.add(&field(""), "required");
+        v.add(field(""), "required");
         return None;
     };
     let id = |v: &mut Violations, name: &str, value: String| match convert::id_problem(&value) {
         Some(problem) => {
-            v.add(&field(name), problem);
+            v.add(field(name), problem);
             None
         }
         None => Some(value),
@@ -43,14 +43,14 @@ fn parse_check(
     let action = convert::action_from_proto(c.action);
     if action.is_none() {
         v.add(
-            &field("action"),
+            field("action"),
             "required: VIEW, EDIT, ADD, DELETE or EXPORT",
         );
     }
     let kind = convert::rights_kind_from_proto(c.kind);
     if kind.is_none() {
         v.add(
-            &field("kind"),
+            field("kind"),
             "must be LEAD, CONTACT, COMPANY or TASK (the kinds that carry rights)",
         );
     }
@@ -60,7 +60,7 @@ fn parse_check(
     };
     if c.stage_id.chars().count() > RequestedPermissions::MAX_STAGE_ID {
         v.add(
-            &field("stage_id"),
+            field("stage_id"),
             format!("at most {} characters", RequestedPermissions::MAX_STAGE_ID),
         );
     }

@@ -59,7 +59,7 @@ impl RecordService {
                 for (i, r) in records.iter().enumerate() {
                     if !known.contains(&r.owner_user_id) {
                         v.add(
-                            &format!("records[{i}].owner_user_id"),
+                            format!("records[{i}].owner_user_id"),
                             "no such user in this account",
                         );
                     }
@@ -94,7 +94,7 @@ impl RecordService {
                             && !found.contains(id)
                         {
                             v.add(
-                                &format!("records[{i}].parent_external_id"),
+                                format!("records[{i}].parent_external_id"),
                                 "no such lead or contact registered",
                             );
                         }

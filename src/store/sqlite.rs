@@ -397,7 +397,7 @@ impl EventInsert {
     }
 }
 
-/// Rows per multi-row INSERT of users or events: 1,000 rows of 17 values
+/// Rows per multi-row INSERT of users or events: 1,000 rows of 16 values
 /// stay within SQLite's 32,766 bound parameters. A full chunk goes in as an
 /// array, whose statement text diesel keeps prepared (a slice's it parses
 /// again on every call: 6.6% of a BulkAddUsers run's samples); shorter

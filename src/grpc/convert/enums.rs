@@ -228,8 +228,8 @@ pub fn event_types_from_proto(v: &mut Violations, field: &str, values: &[i32]) -
             .find(|t| event_type_to_proto(**t) == *value)
         {
             Some(t) if !types.contains(t) => types.push(*t),
-            Some(_) => v.add(&format!("{field}[{i}]"), "listed twice"),
-            None => v.add(&format!("{field}[{i}]"), "unknown or unset event type"),
+            Some(_) => v.add(format!("{field}[{i}]"), "listed twice"),
+            None => v.add(format!("{field}[{i}]"), "unknown or unset event type"),
         }
     }
     types

@@ -1,6 +1,8 @@
 //! Parsing of request fields into domain values; every bad field is added
 //! to the call's [`Violations`], so one INVALID_ARGUMENT names them all.
 
+use std::fmt;
+
 use crate::domain::permissions::{Level, RequestedPermissions, RequestedRights};
 use crate::domain::records::Targets;
 use crate::domain::{BillingCycle, Plan, Role, SeatPolicy, UserStatus};
@@ -51,7 +53,7 @@ pub fn policy_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<
     }
 }
 
-pub fn role_from_proto(v: &mut Violations, field: &str, value: i32) -> Option<Role> {
+pub fn role_from_proto(v: &mut Violations, field: impl fmt::Display, value: i32) -> Option<Role> {
     match pb::Role::try_from(value) {
         Ok(pb::Role::Unspecified) => None,
         Ok(pb::Role::Admin) => Some(Role::Admin),
@@ -122,13 +124,13 @@ pub(super) fn rights_from_proto(
 /// for the service to resolve against the user's final role.
 pub fn permissions_from_proto(
     v: &mut Violations,
-    field: &str,
+    field: impl fmt::Display,
     permissions: Option<&pb::Permissions>,
 ) -> Option<RequestedPermissions> {
     let p = permissions?;
     if p.lead_stage_rights.len() > RequestedPermissions::MAX_STAGES {
         v.add(
-            &format!("{field}.lead_stage_rights"),
+            format!("{field}.lead_stage_rights"),
             format!("at most {} stages", RequestedPermissions::MAX_STAGES),
         );
     }
@@ -138,14 +140,14 @@ pub fn permissions_from_proto(
         let id = stage.stage_id.trim();
         if id.is_empty() || id.chars().count() > RequestedPermissions::MAX_STAGE_ID {
             v.add(
-                &format!("{at}.stage_id"),
+                format!("{at}.stage_id"),
                 format!(
                     "required, 1 to {} characters",
                     RequestedPermissions::MAX_STAGE_ID
                 ),
             );
         } else if lead_stages.iter().any(|(seen, _)| seen == id) {
-            v.add(&format!("{at}.stage_id"), "named twice");
+            v.add(format!("{at}.stage_id"), "named twice");
         }
         let rights = rights_from_proto(v, &format!("{at}.rights"), stage.rights.as_ref());
         lead_stages.push((id.to_owned(), rights));
@@ -163,7 +165,7 @@ pub fn permissions_from_proto(
 
 /// An id field that must hold a UUID. Every id of every request is parsed
 /// by this function or the two below.
-pub fn id(v: &mut Violations, field: &str, value: &str) -> Option<String> {
+pub fn id(v: &mut Violations, field: impl fmt::Display, value: &str) -> Option<String> {
     match id_problem(value) {
         Some(problem) => {
             v.add(field, problem);
@@ -185,7 +187,7 @@ pub fn id_problem(value: &str) -> Option<&'static str> {
 }
 
 /// An id field that may be empty (None).
-pub fn optional_id(v: &mut Violations, field: &str, value: &str) -> Option<String> {
+pub fn optional_id(v: &mut Violations, field: impl fmt::Display, value: &str) -> Option<String> {
     if value.is_empty() {
         None
     } else {
@@ -216,13 +218,13 @@ pub fn targets_from_proto(v: &mut Violations, reassignment: Option<&pb::Reassign
         let kind = record_kind_from_proto(entry.kind);
         if kind.is_none() {
             v.add(
-                &format!("reassignment.by_kind[{i}].kind"),
+                format!("reassignment.by_kind[{i}].kind"),
                 "required: a record kind",
             );
         }
         let target = id(
             v,
-            &format!("reassignment.by_kind[{i}].target_user_id"),
+            format!("reassignment.by_kind[{i}].target_user_id"),
             &entry.target_user_id,
         );
         if let (Some(kind), Some(target)) = (kind, target) {
@@ -232,7 +234,7 @@ pub fn targets_from_proto(v: &mut Violations, reassignment: Option<&pb::Reassign
     match Targets::new(default, by_kind) {
         Ok(targets) => targets,
         Err((i, e)) => {
-            v.add(&format!("reassignment.by_kind[{i}].kind"), e.to_string());
+            v.add(format!("reassignment.by_kind[{i}].kind"), e.to_string());
             Targets::default()
         }
     }

@@ -28,9 +28,9 @@ fn parse_bulk(
     }
     let mut seen = std::collections::HashSet::new();
     for (i, id) in user_ids.iter().enumerate().take(MAX_BULK_USERS) {
-        if convert::id(&mut v, &format!("user_ids[{i}]"), id).is_some() && !seen.insert(id.as_str())
+        if convert::id(&mut v, format!("user_ids[{i}]"), id).is_some() && !seen.insert(id.as_str())
         {
-            v.add(&format!("user_ids[{i}]"), "listed twice");
+            v.add(format!("user_ids[{i}]"), "listed twice");
         }
     }
     let targets = convert::targets_from_proto(&mut v, reassignment);

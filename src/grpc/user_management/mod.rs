@@ -44,9 +44,9 @@ fn parse_new_user(
     password: &str,
 ) -> (Option<DisplayName>, Option<Email>, Option<Password>) {
     (
-        v.check(&format!("{prefix}name"), DisplayName::parse(name)),
-        v.check(&format!("{prefix}email"), Email::parse(email)),
-        v.check(&format!("{prefix}password"), Password::parse(password)),
+        v.check(format!("{prefix}name"), DisplayName::parse(name)),
+        v.check(format!("{prefix}email"), Email::parse(email)),
+        v.check(format!("{prefix}password"), Password::parse(password)),
     )
 }
 

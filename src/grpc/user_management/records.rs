@@ -35,37 +35,37 @@ pub(super) async fn register_work_records(
         let field = |name: &str| format!("records[{i}].{name}");
         let kind = convert::record_kind_from_proto(record.kind);
         if kind.is_none() {
-            v.add(&field("kind"), "required: a record kind");
+            v.add(field("kind"), "required: a record kind");
         }
         let external_id = record.external_id.trim();
         if external_id.is_empty() || external_id.chars().count() > 128 {
-            v.add(&field("external_id"), "1 to 128 characters");
+            v.add(field("external_id"), "1 to 128 characters");
         }
-        let owner = convert::id(&mut v, &field("owner_user_id"), &record.owner_user_id);
+        let owner = convert::id(&mut v, field("owner_user_id"), &record.owner_user_id);
         let parent_kind = convert::record_kind_from_proto(record.parent_kind);
         let parent = match (kind, parent_kind) {
             (Some(RecordKind::Conversation), Some(p)) if RecordKind::PARENTS.contains(&p) => {
                 if record.parent_external_id.trim().is_empty() {
-                    v.add(&field("parent_external_id"), "required for conversations");
+                    v.add(field("parent_external_id"), "required for conversations");
                 }
                 Some((p, record.parent_external_id.trim().to_owned()))
             }
             (Some(RecordKind::Conversation), _) => {
                 v.add(
-                    &field("parent_kind"),
+                    field("parent_kind"),
                     "conversations attach to a LEAD, CONTACT or COMPANY",
                 );
                 None
             }
             (_, None) if record.parent_external_id.is_empty() => None,
             _ => {
-                v.add(&field("parent_kind"), "only conversations have a parent");
+                v.add(field("parent_kind"), "only conversations have a parent");
                 None
             }
         };
         if let (Some(kind), Some(owner)) = (kind, owner) {
             if !seen.insert((kind, external_id.to_owned())) {
-                v.add(&field("external_id"), "listed twice in this call");
+                v.add(field("external_id"), "listed twice in this call");
             }
             records.push(RecordInput {
                 kind,
@@ -200,10 +200,10 @@ pub(super) async fn transfer_records(
     let mut kinds = Vec::with_capacity(r.kinds.len());
     for (i, value) in r.kinds.iter().enumerate() {
         match convert::record_kind_from_proto(*value).filter(|k| k.is_movable()) {
-            Some(kind) if kinds.contains(&kind) => v.add(&format!("kinds[{i}]"), "listed twice"),
+            Some(kind) if kinds.contains(&kind) => v.add(format!("kinds[{i}]"), "listed twice"),
             Some(kind) => kinds.push(kind),
             None => v.add(
-                &format!("kinds[{i}]"),
+                format!("kinds[{i}]"),
                 "only LEAD, CONTACT, COMPANY, CUSTOMER and TASK move (conversations follow their parent; notes never move)",
             ),
         }

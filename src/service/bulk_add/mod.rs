@@ -320,7 +320,7 @@ async fn plan<R: Repo>(
             for (i, row) in rows.iter().enumerate() {
                 if row.group_id.as_deref() == Some(group_id.as_str()) {
                     v.add(
-                        &format!("users[{i}].group_id"),
+                        format!("users[{i}].group_id"),
                         "no such group in this account",
                     );
                 }
@@ -341,7 +341,7 @@ async fn plan<R: Repo>(
                 for (i, row) in rows.iter().enumerate() {
                     if row.access_role_id.as_deref() == Some(role_id.as_str()) {
                         v.add(
-                            &format!("users[{i}].access_role_id"),
+                            format!("users[{i}].access_role_id"),
                             "no such access role in this account",
                         );
                     }

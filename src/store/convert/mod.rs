@@ -83,14 +83,16 @@ impl From<&User> for UserRow {
 /// time in a profile of a 1,000-user import).
 pub fn new_user_rows(users: &[&User]) -> Vec<UserRow> {
     let mut rows: Vec<UserRow> = Vec::with_capacity(users.len());
-    for (i, &user) in users.iter().enumerate() {
-        let json = match (i.checked_sub(1).map(|p| users[p]), rows.last()) {
+    let mut previous: Option<&User> = None;
+    for &user in users {
+        let json = match (previous, rows.last()) {
             (Some(before), Some(row)) if before.permissions == user.permissions => {
                 row.permissions.clone()
             }
             _ => user.permissions.to_json(),
         };
         rows.push(user_row(user, json));
+        previous = Some(user);
     }
     rows
 }
