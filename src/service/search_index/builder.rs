@@ -168,6 +168,7 @@ impl IndexBuilder {
     pub fn finish(self, users_version: i64) -> AccountIndex {
         let mut index = self.index;
         index.users_version = users_version;
+        index.filters.regroup();
         index.text.shrink_to_fit();
         index.names.shrink_to_fit();
         index.disabled_at.shrink_to_fit();

@@ -6,7 +6,8 @@
 //! A search finds its page in the copy: one pass of a substring finder
 //! (`memchr::memmem`, vectorised) over the account's texts laid end to
 //! end, which stops once the page is full, and skips every block of 32
-//! users whose trigram filter shows that none of them can hold the query. The page is served from the
+//! users whose trigram filter shows that none of them can hold the query
+//! (the filters of 64 blocks read a word at a time). The page is served from the
 //! copy only if the account's `users_version`, read from the database for
 //! this call, is still the copy's: every change of a users row moves it
 //! (a trigger, in the same transaction), so the copy's rows are then
@@ -239,31 +240,40 @@ impl AccountIndex {
                             <= after.as_bytes()
                     })
                 });
+                let lanes = self.filters.lanes();
                 while u < self.ids.len() && found.len() < limit {
-                    let block = u / BLOCK;
-                    let block_end = ((block + 1) * BLOCK).min(self.ids.len());
-                    if !self.filters.may_hold(block, &bits) {
-                        u = block_end;
-                        continue;
-                    }
-                    // The block's texts from user u on, in one pass.
-                    let end = self.starts[block_end] as usize;
-                    while u < block_end && found.len() < limit {
-                        let from = self.starts[u] as usize;
-                        let Some(at) = finder.find(&self.text[from..end]) else {
-                            break;
-                        };
-                        let at = (from + at) as u32;
-                        // The user whose text holds the match (texts end
-                        // in END, which the needle lacks: a match never
-                        // spans two).
-                        u += self.starts[u..block_end].partition_point(|start| *start <= at) - 1;
-                        if self.admits(&wanted, u) {
-                            found.push(u);
+                    let group = u / BLOCK / lanes;
+                    let group_end = ((group + 1) * lanes * BLOCK).min(self.ids.len());
+                    // The group's blocks from u's on whose filter admits
+                    // the query, in order.
+                    let mut blocks =
+                        self.filters.candidates(group, &bits) & (u64::MAX << (u / BLOCK % lanes));
+                    while blocks != 0 && found.len() < limit {
+                        let block = group * lanes + blocks.trailing_zeros() as usize;
+                        blocks &= blocks - 1;
+                        u = u.max(block * BLOCK);
+                        let block_end = ((block + 1) * BLOCK).min(self.ids.len());
+                        // The block's texts from user u on, in one pass.
+                        let end = self.starts[block_end] as usize;
+                        while u < block_end && found.len() < limit {
+                            let from = self.starts[u] as usize;
+                            let Some(at) = finder.find(&self.text[from..end]) else {
+                                break;
+                            };
+                            let at = (from + at) as u32;
+                            // The user whose text holds the match (texts
+                            // end in END, which the needle lacks: a match
+                            // never spans two).
+                            u +=
+                                self.starts[u..block_end].partition_point(|start| *start <= at) - 1;
+                            if self.admits(&wanted, u) {
+                                found.push(u);
+                            }
+                            u += 1;
                         }
-                        u += 1;
+                        u = block_end;
                     }
-                    u = block_end;
+                    u = u.max(group_end);
                 }
             }
             order => {

@@ -132,22 +132,69 @@ fn filters_and_limits() {
 /// page is what a plain scan of all texts gives.
 #[test]
 fn pages_across_blocks_are_those_of_a_plain_scan() {
+    // 22 blocks (one filter per block), then 131 (filters regrouped by
+    // 64 blocks, the last group partly empty).
+    pages_match_a_plain_scan(700, 7);
+    pages_match_a_plain_scan(4_190, 150);
+}
+
+#[test]
+fn regrouped_filters_answer_as_one_filter_per_block() {
+    use super::columns::{TrigramFilters, query_bits};
+    // 100 blocks: a full group of 64 and one of 36.
+    let texts: Vec<String> = (0..3_200u32)
+        .map(|i| format!("u{}x{}", i.wrapping_mul(2_654_435_761) % 9_973, i % 97))
+        .collect();
+    let mut filters = TrigramFilters::with_capacity(texts.len());
+    for (u, text) in texts.iter().enumerate() {
+        filters.add(u, text.as_bytes());
+    }
+    let queries: Vec<Vec<usize>> = ["u12", "x5", "u9x1", "973", "zzz", "u77x", "x96", "12x"]
+        .iter()
+        .map(|q| query_bits(q.as_bytes()))
+        .collect();
+    let before: Vec<Vec<bool>> = queries
+        .iter()
+        .map(|bits| (0..100).map(|b| filters.may_hold(b, bits)).collect())
+        .collect();
+    filters.regroup();
+    assert_eq!(filters.lanes(), 64);
+    for (bits, before) in queries.iter().zip(&before) {
+        let after: Vec<bool> = (0..100).map(|b| filters.may_hold(b, bits)).collect();
+        assert_eq!(&after, before, "{bits:?}");
+        // Group by group, the same blocks, and none past the last.
+        let grouped: Vec<bool> = (0..128)
+            .map(|b| filters.candidates(b / 64, bits) >> (b % 64) & 1 != 0)
+            .collect();
+        assert_eq!(&grouped[..100], &before[..]);
+        assert!(grouped[100..].iter().all(|held| !held));
+    }
+    // Some blocks pass and some do not: the check can tell them apart.
+    assert!(before.iter().flatten().any(|held| *held));
+    assert!(before.iter().flatten().any(|held| !*held));
+}
+
+/// Every query's pages of `page_size` users, in each order, against a plain
+/// scan of `count` users.
+fn pages_match_a_plain_scan(count: u128, page_size: usize) {
     let parts = ["ann", "bob", "zoë", "carl", "éva", "lee", "ng", "o'brien"];
-    let entries: Vec<SearchEntry> = (1..=700u128)
+    let entries: Vec<SearchEntry> = (1..=count)
         .map(|i| {
             let p = |k: u128| parts[((i * k + k) % parts.len() as u128) as usize];
             let name = format!("{} {} {i}", p(3), p(5));
             entry(i, &name, &format!("{}{i}@d{}.example", p(7), i % 13))
         })
         .collect();
-    let mut b = IndexBuilder::new(1000, entries.len());
+    let mut b = IndexBuilder::new(entries.len(), entries.len());
     for e in &entries {
         b.push(e).unwrap();
     }
     let ix = b.finish(1);
+    let grouped = count >= 64 * 32;
+    assert_eq!(ix.filters.lanes(), if grouped { 64 } else { 1 });
     let queries = [
         "ann", "zoë c", "lee 7", "@d1.", "n 69", "o'b", "ng", "70", "x", "zzz", "carl ann", "b 1",
-        "é",
+        "é", "n 4189", "b 2222", "@d12.",
     ];
     for query in queries {
         for order in [UserOrder::Created, UserOrder::Name, UserOrder::Email] {
@@ -171,11 +218,11 @@ fn pages_across_blocks_are_those_of_a_plain_scan() {
                     status,
                     ..Default::default()
                 };
-                // Pages of 7 after each page's last key.
+                // Pages after each page's last key.
                 let mut after: Option<String> = None;
                 let mut paged = Vec::new();
                 loop {
-                    let page = ix.find(&filter, after.as_deref(), 7).unwrap();
+                    let page = ix.find(&filter, after.as_deref(), page_size).unwrap();
                     let Some(last) = page.last() else { break };
                     after = Some(match order {
                         UserOrder::Created => last.id.clone(),
