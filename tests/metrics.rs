@@ -125,13 +125,25 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
         .expect("add");
     search("exam").await;
     let body = scrape(port).await;
+    // The search that sees the change brings the copy up to date and
+    // answers from it: the new user is held in its patch.
+    assert_eq!(counter(&body, memory), 3, "{body}");
+    assert_eq!(counter(&body, database), from_database, "{body}");
+    assert!(body.contains("roster_search_index_users 3"), "{body}");
+    // A version bumped by hand, no change logged: the copy cannot be
+    // patched to it and is dropped at once, not kept beside its successor
+    // while that is read (which may already be there: 3 users).
+    app.sql(&format!(
+        "UPDATE accounts SET users_version = users_version + 1 WHERE id = '{}'",
+        ws.account.id
+    ))
+    .await;
+    search("exam").await;
+    let body = scrape(port).await;
     assert_eq!(counter(&body, database), from_database + 1);
-    // The copy out of date is dropped by that search, not kept beside its
-    // successor while that is read: its 2 users are gone (the fresh copy's
-    // 3 may already be there).
     let kept = gauge(&body, "roster_search_index_users");
     assert!(kept == 0.0 || kept == 3.0, "{body}");
-    answered_from_memory(3).await;
+    answered_from_memory(4).await;
     assert!(scrape(port).await.contains("roster_search_index_users 3"));
 
     // On PostgreSQL a burst of GetUsers shares queries (store::coalesced):

@@ -24,6 +24,7 @@ both_backends!(
     orders_page_through_every_user_once,
     a_page_token_is_bound_to_its_order,
     the_memory_copy_answers_as_the_database,
+    a_changed_account_is_searched_in_its_patched_copy,
     a_search_from_the_copy_never_outlives_the_callers_token,
 );
 
@@ -649,6 +650,113 @@ async fn the_memory_copy_answers_as_the_database(db: Db) {
         ids(&list_all(&app, &ws, "renamed", pb::UserOrder::Unspecified, 4).await),
         zoe
     );
+}
+
+/// Changes to an account's users, made through the API or by hand, bring
+/// its copy up to date in the search that first sees them (from the users
+/// they touched, logged by the triggers): the copy is kept at the new
+/// version without being read again, and answers every query, order and
+/// page as the database does. A version bumped by hand, with no change
+/// logged, cannot be patched: the copy is dropped and read again.
+async fn a_changed_account_is_searched_in_its_patched_copy(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.search_index_users = 10_000).await;
+    let (ws, users) =
+        searchable_account_with(&app, "'00000000-0000-4000-8000-00000000' || i").await;
+    let uncopied = TestApp::spawn_with(db, |s| {
+        s.database_url = app.database_url.parse().expect("database url");
+        s.search_index_users = 0;
+    })
+    .await;
+    copy_kept(&app, &ws).await;
+    let account = &ws.admin.account_id;
+    let read_at = users_version(&app, account).await;
+    assert_eq!(app.roster.users.search.kept_version(account), Some(read_at));
+
+    // Through the API: a rename and a new user.
+    let zoe = users
+        .iter()
+        .find(|u| u.name.starts_with("Zoë"))
+        .expect("Zoë");
+    rename(&app, &ws, zoe, "Patched Zoë").await;
+    member(&app, &ws, "patched-newcomer").await;
+    // By hand: a user disabled, one removed, one added between the
+    // fillers (an id in the copy's middle).
+    app.sql(
+        "UPDATE users SET status = 'INACTIVE', disabled_at = updated_at \
+         WHERE id = '00000000-0000-4000-8000-000000001010'; \
+         DELETE FROM users WHERE id = '00000000-0000-4000-8000-000000001020'; \
+         INSERT INTO users (id, account_id, name, email, password_hash, role, permissions, \
+         status, search_text, created_at, updated_at) \
+         SELECT '00000000-0000-4000-8000-00000000103a', account_id, 'Patched Filler', \
+         'patched@fill.test', password_hash, role, permissions, status, \
+         'patched filler' || '\n' || 'patched@fill.test', created_at, updated_at \
+         FROM users WHERE id = '00000000-0000-4000-8000-000000001031'",
+    )
+    .await;
+    let changed_at = users_version(&app, account).await;
+    assert!(changed_at > read_at);
+
+    // The first search sees the change and patches the copy in its call.
+    let patched = list_all(&app, &ws, "patched", pb::UserOrder::Unspecified, 50).await;
+    assert_eq!(patched.len(), 3, "{patched:?}");
+    assert_eq!(
+        app.roster.users.search.kept_version(account),
+        Some(changed_at),
+        "kept at the new version, not read again"
+    );
+    let orders = [
+        pb::UserOrder::Unspecified,
+        pb::UserOrder::Name,
+        pb::UserOrder::Email,
+    ];
+    let statuses = [pb::UserStatus::Unspecified, pb::UserStatus::Inactive];
+    for query in QUERIES
+        .iter()
+        .chain(&["patched", "filler 10", "@fill.test", "zoë"])
+    {
+        for order in orders {
+            for status in statuses {
+                let request = pb::ListUsersRequest {
+                    page_size: 5,
+                    query: (*query).into(),
+                    order_by: order as i32,
+                    status: status as i32,
+                    ..Default::default()
+                };
+                let copied = list_all_of(&app, &ws, request.clone()).await;
+                let searched = list_all_of(&uncopied, &ws, request).await;
+                assert_eq!(copied, searched, "{query:?} {order:?} {status:?}");
+            }
+        }
+    }
+    assert_eq!(
+        app.roster.users.search.kept_version(account),
+        Some(changed_at)
+    );
+
+    // A bump with no change logged: the copy cannot be patched to it.
+    app.sql(&format!(
+        "UPDATE accounts SET users_version = users_version + 1 WHERE id = '{account}'"
+    ))
+    .await;
+    list_all(&app, &ws, "patched", pb::UserOrder::Unspecified, 4).await;
+    assert_ne!(
+        app.roster.users.search.kept_version(account),
+        Some(changed_at),
+        "dropped (or already read again)"
+    );
+    copy_kept(&app, &ws).await;
+    assert_eq!(
+        app.roster.users.search.kept_version(account),
+        Some(changed_at + 1)
+    );
+}
+
+async fn users_version(app: &TestApp, account_id: &str) -> i64 {
+    app.sql_count(&format!(
+        "SELECT users_version AS n FROM accounts WHERE id = '{account_id}'"
+    ))
+    .await
 }
 
 /// A search answered from the copy still checks the caller's own row on

@@ -213,6 +213,12 @@ async fn statements_changing_many_users_count_every_row(db: Db) {
     ))
     .await;
     assert_eq!(assert_counts(&app, &ws, "swapped").await, (21, 30));
+    let moved_from = app.sql_count(&version).await;
+    let other_version = format!(
+        "SELECT users_version AS n FROM accounts WHERE id = '{}'",
+        other.account.id
+    );
+    let moved_to = app.sql_count(&other_version).await;
     app.sql(&format!(
         "UPDATE users SET account_id = '{}' WHERE id IN ({}, {})",
         other.account.id,
@@ -222,12 +228,76 @@ async fn statements_changing_many_users_count_every_row(db: Db) {
     .await;
     assert_eq!(assert_counts(&app, &ws, "moved out").await, (18, 25));
     assert_eq!(assert_counts(&app, &other, "moved in").await, (4, 5));
+    // The change log names every user a statement touched, in each
+    // account: gone from one, arrived in the other.
+    assert_eq!(logged_since(&app, &ws.account.id, moved_from).await, 8);
+    assert_eq!(logged_since(&app, &other.account.id, moved_to).await, 8);
     let before = app.sql_count(&version).await;
     app.sql(&format!("DELETE FROM users WHERE id LIKE '{prefix}%'"))
         .await;
     assert_eq!(assert_counts(&app, &ws, "deleted").await, (1, 0));
     assert_eq!(assert_counts(&app, &other, "deleted").await, (1, 0));
     assert!(app.sql_count(&version).await > before, "the version moved");
+    // The 42 left in the account were deleted (and the 8 moved away).
+    assert_eq!(logged_since(&app, &ws.account.id, before).await, 42);
+}
+
+/// Users the change log holds for the account after `version`.
+async fn logged_since(app: &TestApp, account_id: &str, version: i64) -> i64 {
+    app.sql_count(&format!(
+        "SELECT count(DISTINCT user_id) AS n FROM user_changes \
+         WHERE account_id = '{account_id}' AND users_version > {version}"
+    ))
+    .await
+}
+
+/// The change log keeps an account's last 4,096 versions, each with an
+/// entry, and drops older ones as the version moves: 4,200 changes (one
+/// statement of 4,200 rows on SQLite, whose triggers run per row; 4,200
+/// statements on PostgreSQL, whose triggers run per statement).
+async fn the_change_log_keeps_the_last_4096_versions(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ws = app
+        .account(pb::Plan::Base, pb::SeatPolicy::AutoExpand, 3)
+        .await;
+    let account = &ws.account.id;
+    match db {
+        Db::Sqlite => {
+            app.sql(&format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4200) \
+                 INSERT INTO users (id, account_id, name, email, password_hash, role, \
+                 permissions, status, search_text, created_at, updated_at) \
+                 SELECT 'log-' || i, account_id, 'Log', 'log-' || i || '@example.com', \
+                 password_hash, 'MEMBER', permissions, 'ACTIVE', search_text, created_at, \
+                 updated_at FROM users, n WHERE users.id = '{}'",
+                ws.admin.id
+            ))
+            .await
+        }
+        Db::Postgres => {
+            app.sql(&format!(
+                "DO $$ BEGIN FOR i IN 1..4200 LOOP \
+                 UPDATE users SET version = version + 1 WHERE id = '{}'; \
+                 END LOOP; END $$",
+                ws.admin.id
+            ))
+            .await
+        }
+    }
+    let now = app
+        .sql_count(&format!(
+            "SELECT users_version AS n FROM accounts WHERE id = '{account}'"
+        ))
+        .await;
+    assert!(now > 4200);
+    let kept =
+        |what: &str| format!("SELECT {what} AS n FROM user_changes WHERE account_id = '{account}'");
+    assert_eq!(
+        app.sql_count(&kept("count(DISTINCT users_version)")).await,
+        4096
+    );
+    assert_eq!(app.sql_count(&kept("min(users_version)")).await, now - 4095);
+    assert_eq!(app.sql_count(&kept("max(users_version)")).await, now);
 }
 
 /// AddUser inserts the user before it takes a seat (the unique email index
@@ -401,6 +471,7 @@ async fn migrations(app: &TestApp, step: Migration) {
 both_backends!(
     counts_follow_changes_made_by_hand,
     statements_changing_many_users_count_every_row,
+    the_change_log_keeps_the_last_4096_versions,
     a_taken_email_leaves_no_trace,
     the_migration_counts_existing_users,
 );

@@ -2,10 +2,13 @@
 //! [`search_index`](super::search_index): finding a page there, checking it
 //! against the database, and reading copies.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::UserService;
-use super::search_index::{AccountIndex, IndexBuilder, Lookup, SearchIndex, Unindexable};
+use super::search_index::{
+    AccountIndex, IndexBuilder, Lookup, PATCH_USERS, SearchCopy, SearchIndex, Unindexable,
+};
 use crate::error::Result;
 use crate::store::prelude::*;
 use crate::store::{PageRead, Store, UsersAtVersion};
@@ -43,19 +46,33 @@ impl UserService {
             Some(current) => Some(current),
             None => self.store.users().users_version(account_id).await?,
         };
-        if current != Some(version) {
-            if self.search.refresh_stale(account_id, version, current) {
-                self.read_copy_in_background(account_id);
-            }
-            return Ok(None);
-        }
         let limit = usize::try_from(read.limit).unwrap_or(0);
-        Ok(index
-            .find(read.filter, read.after, limit)
-            .map(|users| UsersAtVersion {
-                users,
-                users_version: Some(version),
-            }))
+        if current == Some(version) {
+            return Ok(find(&index, read, limit));
+        }
+        if current.is_some_and(|current| current > version) {
+            // One search brings the copy up to date; others meanwhile
+            // take the database's search.
+            if !self.search.claim_patch(account_id, version) {
+                return Ok(None);
+            }
+            let patching = patch_copy(&self.store, &index, account_id).await;
+            let patched = match &patching {
+                Ok(Patching::Patched(patched)) => Some(patched.clone()),
+                _ => None,
+            };
+            self.search
+                .finish_patch(account_id, version, patched.clone());
+            match patching? {
+                Patching::Patched(patched) => return Ok(find(&patched, read, limit)),
+                Patching::Retry => return Ok(None),
+                Patching::Unpatchable => {}
+            }
+        }
+        if self.search.refresh_stale(account_id, version, current) {
+            self.read_copy_in_background(account_id);
+        }
+        Ok(None)
     }
 
     /// Reads a copy of the account in the background (the read was
@@ -72,6 +89,68 @@ impl UserService {
             }
         });
     }
+}
+
+/// The page of `read` from `copy`, at its version.
+fn find(copy: &SearchCopy, read: PageRead<'_>, limit: usize) -> Option<UsersAtVersion> {
+    copy.find(read.filter, read.after, limit)
+        .map(|users| UsersAtVersion {
+            users,
+            users_version: Some(copy.users_version()),
+        })
+}
+
+/// How bringing a copy up to date went.
+enum Patching {
+    /// The copy at the account's version read then.
+    Patched(Arc<SearchCopy>),
+    /// The account changed between the two reads: a later search tries again.
+    Retry,
+    /// The changes are too many for a patch, no longer all logged, or hold
+    /// a row no copy can: the account is read again whole.
+    Unpatchable,
+}
+
+/// Log rows read for a patch at most: the users it touches are fewer (one
+/// user changed many times is one), and over [`PATCH_USERS`] is too many.
+const CHANGES_READ: i64 = 4 * PATCH_USERS as i64;
+
+/// `copy` brought up to date from the changes logged since its version:
+/// which users they touched, then those users' rows as they now are, each
+/// read with the account's `users_version`, which must be the same (no
+/// change between the two reads).
+async fn patch_copy(store: &Store, copy: &SearchCopy, account_id: &str) -> Result<Patching> {
+    let since = copy.users_version();
+    let users = store.users();
+    let logged = users.changes_since(account_id, since, CHANGES_READ).await?;
+    let (changes, Some(now)) = (logged.changes, logged.users_version) else {
+        return Ok(Patching::Unpatchable);
+    };
+    // Each version after the copy's was made by a change that logged at
+    // least one user: a version missing was pruned, or bumped by hand.
+    let mut versions: Vec<i64> = changes.iter().map(|(version, _)| *version).collect();
+    versions.dedup();
+    let complete = now > since && versions.len() as i64 == now - since;
+    if changes.len() as i64 >= CHANGES_READ || !complete {
+        return Ok(Patching::Unpatchable);
+    }
+    let mut touched: Vec<String> = changes.into_iter().map(|(_, user_id)| user_id).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    if copy.patched_users() + touched.len() > PATCH_USERS {
+        return Ok(Patching::Unpatchable);
+    }
+    let (entries, at) = users.search_entries_of(account_id, &touched).await?;
+    if at != Some(now) {
+        return Ok(Patching::Retry);
+    }
+    Ok(match copy.patched(&touched, entries, now) {
+        Ok(patched) => Patching::Patched(Arc::new(patched)),
+        Err(why) => {
+            tracing::debug!(?why, account_id, "search copy not patched");
+            Patching::Unpatchable
+        }
+    })
 }
 
 /// Reads the account's copy (the read was claimed) and hands it to

@@ -50,8 +50,8 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 
 pub use params::{
-    EventFilter, Insert, JobProgress, Move, MoveFilter, MovedBatch, NewRecord, PassMove,
-    PrunedBatch, SearchEntry, StoredReply, UserFilter, UserOrder, UsersAtVersion,
+    EventFilter, Insert, JobProgress, LoggedChanges, Move, MoveFilter, MovedBatch, NewRecord,
+    PassMove, PrunedBatch, SearchEntry, StoredReply, UserFilter, UserOrder, UsersAtVersion,
 };
 pub use repo::{
     AccessRoleQueries, AccountQueries, EventQueries, GroupQueries, JobQueries, RecordQueries,

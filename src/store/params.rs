@@ -113,6 +113,15 @@ pub struct SearchEntry {
     pub user: User,
 }
 
+/// The changes logged for an account after a version (the `user_changes`
+/// table): (the version a change made, a user it touched), in version
+/// order, with the account's `users_version` read in the same statement
+/// (None: no such account).
+pub struct LoggedChanges {
+    pub changes: Vec<(i64, String)>,
+    pub users_version: Option<i64>,
+}
+
 /// Records of one kind moving from one user to another. `kind` is the kind
 /// of the records, or for conversations the kind of their parent.
 #[derive(Debug, Clone, Copy)]

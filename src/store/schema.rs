@@ -188,6 +188,7 @@ diesel::table! {
 
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(groups -> accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(accounts, user_changes);
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     groups,
@@ -196,6 +197,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     idempotency_keys
 );
+
+diesel::table! {
+    /// Which users each change of an account's users touched, by the
+    /// `users_version` it produced (kept by the triggers that bump it).
+    user_changes (account_id, users_version, user_id) {
+        account_id -> Text,
+        users_version -> BigInt,
+        user_id -> Text,
+    }
+}
 
 diesel::table! {
     /// Removed users whose journal rows are yet to be pruned.

@@ -83,6 +83,8 @@ delegate! {
     fn delete_user(user_id: &str, now: NaiveDateTime) -> ();
     fn find_users(account_id: &str, user_ids: &[String]) -> Vec<User>;
     fn find_search_entries(account_id: &str, after: Option<&str>, limit: i64) -> Vec<(SearchEntry, Option<i64>)>;
+    fn find_user_changes(account_id: &str, after_version: i64, limit: i64) -> LoggedChanges;
+    fn find_search_entries_of(account_id: &str, user_ids: &[String]) -> (Vec<SearchEntry>, Option<i64>);
     fn existing_user_ids(account_id: &str, user_ids: &[String]) -> Vec<String>;
     fn lock_login_throttle(email: &str, now: NaiveDateTime) -> crate::domain::login::ThrottleState;
     fn save_login_throttle(email: &str, state: &crate::domain::login::ThrottleState) -> ();

@@ -19,7 +19,7 @@ use super::pipelined::on_shared;
 use super::{Backend, PgPools, Store, UserQueries, UserReads, UsersAtVersion, convert};
 use crate::domain::User;
 use crate::error::{Error, Result};
-use crate::store::{SearchEntry, UserFilter};
+use crate::store::{LoggedChanges, SearchEntry, UserFilter};
 
 /// Most ids handed to the coalesced loader at once.
 const MOST_IDS_PER_LOAD: usize = 256;
@@ -134,6 +134,36 @@ impl<'s> Users<'s> {
     ) -> Result<Vec<(SearchEntry, Option<i64>)>> {
         self.store
             .read(async |conn| conn.find_search_entries(account_id, after, limit).await)
+            .await
+    }
+
+    /// The changes logged for the account after `after_version`, at most
+    /// `limit`, with the account's `users_version` read in the same
+    /// statement (see [`UserQueries::find_user_changes`]).
+    pub async fn changes_since(
+        &self,
+        account_id: &str,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<LoggedChanges> {
+        self.store
+            .read(async |conn| {
+                conn.find_user_changes(account_id, after_version, limit)
+                    .await
+            })
+            .await
+    }
+
+    /// The users of the account among `user_ids`, in id order, as the
+    /// search index holds them, with the account's `users_version` read in
+    /// the same statement.
+    pub async fn search_entries_of(
+        &self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> Result<(Vec<SearchEntry>, Option<i64>)> {
+        self.store
+            .read(async |conn| conn.find_search_entries_of(account_id, user_ids).await)
             .await
     }
 

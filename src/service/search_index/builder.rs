@@ -32,6 +32,38 @@ fn reserve_rest(buffer_len: usize, expected: usize) -> usize {
     rest + rest / 20
 }
 
+/// The user's id as a number, if a copy can hold the row exactly: its id
+/// a lower-case UUID, its text free of [`END`] and ending in its email, its
+/// times within 1677-2262.
+pub(super) fn held_exactly(entry: &SearchEntry) -> Result<u128, Unindexable> {
+    let user = &entry.user;
+    let id = Uuid::try_parse(&user.id).map_err(|_| Unindexable::Irregular)?;
+    // Only the canonical form sorts as its number.
+    if *id.hyphenated().encode_lower(&mut Uuid::encode_buffer()) != *user.id {
+        return Err(Unindexable::Irregular);
+    }
+    // The email order's key is read back as the text after its last line
+    // break: the text must end in "\n" + the email.
+    let text = entry.search_text.as_bytes();
+    let email = user.email.as_bytes();
+    let regular = !text.contains(&END)
+        && !email.contains(&b'\n')
+        && text.len() > email.len()
+        && text.ends_with(email)
+        && text[text.len() - email.len() - 1] == b'\n';
+    if !regular {
+        return Err(Unindexable::Irregular);
+    }
+    for time in [user.created_at, user.updated_at]
+        .into_iter()
+        .chain(user.disabled_at)
+        .chain(user.tokens_valid_after)
+    {
+        nanos(time)?;
+    }
+    Ok(id.as_u128())
+}
+
 impl IndexBuilder {
     /// A builder that refuses more than `capacity` users, sized for
     /// `expected` of them.
@@ -85,40 +117,18 @@ impl IndexBuilder {
         } else if index.account_id != user.account_id {
             return Err(Unindexable::Irregular);
         }
-        let id = Uuid::try_parse(&user.id).map_err(|_| Unindexable::Irregular)?;
-        // Only the canonical form sorts as its number.
-        if *id.hyphenated().encode_lower(&mut Uuid::encode_buffer()) != *user.id {
-            return Err(Unindexable::Irregular);
-        }
-        let id = id.as_u128();
+        // Checked before anything is pushed: a refused row leaves the
+        // builder as it was.
+        let id = held_exactly(entry)?;
         if index.ids.last().is_some_and(|last| *last >= id) {
             return Err(Unindexable::Irregular);
         }
-        // The email order's key is read back as the text after its last
-        // line break: the text must end in "\n" + the email.
         let text = entry.search_text.as_bytes();
-        let email = user.email.as_bytes();
-        let regular = !text.contains(&END)
-            && !email.contains(&b'\n')
-            && text.len() > email.len()
-            && text.ends_with(email)
-            && text[text.len() - email.len() - 1] == b'\n';
-        if !regular {
-            return Err(Unindexable::Irregular);
-        }
         let stamps = Stamps {
             version: user.version,
             created_at: nanos(user.created_at)?,
             updated_at: nanos(user.updated_at)?,
         };
-        // Checked before anything is pushed: a refused row leaves the
-        // builder as it was.
-        for time in [user.disabled_at, user.tokens_valid_after]
-            .into_iter()
-            .flatten()
-        {
-            nanos(time)?;
-        }
         if index.ids.len() == TEXT_SAMPLE && self.expected > TEXT_SAMPLE {
             index
                 .text

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{AccountIndex, Unindexable};
+use super::{AccountIndex, SearchCopy, Unindexable};
 
 /// What a search should do about an account's copy.
 pub enum Lookup {
     /// Search this copy (and check its version).
-    Ready(Arc<AccountIndex>),
+    Ready(Arc<SearchCopy>),
     /// There is none: read one (this call has claimed the read) and search
     /// the database meanwhile.
     Build,
@@ -20,8 +20,10 @@ pub enum Lookup {
 
 #[derive(Default)]
 struct Slot {
-    index: Option<Arc<AccountIndex>>,
+    index: Option<Arc<SearchCopy>>,
     building: bool,
+    /// A search is bringing the copy up to date (see [`SearchIndex::claim_patch`]).
+    patching: bool,
     /// No read of the copy before this.
     not_before: Option<Instant>,
     /// When a search last asked (a tick of [`Accounts::tick`]).
@@ -149,6 +151,43 @@ impl SearchIndex {
         claimed
     }
 
+    /// Claims bringing the account's copy at `version` up to date from the
+    /// changes since (false: the copy kept is another, or a search is
+    /// patching it already). The copy stays kept and searched meanwhile.
+    pub fn claim_patch(&self, account_id: &str, version: i64) -> bool {
+        let mut accounts = self.accounts();
+        let Some(slot) = accounts.slots.get_mut(account_id) else {
+            return false;
+        };
+        let kept = slot.index.as_ref().map(|index| index.users_version());
+        if kept != Some(version) || slot.patching {
+            return false;
+        }
+        slot.patching = true;
+        true
+    }
+
+    /// Ends a claimed patch of the copy at `version`: keeps `patched` in
+    /// its place if it is still the one kept.
+    pub fn finish_patch(&self, account_id: &str, version: i64, patched: Option<Arc<SearchCopy>>) {
+        let mut accounts = self.accounts();
+        let accounts = &mut *accounts;
+        let Some(slot) = accounts.slots.get_mut(account_id) else {
+            return;
+        };
+        slot.patching = false;
+        let (Some(patched), Some(kept)) = (patched, slot.index.as_mut()) else {
+            return;
+        };
+        if kept.users_version() != version {
+            return;
+        }
+        accounts.users = accounts.users - kept.len() + patched.len();
+        accounts.bytes = accounts.bytes - kept.bytes() + patched.bytes();
+        *kept = patched;
+        accounts.publish();
+    }
+
     /// Ends a claimed read that took `took`: keeps the copy it made (the
     /// least recently searched copies make room), or drops the account's
     /// old copy when it made none.
@@ -173,7 +212,7 @@ impl SearchIndex {
         {
             accounts.users += index.len();
             accounts.bytes += index.bytes();
-            slot.index = Some(Arc::new(index));
+            slot.index = Some(Arc::new(SearchCopy::new(index)));
         }
         // The least recently searched other copies make room.
         while accounts.users > self.capacity {

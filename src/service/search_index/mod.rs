@@ -12,15 +12,20 @@
 //! this call, is still the copy's: every change of a users row moves it
 //! (a trigger, in the same transaction), so the copy's rows are then
 //! exactly the database's, and the page what the database's own search
-//! would answer at that moment. Any other version means a change since the
-//! copy was read: the call takes the database's search instead, drops the
-//! copy (it can never answer again), and a
-//! fresh copy is read in the background, at most one read per account at a
-//! time and, after a read that took `t`, none for `4t`, so an account that
-//! changes all the time spends at most a fifth of a connection on its
-//! copy. An account with no copy has one read in the background by its
-//! first search, which the database answers (as every search until the
-//! copy is kept): no call waits for a whole account to be read.
+//! would answer at that moment. A newer version means a change since the
+//! copy was read: the search that first sees it brings the copy up to
+//! date in its call ([`patch`]), from the users the changes touched (the
+//! triggers log them with the version each change made) read again, and
+//! answers from it; searches meanwhile take the database's. When the
+//! changes are too many (over [`PATCH_USERS`] users since the copy was
+//! read), no longer all logged, or hold a row no copy can, the copy is
+//! dropped (it can never answer again) and a fresh one read in the
+//! background, at most one read per account at a time and, after a read
+//! that took `t`, none for `4t`, so an account that changes all the time
+//! spends at most a fifth of a connection on its copy. An account with no
+//! copy has one read in the background by its first search, which the
+//! database answers (as every search until the copy is kept): no call
+//! waits for a whole account to be read.
 //!
 //! Kept copies hold at most `capacity` users in all; the least recently
 //! searched account's copy makes room, and a copy no search has asked
@@ -37,9 +42,11 @@
 mod builder;
 mod columns;
 mod kept;
+mod patch;
 
 pub use builder::IndexBuilder;
 pub use kept::{Lookup, SearchIndex};
+pub use patch::{PATCH_USERS, SearchCopy};
 
 /// A copy no search has asked for in this long is dropped (checked with the
 /// health ping): an account searched less often reads its copy again in
@@ -47,6 +54,7 @@ pub use kept::{Lookup, SearchIndex};
 /// the database answers.
 pub const KEPT_WHILE_SEARCHED: std::time::Duration = std::time::Duration::from_secs(300);
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use memchr::memmem;
@@ -218,6 +226,19 @@ impl AccountIndex {
         after: Option<&str>,
         limit: usize,
     ) -> Option<Vec<User>> {
+        let found = self.positions(filter, after, limit, &HashSet::new())?;
+        Some(found.into_iter().map(|u| self.user(u)).collect())
+    }
+
+    /// Where the users of [`AccountIndex::find`] are, but for those whose
+    /// ids are `superseded` (a patch holds them as they now are).
+    fn positions(
+        &self,
+        filter: &UserFilter,
+        after: Option<&str>,
+        limit: usize,
+        superseded: &HashSet<u128>,
+    ) -> Option<Vec<usize>> {
         let needle = filter.query.as_deref()?.as_bytes();
         if needle.is_empty() || needle.contains(&END) {
             return None;
@@ -225,6 +246,7 @@ impl AccountIndex {
         let Some(wanted) = self.wanted(filter) else {
             return Some(Vec::new());
         };
+        let current = |u: usize| superseded.is_empty() || !superseded.contains(&self.ids[u]);
         let finder = memmem::Finder::new(needle);
         let bits = query_bits(needle);
         let mut found = Vec::new();
@@ -266,7 +288,7 @@ impl AccountIndex {
                             // never spans two).
                             u +=
                                 self.starts[u..block_end].partition_point(|start| *start <= at) - 1;
-                            if self.admits(&wanted, u) {
+                            if self.admits(&wanted, u) && current(u) {
                                 found.push(u);
                             }
                             u += 1;
@@ -292,13 +314,14 @@ impl AccountIndex {
                     if self.admits(&wanted, u)
                         && self.filters.may_hold(u / BLOCK, &bits)
                         && finder.find(self.text_of(u)).is_some()
+                        && current(u)
                     {
                         found.push(u);
                     }
                 }
             }
         }
-        Some(found.into_iter().map(|u| self.user(u)).collect())
+        Some(found)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::store::params::*;
 use crate::store::repo::*;
 use crate::store::schema::{
     access_roles, accounts, events, groups, idempotency_keys, job_users, jobs, ledger_entries,
-    login_throttle, record_moves, removed_users, users, work_records,
+    login_throttle, record_moves, removed_users, user_changes, users, work_records,
 };
 use crate::store::search::has_trigram;
 

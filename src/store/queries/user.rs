@@ -172,6 +172,67 @@ impl UserQueries for Conn {
             .collect()
     }
 
+    async fn find_user_changes(
+        &mut self,
+        account_id: &str,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<LoggedChanges> {
+        let rows: Vec<(i64, String, Option<i64>)> = user_changes::table
+            .filter(user_changes::account_id.eq(account_id))
+            .filter(user_changes::users_version.gt(after_version))
+            .order((
+                user_changes::users_version.asc(),
+                user_changes::user_id.asc(),
+            ))
+            .select((
+                user_changes::users_version,
+                user_changes::user_id,
+                users_version_of!(account_id),
+            ))
+            .limit(limit)
+            .load(self)
+            .await?;
+        let users_version = match <[_]>::first(&rows) {
+            Some((_, _, now)) => *now,
+            None => self.find_users_version(account_id).await?,
+        };
+        Ok(LoggedChanges {
+            changes: rows
+                .into_iter()
+                .map(|(version, user_id, _)| (version, user_id))
+                .collect(),
+            users_version,
+        })
+    }
+
+    async fn find_search_entries_of(
+        &mut self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> Result<(Vec<SearchEntry>, Option<i64>)> {
+        let rows: Vec<(UserRow, Option<i64>)> = users::table
+            .filter(users::account_id.eq(account_id))
+            .filter(users::id.eq_any(user_ids))
+            .select((UserRow::as_select(), users_version_of!(account_id)))
+            .order(users::id.asc())
+            .load(self)
+            .await?;
+        let now = match <[_]>::first(&rows) {
+            Some((_, now)) => *now,
+            None => self.find_users_version(account_id).await?,
+        };
+        let entries = rows
+            .into_iter()
+            .map(|(mut row, _)| {
+                let search_text = std::mem::take(&mut row.search_text);
+                let user = User::try_from(row)?;
+                Ok(SearchEntry { search_text, user })
+            })
+            .collect::<Result<_>>()?;
+        Ok((entries, now))
+    }
+
     async fn existing_user_ids(
         &mut self,
         account_id: &str,

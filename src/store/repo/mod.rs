@@ -176,6 +176,24 @@ pub trait UserQueries: Send {
         after: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<(SearchEntry, Option<i64>)>>> + Send;
+    /// The changes logged for the account after `after_version` (see the
+    /// `user_changes` migration): up to `limit` of (the version a change
+    /// produced, a user it touched), in version order, with the account's
+    /// `users_version` read in the same statement (None: no such account).
+    fn find_user_changes(
+        &mut self,
+        account_id: &str,
+        after_version: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<LoggedChanges>> + Send;
+    /// The users of the account among `user_ids`, in id order, as the
+    /// search index holds them, with the account's `users_version` read in
+    /// the same statement (None: no such account).
+    fn find_search_entries_of(
+        &mut self,
+        account_id: &str,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<(Vec<SearchEntry>, Option<i64>)>> + Send;
     /// Ids among `user_ids` that are users of the account.
     fn existing_user_ids(
         &mut self,

@@ -1,0 +1,247 @@
+//! A kept copy brought up to date from the users its account's changes
+//! touched since it was read (the `user_changes` log): the copy's columns
+//! stay as read, and a patch beside them holds the touched users as they
+//! now are. A search skips the copy's rows the patch supersedes and merges
+//! the patch's matches into its page, so the page is still exactly the
+//! database's at the patch's version. A patch holds at most
+//! [`PATCH_USERS`] users; past that the account is read again whole.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use memchr::memmem;
+
+use super::builder::held_exactly;
+use super::{AccountIndex, END, Unindexable};
+use crate::domain::User;
+use crate::store::{SearchEntry, UserFilter, UserOrder};
+
+/// Users a patch holds at most: each search tries every one of them, one
+/// by one (the copy's own users are skipped 2,048 at a time by their
+/// filters).
+pub const PATCH_USERS: usize = 1_024;
+
+/// A user changed or added since the copy was read, as it now is.
+#[derive(Clone)]
+struct Changed {
+    id: u128,
+    search_text: String,
+    /// Without its password hash, as the copy's own users.
+    user: User,
+}
+
+/// One account's users at one `users_version`: a copy as read, and the
+/// users changed since (see the module's docs).
+pub struct SearchCopy {
+    index: Arc<AccountIndex>,
+    users_version: i64,
+    /// Ids of users changed or gone since the copy was read: its rows for
+    /// them are out of date.
+    superseded: HashSet<u128>,
+    /// Those still in the account, as they now are, in id order.
+    changed: Vec<Changed>,
+    /// Heap bytes the patch holds (estimated).
+    patch_bytes: usize,
+}
+
+/// A user found by a search, in the copy or in its patch.
+#[derive(Clone, Copy)]
+enum Hit {
+    Copy(usize),
+    Patch(usize),
+}
+
+impl SearchCopy {
+    pub fn new(index: AccountIndex) -> Self {
+        Self {
+            users_version: index.users_version(),
+            index: Arc::new(index),
+            superseded: HashSet::new(),
+            changed: Vec::new(),
+            patch_bytes: 0,
+        }
+    }
+
+    pub fn users_version(&self) -> i64 {
+        self.users_version
+    }
+
+    /// Users held, the copy's and the patch's.
+    pub fn len(&self) -> usize {
+        self.index.len() + self.changed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes held (see [`AccountIndex::bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.index.bytes() + self.patch_bytes
+    }
+
+    /// Users the patch holds (changed or gone).
+    pub fn patched_users(&self) -> usize {
+        self.superseded.len()
+    }
+
+    /// This copy at `users_version`: the users `touched` since its own
+    /// version are now `entries` (those of them still in the account, as
+    /// read at `users_version`). Refused when the patch would hold more
+    /// than [`PATCH_USERS`], or an entry cannot be held exactly.
+    pub fn patched(
+        &self,
+        touched: &[String],
+        entries: Vec<SearchEntry>,
+        users_version: i64,
+    ) -> Result<SearchCopy, Unindexable> {
+        // An id a copy cannot hold is no user of it either.
+        let touched: HashSet<u128> = touched
+            .iter()
+            .filter_map(|id| uuid::Uuid::try_parse(id).ok().map(|id| id.as_u128()))
+            .collect();
+        let mut superseded = self.superseded.clone();
+        superseded.extend(&touched);
+        if superseded.len() > PATCH_USERS {
+            return Err(Unindexable::TooManyUsers);
+        }
+        let mut fresh = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let id = held_exactly(&entry)?;
+            if !touched.contains(&id) {
+                return Err(Unindexable::Irregular);
+            }
+            let mut user = entry.user;
+            user.password_hash = String::new();
+            fresh.push(Changed {
+                id,
+                search_text: entry.search_text,
+                user,
+            });
+        }
+        // The patch's users not touched again, and those read now.
+        let mut changed: Vec<Changed> = self
+            .changed
+            .iter()
+            .filter(|c| !touched.contains(&c.id))
+            .cloned()
+            .collect();
+        changed.extend(fresh);
+        changed.sort_unstable_by_key(|c| c.id);
+        let patch_bytes = superseded.len() * 32
+            + changed
+                .iter()
+                .map(|c| {
+                    std::mem::size_of::<Changed>()
+                        + c.search_text.len()
+                        + c.user.name.len()
+                        + c.user.email.len()
+                        + c.user.id.len()
+                        + c.user.account_id.len()
+                })
+                .sum::<usize>();
+        Ok(SearchCopy {
+            index: self.index.clone(),
+            users_version,
+            superseded,
+            changed,
+            patch_bytes,
+        })
+    }
+
+    /// What [`AccountIndex::find`] answers, at this copy's version: the
+    /// copy's page without the users the patch supersedes, merged in order
+    /// with the patch's own matches.
+    pub fn find(
+        &self,
+        filter: &UserFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Option<Vec<User>> {
+        let index = &*self.index;
+        let from_copy = index.positions(filter, after, limit, &self.superseded)?;
+        if self.changed.is_empty() {
+            return Some(from_copy.into_iter().map(|u| index.user(u)).collect());
+        }
+        // positions() answered: the query is there, and free of END.
+        let needle = filter.query.as_deref().unwrap_or_default().as_bytes();
+        debug_assert!(!needle.is_empty() && !needle.contains(&END));
+        let finder = memmem::Finder::new(needle);
+        let mut from_patch: Vec<usize> = (0..self.changed.len())
+            .filter(|p| {
+                let c = &self.changed[*p];
+                after.is_none_or(|after| self.patch_key(*p, filter.order) > after.as_bytes())
+                    && admits(filter, &c.user)
+                    && finder.find(c.search_text.as_bytes()).is_some()
+            })
+            .collect();
+        from_patch.sort_unstable_by(|a, b| {
+            self.patch_key(*a, filter.order)
+                .cmp(self.patch_key(*b, filter.order))
+        });
+        let (mut copy, mut patch) = (
+            from_copy.into_iter().peekable(),
+            from_patch.into_iter().peekable(),
+        );
+        let mut hits = Vec::with_capacity(limit);
+        while hits.len() < limit {
+            let next = match (copy.peek(), patch.peek()) {
+                (Some(u), Some(p)) => match self.compare(*u, *p, filter.order) {
+                    Ordering::Greater => Hit::Patch(*p),
+                    _ => Hit::Copy(*u),
+                },
+                (Some(u), None) => Hit::Copy(*u),
+                (None, Some(p)) => Hit::Patch(*p),
+                (None, None) => break,
+            };
+            match next {
+                Hit::Copy(_) => copy.next(),
+                Hit::Patch(_) => patch.next(),
+            };
+            hits.push(next);
+        }
+        Some(
+            hits.into_iter()
+                .map(|hit| match hit {
+                    Hit::Copy(u) => index.user(u),
+                    Hit::Patch(p) => self.changed[p].user.clone(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Patch user `p`'s key in `order`, as a page token holds it (ids in
+    /// their lower-case form, which sorts as their numbers).
+    fn patch_key(&self, p: usize, order: UserOrder) -> &[u8] {
+        let c = &self.changed[p];
+        match order {
+            UserOrder::Created => c.user.id.as_bytes(),
+            UserOrder::Email => c.user.email.as_bytes(),
+            _ => c.search_text.as_bytes(),
+        }
+    }
+
+    /// The copy's user `u` against patch user `p` in `order` (never
+    /// equal: keys are unique, and the copy's row for a patched user is
+    /// skipped).
+    fn compare(&self, u: usize, p: usize, order: UserOrder) -> Ordering {
+        let index = &*self.index;
+        match order {
+            UserOrder::Created => index.ids[u].cmp(&self.changed[p].id),
+            UserOrder::Email => index.email_of(u).cmp(self.patch_key(p, order)),
+            _ => index.text_of(u).cmp(self.patch_key(p, order)),
+        }
+    }
+}
+
+/// Whether `filter`'s status, role and group admit `user` (the query is
+/// checked apart).
+fn admits(filter: &UserFilter, user: &User) -> bool {
+    filter.status.is_none_or(|s| user.status == s)
+        && filter.role.is_none_or(|r| user.role == r)
+        && filter
+            .group_id
+            .as_deref()
+            .is_none_or(|g| user.group_id.as_deref() == Some(g))
+}
