@@ -750,6 +750,23 @@ async fn a_changed_account_is_searched_in_its_patched_copy(db: Db) {
         app.roster.users.search.kept_version(account),
         Some(changed_at + 1)
     );
+
+    // An import of more users than a patch holds (logged user by user on
+    // SQLite, as one entry with no user on PostgreSQL): the copy is read
+    // again, and every imported user is found.
+    app.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1100) \
+         INSERT INTO users (id, account_id, name, email, password_hash, role, permissions, \
+         status, search_text, created_at, updated_at) \
+         SELECT '00000000-0000-4000-9000-' || (100000000000 + i), account_id, \
+         'Imported ' || i, 'imported-' || i || '@imp.test', password_hash, role, \
+         permissions, status, 'imported ' || i || '\n' || 'imported-' || i || '@imp.test', \
+         created_at, updated_at FROM n, users WHERE users.id = '{}'",
+        ws.admin.id
+    ))
+    .await;
+    let imported = list_all(&app, &ws, "imported", pb::UserOrder::Unspecified, 500).await;
+    assert_eq!(imported.len(), 1100);
 }
 
 async fn users_version(app: &TestApp, account_id: &str) -> i64 {

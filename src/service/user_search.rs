@@ -64,7 +64,12 @@ impl UserService {
             self.search
                 .finish_patch(account_id, version, patched.clone());
             match patching? {
-                Patching::Patched(patched) => return Ok(find(&patched, read, limit)),
+                Patching::Patched(patched) => {
+                    if patched.worth_compacting() {
+                        self.compact_in_background(account_id, patched.clone());
+                    }
+                    return Ok(find(&patched, read, limit));
+                }
                 Patching::Retry => return Ok(None),
                 Patching::Unpatchable => {}
             }
@@ -73,6 +78,34 @@ impl UserService {
             self.read_copy_in_background(account_id);
         }
         Ok(None)
+    }
+
+    /// Makes `copy` and its patch one copy in the background, from
+    /// memory, unless that is under way.
+    fn compact_in_background(&self, account_id: &str, copy: Arc<SearchCopy>) {
+        let version = copy.users_version();
+        if !self.search.claim_compaction(account_id, version) {
+            return;
+        }
+        let (search, account_id) = (self.search.clone(), account_id.to_owned());
+        tokio::spawn(async move {
+            let capacity = search.capacity();
+            let started = Instant::now();
+            let compacted = tokio::task::spawn_blocking(move || copy.compacted(capacity)).await;
+            let compacted = match compacted {
+                Ok(Ok(index)) => Some(index),
+                Ok(Err(why)) => {
+                    tracing::debug!(?why, account_id, "search copy not compacted");
+                    None
+                }
+                Err(error) => {
+                    tracing::warn!(%error, account_id, "compacting a search copy failed");
+                    None
+                }
+            };
+            tracing::debug!(account_id, took = ?started.elapsed(), "search copy compacted");
+            search.finish_compaction(&account_id, version, compacted);
+        });
     }
 
     /// Reads a copy of the account in the background (the read was
@@ -135,6 +168,11 @@ async fn patch_copy(store: &Store, copy: &SearchCopy, account_id: &str) -> Resul
         return Ok(Patching::Unpatchable);
     }
     let mut touched: Vec<String> = changes.into_iter().map(|(_, user_id)| user_id).collect();
+    // A statement that changed more users than a patch holds is logged as
+    // one entry with no user (PostgreSQL).
+    if touched.iter().any(String::is_empty) {
+        return Ok(Patching::Unpatchable);
+    }
     touched.sort_unstable();
     touched.dedup();
     if copy.patched_users() + touched.len() > PATCH_USERS {

@@ -24,6 +24,9 @@ struct Slot {
     building: bool,
     /// A search is bringing the copy up to date (see [`SearchIndex::claim_patch`]).
     patching: bool,
+    /// The copy and its patch are being made one (see
+    /// [`SearchIndex::claim_compaction`]).
+    compacting: bool,
     /// No read of the copy before this.
     not_before: Option<Instant>,
     /// When a search last asked (a tick of [`Accounts::tick`]).
@@ -188,6 +191,49 @@ impl SearchIndex {
         accounts.publish();
     }
 
+    /// Claims making the account's copy at `version` and its patch one
+    /// copy (false: the copy kept is another, or this is under way).
+    pub fn claim_compaction(&self, account_id: &str, version: i64) -> bool {
+        let mut accounts = self.accounts();
+        let Some(slot) = accounts.slots.get_mut(account_id) else {
+            return false;
+        };
+        let kept = slot.index.as_ref().map(|index| index.users_version());
+        if kept != Some(version) || slot.compacting {
+            return false;
+        }
+        slot.compacting = true;
+        true
+    }
+
+    /// Ends a claimed compaction of the copy at `version`: keeps
+    /// `compacted` in its place if that copy is still the one kept (a
+    /// patch since makes it out of date: the next patch tries again).
+    pub fn finish_compaction(
+        &self,
+        account_id: &str,
+        version: i64,
+        compacted: Option<AccountIndex>,
+    ) {
+        let mut accounts = self.accounts();
+        let accounts = &mut *accounts;
+        let Some(slot) = accounts.slots.get_mut(account_id) else {
+            return;
+        };
+        slot.compacting = false;
+        let (Some(compacted), Some(kept)) = (compacted, slot.index.as_mut()) else {
+            return;
+        };
+        if kept.users_version() != version || compacted.users_version() != version {
+            return;
+        }
+        let compacted = SearchCopy::new(compacted);
+        accounts.users = accounts.users - kept.len() + compacted.len();
+        accounts.bytes = accounts.bytes - kept.bytes() + compacted.bytes();
+        *kept = Arc::new(compacted);
+        accounts.publish();
+    }
+
     /// Ends a claimed read that took `took`: keeps the copy it made (the
     /// least recently searched copies make room), or drops the account's
     /// old copy when it made none.
@@ -264,6 +310,7 @@ mod tests {
     use super::super::IndexBuilder;
     use super::super::tests::entry;
     use super::*;
+    use uuid::Uuid;
 
     #[test]
     fn copies_share_the_capacity_least_recently_searched_first() {
@@ -326,6 +373,55 @@ mod tests {
         // The account is gone: its copy goes too.
         kept.refresh_stale("a", 6, None);
         assert_eq!(kept.kept_version("a"), None);
+    }
+
+    #[test]
+    fn one_search_patches_a_copy_and_one_task_compacts_it() {
+        let kept = SearchIndex::new(10);
+        let copy = |version| {
+            let mut b = IndexBuilder::new(10, 1);
+            b.push(&entry(1, "u", "u1@x.example")).unwrap();
+            b.finish(version)
+        };
+        assert!(!kept.claim_patch("a", 5), "no copy");
+        assert!(matches!(kept.lookup("a"), Lookup::Build));
+        kept.finish("a", Ok(copy(5)), Duration::ZERO);
+        assert!(!kept.claim_patch("a", 4), "another copy is kept");
+        assert!(kept.claim_patch("a", 5));
+        assert!(!kept.claim_patch("a", 5), "under way");
+        let Lookup::Ready(five) = kept.lookup("a") else {
+            panic!("kept")
+        };
+        let touched = [Uuid::from_u128(2).hyphenated().to_string()];
+        let six = Arc::new(
+            five.patched(&touched, vec![entry(2, "v", "v2@x.example")], 6)
+                .unwrap(),
+        );
+        kept.finish_patch("a", 5, Some(six.clone()));
+        assert_eq!(kept.kept_version("a"), Some(6));
+        assert_eq!(kept.accounts().users, 2);
+        // A patch of a copy no longer kept is not kept either.
+        assert!(kept.claim_patch("a", 6));
+        kept.finish_patch("a", 5, Some(six.clone()));
+        kept.finish_patch("a", 6, None);
+        assert_eq!(kept.kept_version("a"), Some(6));
+        // Compaction: one at a time, kept only if the copy is still the one
+        // it was made from.
+        assert!(kept.claim_compaction("a", 6));
+        assert!(!kept.claim_compaction("a", 6));
+        kept.finish_compaction("a", 6, Some(copy(5)));
+        let Lookup::Ready(still) = kept.lookup("a") else {
+            panic!("kept")
+        };
+        assert_eq!(still.patched_users(), 1, "a compaction at another version");
+        assert!(kept.claim_compaction("a", 6));
+        kept.finish_compaction("a", 6, Some(six.compacted(10).unwrap()));
+        let Lookup::Ready(compacted) = kept.lookup("a") else {
+            panic!("kept")
+        };
+        assert_eq!(compacted.patched_users(), 0);
+        assert_eq!(compacted.users_version(), 6);
+        assert_eq!(kept.accounts().users, 2);
     }
 
     #[test]

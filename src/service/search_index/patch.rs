@@ -4,7 +4,10 @@
 //! now are. A search skips the copy's rows the patch supersedes and merges
 //! the patch's matches into its page, so the page is still exactly the
 //! database's at the patch's version. A patch holds at most
-//! [`PATCH_USERS`] users; past that the account is read again whole.
+//! [`PATCH_USERS`] users; past that the account is read again whole. Each
+//! search tries every user of the patch, so once it holds an eighth of the
+//! copy's users, or 256, the copy and its patch are made one copy again in
+//! the background ([`SearchCopy::compacted`]), from memory.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -13,7 +16,7 @@ use std::sync::Arc;
 use memchr::memmem;
 
 use super::builder::held_exactly;
-use super::{AccountIndex, END, Unindexable};
+use super::{AccountIndex, END, IndexBuilder, Unindexable};
 use crate::domain::User;
 use crate::store::{SearchEntry, UserFilter, UserOrder};
 
@@ -84,6 +87,44 @@ impl SearchCopy {
     /// Users the patch holds (changed or gone).
     pub fn patched_users(&self) -> usize {
         self.superseded.len()
+    }
+
+    /// Whether the patch is large enough to be worth making one copy of
+    /// the copy and the patch (see the module's docs).
+    pub fn worth_compacting(&self) -> bool {
+        let patched = self.patched_users();
+        patched > 0 && (patched >= 256 || patched * 8 >= self.index.len())
+    }
+
+    /// The copy and its patch as one copy at this version, without a
+    /// patch: the copy's users not superseded and the patch's, in id
+    /// order, as a read of the account at this version would make it.
+    pub fn compacted(&self, capacity: usize) -> Result<AccountIndex, Unindexable> {
+        let index = &*self.index;
+        let mut builder = IndexBuilder::new(capacity, index.len() + self.changed.len());
+        let mut changed = self.changed.iter().peekable();
+        let push_changed = |builder: &mut IndexBuilder, c: &Changed| {
+            builder.push(&SearchEntry {
+                search_text: c.search_text.clone(),
+                user: c.user.clone(),
+            })
+        };
+        for u in 0..index.len() {
+            let id = index.ids[u];
+            while let Some(c) = changed.next_if(|c| c.id < id) {
+                push_changed(&mut builder, c)?;
+            }
+            if !self.superseded.contains(&id) {
+                builder.push(&SearchEntry {
+                    search_text: String::from_utf8_lossy(index.text_of(u)).into_owned(),
+                    user: index.user(u),
+                })?;
+            }
+        }
+        for c in changed {
+            push_changed(&mut builder, c)?;
+        }
+        Ok(builder.finish(self.users_version))
     }
 
     /// This copy at `users_version`: the users `touched` since its own

@@ -2,11 +2,13 @@
 -- users_version it produced: a search copy read at version V is brought up
 -- to date from the rows logged after V (read again, or gone) instead of
 -- reading the whole account again. The triggers that bump users_version
--- write it in the same transaction, whoever makes the change. Each bump
--- drops the entries 4,096 versions behind: a copy further behind than that
--- is read again whole (the search copy's patch holds at most 1,024 users
--- anyway). A version with no entry (a bump by hand) tells a reader that
--- the log is incomplete.
+-- write it in the same transaction, whoever makes the change; they run per
+-- row, so each version is one user's change. Each bump drops the entry
+-- 1,024 versions behind: a copy further behind than that is read again
+-- whole (its patch holds at most 1,024 users anyway), and the log holds at
+-- most 1,024 entries per account (but for users moved between accounts by
+-- hand). A version with no entry (a bump by hand) tells a reader that the
+-- log is incomplete.
 CREATE TABLE user_changes (
     account_id TEXT NOT NULL,
     users_version BIGINT NOT NULL,
@@ -28,7 +30,7 @@ BEGIN
     INSERT INTO user_changes (account_id, users_version, user_id)
         SELECT id, users_version, NEW.id FROM accounts WHERE id = NEW.account_id;
     DELETE FROM user_changes WHERE (account_id, users_version) IN
-        (SELECT id, users_version - 4096 FROM accounts WHERE id = NEW.account_id);
+        (SELECT id, users_version - 1024 FROM accounts WHERE id = NEW.account_id);
 END;
 
 -- Two statements so that a user moved between accounts (SQL by hand) is
@@ -51,7 +53,7 @@ BEGIN
         FROM accounts a, (SELECT OLD.id AS id UNION SELECT NEW.id) u
         WHERE a.id IN (OLD.account_id, NEW.account_id);
     DELETE FROM user_changes WHERE (account_id, users_version) IN
-        (SELECT id, users_version - 4096 FROM accounts
+        (SELECT id, users_version - 1024 FROM accounts
          WHERE id IN (OLD.account_id, NEW.account_id));
 END;
 
@@ -65,5 +67,5 @@ BEGIN
     INSERT INTO user_changes (account_id, users_version, user_id)
         SELECT id, users_version, OLD.id FROM accounts WHERE id = OLD.account_id;
     DELETE FROM user_changes WHERE (account_id, users_version) IN
-        (SELECT id, users_version - 4096 FROM accounts WHERE id = OLD.account_id);
+        (SELECT id, users_version - 1024 FROM accounts WHERE id = OLD.account_id);
 END;
