@@ -130,6 +130,10 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
     assert_eq!(counter(&body, memory), 3, "{body}");
     assert_eq!(counter(&body, database), from_database, "{body}");
     assert!(body.contains("roster_search_index_users 3"), "{body}");
+    let patched = r#"roster_search_copy_updates_total{update="patched"}"#;
+    let read_again = r#"roster_search_copy_updates_total{update="read_again"}"#;
+    assert_eq!(counter(&body, patched), 1, "{body}");
+    assert_eq!(counter(&body, read_again), 0, "{body}");
     // A version bumped by hand, no change logged: the copy cannot be
     // patched to it and is dropped at once, not kept beside its successor
     // while that is read (which may already be there: 3 users).
@@ -141,6 +145,7 @@ async fn metrics_endpoint_reports_rpcs_pools_and_hashing() {
     search("exam").await;
     let body = scrape(port).await;
     assert_eq!(counter(&body, database), from_database + 1);
+    assert_eq!(counter(&body, read_again), 1, "{body}");
     let kept = gauge(&body, "roster_search_index_users");
     assert!(kept == 0.0 || kept == 3.0, "{body}");
     answered_from_memory(4).await;

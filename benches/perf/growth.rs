@@ -81,18 +81,23 @@ pub struct Step {
     /// The server's peak RSS during each entry of [`CALLS`].
     pub peak_rss_kib: Vec<u64>,
     /// The varying query's pages (its warm-up second included) answered
-    /// from the account's in-memory copy and by the database.
-    pub search_sources: [u64; 2],
+    /// from the account's in-memory copy and by the database, and what
+    /// became of the copy meanwhile: brought up to date from the changes
+    /// logged, made one with its patch, dropped to be read again.
+    pub search_sources: [u64; 5],
     /// The varying query's mean users per page.
     pub users_per_page: f64,
 }
 
 /// The server's count of text searches answered from a copy and by the
-/// database.
-fn search_sources(server: &Server) -> anyhow::Result<[u64; 2]> {
+/// database, and of the copies' updates (see [`Step::search_sources`]).
+fn search_sources(server: &Server) -> anyhow::Result<[u64; 5]> {
     let counts = server.metrics([
         "roster_search_pages_total{source=\"memory\"}",
         "roster_search_pages_total{source=\"database\"}",
+        "roster_search_copy_updates_total{update=\"patched\"}",
+        "roster_search_copy_updates_total{update=\"compacted\"}",
+        "roster_search_copy_updates_total{update=\"read_again\"}",
     ])?;
     Ok(counts.map(|v| v as u64))
 }
@@ -319,7 +324,7 @@ async fn measure(
     let pid = server.pid();
     // Each call's own peak: the high-water mark is read and reset after it.
     let mut peaks = vec![0; CALLS.len()];
-    let mut sources = [0; 2];
+    let mut sources = [0; 5];
     let tally = Arc::new(search::PageTally::default());
     for round in 0..knobs.rounds {
         health.push(
@@ -459,7 +464,7 @@ struct Measured {
     calls: Vec<Load>,
     deep_page: usize,
     peaks: Vec<u64>,
-    sources: [u64; 2],
+    sources: [u64; 5],
     users_per_page: f64,
 }
 
@@ -757,9 +762,20 @@ pub fn print(reports: &[(&str, Vec<Step>)]) {
             steps
                 .iter()
                 .map(|s| {
-                    let [memory, database] = s.search_sources;
+                    let [memory, database, ..] = s.search_sources;
                     let share = 100.0 * memory as f64 / (memory + database).max(1) as f64;
                     format!("{memory} / {database} ({share:.0}% from the copy)")
+                })
+                .collect(),
+            String::new(),
+        );
+        row(
+            "varying query: the copy patched / compacted / read again",
+            steps
+                .iter()
+                .map(|s| {
+                    let [.., patched, compacted, read_again] = s.search_sources;
+                    format!("{patched} / {compacted} / {read_again}")
                 })
                 .collect(),
             String::new(),

@@ -65,6 +65,7 @@ impl UserService {
                 .finish_patch(account_id, version, patched.clone());
             match patching? {
                 Patching::Patched(patched) => {
+                    count_update("patched");
                     if patched.worth_compacting() {
                         self.compact_in_background(account_id, patched.clone());
                     }
@@ -75,6 +76,7 @@ impl UserService {
             }
         }
         if self.search.refresh_stale(account_id, version, current) {
+            count_update("read_again");
             self.read_copy_in_background(account_id);
         }
         Ok(None)
@@ -104,7 +106,9 @@ impl UserService {
                 }
             };
             tracing::debug!(account_id, took = ?started.elapsed(), "search copy compacted");
-            search.finish_compaction(&account_id, version, compacted);
+            if search.finish_compaction(&account_id, version, compacted) {
+                count_update("compacted");
+            }
         });
     }
 
@@ -122,6 +126,13 @@ impl UserService {
             }
         });
     }
+}
+
+/// Counts what became of a copy out of date: `patched` (brought up to
+/// date from the changes logged), `compacted` (made one with its patch),
+/// `read_again` (dropped, to be read again whole).
+fn count_update(update: &'static str) {
+    metrics::counter!("roster_search_copy_updates_total", "update" => update).increment(1);
 }
 
 /// The page of `read` from `copy`, at its version.

@@ -209,29 +209,31 @@ impl SearchIndex {
     /// Ends a claimed compaction of the copy at `version`: keeps
     /// `compacted` in its place if that copy is still the one kept (a
     /// patch since makes it out of date: the next patch tries again).
+    /// Returns whether it was kept.
     pub fn finish_compaction(
         &self,
         account_id: &str,
         version: i64,
         compacted: Option<AccountIndex>,
-    ) {
+    ) -> bool {
         let mut accounts = self.accounts();
         let accounts = &mut *accounts;
         let Some(slot) = accounts.slots.get_mut(account_id) else {
-            return;
+            return false;
         };
         slot.compacting = false;
         let (Some(compacted), Some(kept)) = (compacted, slot.index.as_mut()) else {
-            return;
+            return false;
         };
         if kept.users_version() != version || compacted.users_version() != version {
-            return;
+            return false;
         }
         let compacted = SearchCopy::new(compacted);
         accounts.users = accounts.users - kept.len() + compacted.len();
         accounts.bytes = accounts.bytes - kept.bytes() + compacted.bytes();
         *kept = Arc::new(compacted);
         accounts.publish();
+        true
     }
 
     /// Ends a claimed read that took `took`: keeps the copy it made (the
@@ -409,13 +411,13 @@ mod tests {
         // it was made from.
         assert!(kept.claim_compaction("a", 6));
         assert!(!kept.claim_compaction("a", 6));
-        kept.finish_compaction("a", 6, Some(copy(5)));
+        assert!(!kept.finish_compaction("a", 6, Some(copy(5))));
         let Lookup::Ready(still) = kept.lookup("a") else {
             panic!("kept")
         };
         assert_eq!(still.patched_users(), 1, "a compaction at another version");
         assert!(kept.claim_compaction("a", 6));
-        kept.finish_compaction("a", 6, Some(six.compacted(10).unwrap()));
+        assert!(kept.finish_compaction("a", 6, Some(six.compacted(10).unwrap())));
         let Lookup::Ready(compacted) = kept.lookup("a") else {
             panic!("kept")
         };
