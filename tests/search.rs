@@ -548,6 +548,44 @@ async fn a_page_token_is_bound_to_its_order(db: Db) {
         .expect("the same order takes it");
 }
 
+/// Checks that `app` (with copies) gives every page of `query`, in each
+/// order and tab, in pages of `page_size`, as `uncopied` (the database's
+/// search) does, whole rows and all; returns the first listing (creation
+/// order, both tabs).
+async fn same_pages(
+    app: &TestApp,
+    uncopied: &TestApp,
+    ws: &Workspace,
+    query: &str,
+    page_size: i32,
+) -> Vec<pb::User> {
+    let mut first = None;
+    for order in [
+        pb::UserOrder::Unspecified,
+        pb::UserOrder::Name,
+        pb::UserOrder::Email,
+    ] {
+        for status in [
+            pb::UserStatus::Unspecified,
+            pb::UserStatus::Active,
+            pb::UserStatus::Inactive,
+        ] {
+            let request = pb::ListUsersRequest {
+                page_size,
+                query: query.into(),
+                order_by: order as i32,
+                status: status as i32,
+                ..Default::default()
+            };
+            let copied = list_all_of(app, ws, request.clone()).await;
+            let searched = list_all_of(uncopied, ws, request).await;
+            assert_eq!(copied, searched, "{query:?} {order:?} {status:?}");
+            first.get_or_insert(copied);
+        }
+    }
+    first.unwrap_or_default()
+}
+
 /// A server that keeps in-memory copies of accounts for searches answers
 /// every query, order, filter and page exactly as one that searches the
 /// database; a change made by hand without bumping the users version
@@ -576,38 +614,11 @@ async fn the_memory_copy_answers_as_the_database(db: Db) {
     ))
     .await;
     copy_kept(&app, &ws).await;
-    let orders = [
-        pb::UserOrder::Unspecified,
-        pb::UserOrder::Name,
-        pb::UserOrder::Email,
-    ];
-    let statuses = [
-        pb::UserStatus::Unspecified,
-        pb::UserStatus::Active,
-        pb::UserStatus::Inactive,
-    ];
-    for query in QUERIES.iter().chain(&["filler 10", "fill", "@fill.test"]) {
-        for order in orders {
-            for status in statuses {
-                let request = pb::ListUsersRequest {
-                    page_size: 7,
-                    query: (*query).into(),
-                    order_by: order as i32,
-                    status: status as i32,
-                    ..Default::default()
-                };
-                // Whole rows: the copy shows each user as the database does.
-                let copied = list_all_of(&app, &ws, request.clone()).await;
-                let searched = list_all_of(&uncopied, &ws, request).await;
-                assert_eq!(copied, searched, "{query:?} {order:?} {status:?}");
-                let copied = ids(&copied);
-                if order == pb::UserOrder::Unspecified
-                    && status == pb::UserStatus::Unspecified
-                    && !query.trim().is_empty()
-                {
-                    assert_eq!(copied, model(&users, query), "{query:?}");
-                }
-            }
+    let extra = ["filler 10", "fill", "@fill.test"];
+    for query in QUERIES.iter().chain(&extra) {
+        let copied = same_pages(&app, &uncopied, &ws, query, 7).await;
+        if !query.trim().is_empty() {
+            assert_eq!(ids(&copied), model(&users, query), "{query:?}");
         }
     }
 
@@ -704,30 +715,9 @@ async fn a_changed_account_is_searched_in_its_patched_copy(db: Db) {
         Some(changed_at),
         "kept at the new version, not read again"
     );
-    let orders = [
-        pb::UserOrder::Unspecified,
-        pb::UserOrder::Name,
-        pb::UserOrder::Email,
-    ];
-    let statuses = [pb::UserStatus::Unspecified, pb::UserStatus::Inactive];
-    for query in QUERIES
-        .iter()
-        .chain(&["patched", "filler 10", "@fill.test", "zoë"])
-    {
-        for order in orders {
-            for status in statuses {
-                let request = pb::ListUsersRequest {
-                    page_size: 5,
-                    query: (*query).into(),
-                    order_by: order as i32,
-                    status: status as i32,
-                    ..Default::default()
-                };
-                let copied = list_all_of(&app, &ws, request.clone()).await;
-                let searched = list_all_of(&uncopied, &ws, request).await;
-                assert_eq!(copied, searched, "{query:?} {order:?} {status:?}");
-            }
-        }
+    let extra = ["patched", "filler 10", "@fill.test", "zoë"];
+    for query in QUERIES.iter().chain(&extra) {
+        same_pages(&app, &uncopied, &ws, query, 5).await;
     }
     assert_eq!(
         app.roster.users.search.kept_version(account),

@@ -83,20 +83,19 @@ pub struct Step {
     /// The varying query's pages (its warm-up second included) answered
     /// from the account's in-memory copy and by the database, and what
     /// became of the copy meanwhile: brought up to date from the changes
-    /// logged, made one with its patch, dropped to be read again.
-    pub search_sources: [u64; 5],
+    /// logged, dropped to be read again.
+    pub search_sources: [u64; 4],
     /// The varying query's mean users per page.
     pub users_per_page: f64,
 }
 
 /// The server's count of text searches answered from a copy and by the
 /// database, and of the copies' updates (see [`Step::search_sources`]).
-fn search_sources(server: &Server) -> anyhow::Result<[u64; 5]> {
+fn search_sources(server: &Server) -> anyhow::Result<[u64; 4]> {
     let counts = server.metrics([
         "roster_search_pages_total{source=\"memory\"}",
         "roster_search_pages_total{source=\"database\"}",
         "roster_search_copy_updates_total{update=\"patched\"}",
-        "roster_search_copy_updates_total{update=\"compacted\"}",
         "roster_search_copy_updates_total{update=\"read_again\"}",
     ])?;
     Ok(counts.map(|v| v as u64))
@@ -324,7 +323,7 @@ async fn measure(
     let pid = server.pid();
     // Each call's own peak: the high-water mark is read and reset after it.
     let mut peaks = vec![0; CALLS.len()];
-    let mut sources = [0; 5];
+    let mut sources = [0; 4];
     let tally = Arc::new(search::PageTally::default());
     for round in 0..knobs.rounds {
         health.push(
@@ -464,7 +463,7 @@ struct Measured {
     calls: Vec<Load>,
     deep_page: usize,
     peaks: Vec<u64>,
-    sources: [u64; 5],
+    sources: [u64; 4],
     users_per_page: f64,
 }
 
@@ -770,12 +769,12 @@ pub fn print(reports: &[(&str, Vec<Step>)]) {
             String::new(),
         );
         row(
-            "varying query: the copy patched / compacted / read again",
+            "varying query: the copy patched / read again",
             steps
                 .iter()
                 .map(|s| {
-                    let [.., patched, compacted, read_again] = s.search_sources;
-                    format!("{patched} / {compacted} / {read_again}")
+                    let [.., patched, read_again] = s.search_sources;
+                    format!("{patched} / {read_again}")
                 })
                 .collect(),
             String::new(),

@@ -61,14 +61,10 @@ impl UserService {
                 Ok(Patching::Patched(patched)) => Some(patched.clone()),
                 _ => None,
             };
-            self.search
-                .finish_patch(account_id, version, patched.clone());
+            self.search.finish_patch(account_id, version, patched);
             match patching? {
                 Patching::Patched(patched) => {
                     count_update("patched");
-                    if patched.worth_compacting() {
-                        self.compact_in_background(account_id, patched.clone());
-                    }
                     return Ok(find(&patched, read, limit));
                 }
                 Patching::Retry => return Ok(None),
@@ -80,36 +76,6 @@ impl UserService {
             self.read_copy_in_background(account_id);
         }
         Ok(None)
-    }
-
-    /// Makes `copy` and its patch one copy in the background, from
-    /// memory, unless that is under way.
-    fn compact_in_background(&self, account_id: &str, copy: Arc<SearchCopy>) {
-        let version = copy.users_version();
-        if !self.search.claim_compaction(account_id, version) {
-            return;
-        }
-        let (search, account_id) = (self.search.clone(), account_id.to_owned());
-        tokio::spawn(async move {
-            let capacity = search.capacity();
-            let started = Instant::now();
-            let compacted = tokio::task::spawn_blocking(move || copy.compacted(capacity)).await;
-            let compacted = match compacted {
-                Ok(Ok(index)) => Some(index),
-                Ok(Err(why)) => {
-                    tracing::debug!(?why, account_id, "search copy not compacted");
-                    None
-                }
-                Err(error) => {
-                    tracing::warn!(%error, account_id, "compacting a search copy failed");
-                    None
-                }
-            };
-            tracing::debug!(account_id, took = ?started.elapsed(), "search copy compacted");
-            if search.finish_compaction(&account_id, version, compacted) {
-                count_update("compacted");
-            }
-        });
     }
 
     /// Reads a copy of the account in the background (the read was
@@ -129,8 +95,8 @@ impl UserService {
 }
 
 /// Counts what became of a copy out of date: `patched` (brought up to
-/// date from the changes logged), `compacted` (made one with its patch),
-/// `read_again` (dropped, to be read again whole).
+/// date from the changes logged), `read_again` (dropped, to be read again
+/// whole).
 fn count_update(update: &'static str) {
     metrics::counter!("roster_search_copy_updates_total", "update" => update).increment(1);
 }

@@ -22,11 +22,8 @@ pub enum Lookup {
 struct Slot {
     index: Option<Arc<SearchCopy>>,
     building: bool,
-    /// A search is bringing the copy up to date (see [`SearchIndex::claim_patch`]).
+    /// A search is bringing the copy up to date.
     patching: bool,
-    /// The copy and its patch are being made one (see
-    /// [`SearchIndex::claim_compaction`]).
-    compacting: bool,
     /// No read of the copy before this.
     not_before: Option<Instant>,
     /// When a search last asked (a tick of [`Accounts::tick`]).
@@ -156,7 +153,7 @@ impl SearchIndex {
 
     /// Claims bringing the account's copy at `version` up to date from the
     /// changes since (false: the copy kept is another, or a search is
-    /// patching it already). The copy stays kept and searched meanwhile.
+    /// doing it already). The copy stays kept and searched meanwhile.
     pub fn claim_patch(&self, account_id: &str, version: i64) -> bool {
         let mut accounts = self.accounts();
         let Some(slot) = accounts.slots.get_mut(account_id) else {
@@ -171,67 +168,29 @@ impl SearchIndex {
     }
 
     /// Ends a claimed patch of the copy at `version`: keeps `patched` in
-    /// its place if it is still the one kept.
-    pub fn finish_patch(&self, account_id: &str, version: i64, patched: Option<Arc<SearchCopy>>) {
-        let mut accounts = self.accounts();
-        let accounts = &mut *accounts;
-        let Some(slot) = accounts.slots.get_mut(account_id) else {
-            return;
-        };
-        slot.patching = false;
-        let (Some(patched), Some(kept)) = (patched, slot.index.as_mut()) else {
-            return;
-        };
-        if kept.users_version() != version {
-            return;
-        }
-        accounts.users = accounts.users - kept.len() + patched.len();
-        accounts.bytes = accounts.bytes - kept.bytes() + patched.bytes();
-        *kept = patched;
-        accounts.publish();
-    }
-
-    /// Claims making the account's copy at `version` and its patch one
-    /// copy (false: the copy kept is another, or this is under way).
-    pub fn claim_compaction(&self, account_id: &str, version: i64) -> bool {
-        let mut accounts = self.accounts();
-        let Some(slot) = accounts.slots.get_mut(account_id) else {
-            return false;
-        };
-        let kept = slot.index.as_ref().map(|index| index.users_version());
-        if kept != Some(version) || slot.compacting {
-            return false;
-        }
-        slot.compacting = true;
-        true
-    }
-
-    /// Ends a claimed compaction of the copy at `version`: keeps
-    /// `compacted` in its place if that copy is still the one kept (a
-    /// patch since makes it out of date: the next patch tries again).
-    /// Returns whether it was kept.
-    pub fn finish_compaction(
+    /// its place if that copy is still the one kept. Returns whether it
+    /// was kept.
+    pub fn finish_patch(
         &self,
         account_id: &str,
         version: i64,
-        compacted: Option<AccountIndex>,
+        patched: Option<Arc<SearchCopy>>,
     ) -> bool {
         let mut accounts = self.accounts();
         let accounts = &mut *accounts;
         let Some(slot) = accounts.slots.get_mut(account_id) else {
             return false;
         };
-        slot.compacting = false;
-        let (Some(compacted), Some(kept)) = (compacted, slot.index.as_mut()) else {
+        slot.patching = false;
+        let (Some(patched), Some(kept)) = (patched, slot.index.as_mut()) else {
             return false;
         };
-        if kept.users_version() != version || compacted.users_version() != version {
+        if kept.users_version() != version {
             return false;
         }
-        let compacted = SearchCopy::new(compacted);
-        accounts.users = accounts.users - kept.len() + compacted.len();
-        accounts.bytes = accounts.bytes - kept.bytes() + compacted.bytes();
-        *kept = Arc::new(compacted);
+        accounts.users = accounts.users - kept.len() + patched.len();
+        accounts.bytes = accounts.bytes - kept.bytes() + patched.bytes();
+        *kept = patched;
         accounts.publish();
         true
     }
@@ -378,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn one_search_patches_a_copy_and_one_task_compacts_it() {
+    fn one_search_at_a_time_patches_the_copy_kept() {
         let kept = SearchIndex::new(10);
         let copy = |version| {
             let mut b = IndexBuilder::new(10, 1);
@@ -399,31 +358,16 @@ mod tests {
             five.patched(&touched, vec![entry(2, "v", "v2@x.example")], 6)
                 .unwrap(),
         );
-        kept.finish_patch("a", 5, Some(six.clone()));
+        assert!(kept.finish_patch("a", 5, Some(six.clone())));
         assert_eq!(kept.kept_version("a"), Some(6));
         assert_eq!(kept.accounts().users, 2);
-        // A patch of a copy no longer kept is not kept either.
+        // A patch of a copy no longer kept is not kept either, and a patch
+        // that failed leaves the copy and frees the claim.
         assert!(kept.claim_patch("a", 6));
-        kept.finish_patch("a", 5, Some(six.clone()));
-        kept.finish_patch("a", 6, None);
+        assert!(!kept.finish_patch("a", 5, Some(five.clone())));
+        assert!(!kept.finish_patch("a", 6, None));
         assert_eq!(kept.kept_version("a"), Some(6));
-        // Compaction: one at a time, kept only if the copy is still the one
-        // it was made from.
-        assert!(kept.claim_compaction("a", 6));
-        assert!(!kept.claim_compaction("a", 6));
-        assert!(!kept.finish_compaction("a", 6, Some(copy(5))));
-        let Lookup::Ready(still) = kept.lookup("a") else {
-            panic!("kept")
-        };
-        assert_eq!(still.patched_users(), 1, "a compaction at another version");
-        assert!(kept.claim_compaction("a", 6));
-        assert!(kept.finish_compaction("a", 6, Some(six.compacted(10).unwrap())));
-        let Lookup::Ready(compacted) = kept.lookup("a") else {
-            panic!("kept")
-        };
-        assert_eq!(compacted.patched_users(), 0);
-        assert_eq!(compacted.users_version(), 6);
-        assert_eq!(kept.accounts().users, 2);
+        assert!(kept.claim_patch("a", 6));
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! now are. A search skips the copy's rows the patch supersedes and merges
 //! the patch's matches into its page, so the page is still exactly the
 //! database's at the patch's version. A patch holds at most
-//! [`PATCH_USERS`] users; past that the account is read again whole. Each
-//! search tries every user of the patch, so once it holds an eighth of the
-//! copy's users, or 256, the copy and its patch are made one copy again in
-//! the background ([`SearchCopy::compacted`]), from memory.
+//! [`PATCH_USERS`] users (about 250 KB), with trigram filters of its own
+//! so that a search tries only the blocks of 32 that may hold its query;
+//! past that the copy is dropped and the account read again whole (a copy
+//! made one with its patch in memory would hold the account twice while it
+//! is made, and the server's memory is bounded by one copy per account).
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -16,13 +17,12 @@ use std::sync::Arc;
 use memchr::memmem;
 
 use super::builder::held_exactly;
-use super::{AccountIndex, END, IndexBuilder, Unindexable};
+use super::columns::{BLOCK, TrigramFilters, query_bits};
+use super::{AccountIndex, END, Unindexable};
 use crate::domain::User;
 use crate::store::{SearchEntry, UserFilter, UserOrder};
 
-/// Users a patch holds at most: each search tries every one of them, one
-/// by one (the copy's own users are skipped 2,048 at a time by their
-/// filters).
+/// Users a patch holds at most (changed or gone since the copy was read).
 pub const PATCH_USERS: usize = 1_024;
 
 /// A user changed or added since the copy was read, as it now is.
@@ -44,6 +44,8 @@ pub struct SearchCopy {
     superseded: HashSet<u128>,
     /// Those still in the account, as they now are, in id order.
     changed: Vec<Changed>,
+    /// Their texts' trigram filters, by blocks of [`BLOCK`].
+    filters: TrigramFilters,
     /// Heap bytes the patch holds (estimated).
     patch_bytes: usize,
 }
@@ -62,6 +64,7 @@ impl SearchCopy {
             index: Arc::new(index),
             superseded: HashSet::new(),
             changed: Vec::new(),
+            filters: TrigramFilters::with_capacity(0),
             patch_bytes: 0,
         }
     }
@@ -87,44 +90,6 @@ impl SearchCopy {
     /// Users the patch holds (changed or gone).
     pub fn patched_users(&self) -> usize {
         self.superseded.len()
-    }
-
-    /// Whether the patch is large enough to be worth making one copy of
-    /// the copy and the patch (see the module's docs).
-    pub fn worth_compacting(&self) -> bool {
-        let patched = self.patched_users();
-        patched > 0 && (patched >= 256 || patched * 8 >= self.index.len())
-    }
-
-    /// The copy and its patch as one copy at this version, without a
-    /// patch: the copy's users not superseded and the patch's, in id
-    /// order, as a read of the account at this version would make it.
-    pub fn compacted(&self, capacity: usize) -> Result<AccountIndex, Unindexable> {
-        let index = &*self.index;
-        let mut builder = IndexBuilder::new(capacity, index.len() + self.changed.len());
-        let mut changed = self.changed.iter().peekable();
-        let push_changed = |builder: &mut IndexBuilder, c: &Changed| {
-            builder.push(&SearchEntry {
-                search_text: c.search_text.clone(),
-                user: c.user.clone(),
-            })
-        };
-        for u in 0..index.len() {
-            let id = index.ids[u];
-            while let Some(c) = changed.next_if(|c| c.id < id) {
-                push_changed(&mut builder, c)?;
-            }
-            if !self.superseded.contains(&id) {
-                builder.push(&SearchEntry {
-                    search_text: String::from_utf8_lossy(index.text_of(u)).into_owned(),
-                    user: index.user(u),
-                })?;
-            }
-        }
-        for c in changed {
-            push_changed(&mut builder, c)?;
-        }
-        Ok(builder.finish(self.users_version))
     }
 
     /// This copy at `users_version`: the users `touched` since its own
@@ -170,7 +135,12 @@ impl SearchCopy {
             .collect();
         changed.extend(fresh);
         changed.sort_unstable_by_key(|c| c.id);
+        let mut filters = TrigramFilters::with_capacity(changed.len());
+        for (p, c) in changed.iter().enumerate() {
+            filters.add(p, c.search_text.as_bytes());
+        }
         let patch_bytes = superseded.len() * 32
+            + filters.bytes()
             + changed
                 .iter()
                 .map(|c| {
@@ -187,6 +157,7 @@ impl SearchCopy {
             users_version,
             superseded,
             changed,
+            filters,
             patch_bytes,
         })
     }
@@ -209,10 +180,12 @@ impl SearchCopy {
         let needle = filter.query.as_deref().unwrap_or_default().as_bytes();
         debug_assert!(!needle.is_empty() && !needle.contains(&END));
         let finder = memmem::Finder::new(needle);
+        let bits = query_bits(needle);
         let mut from_patch: Vec<usize> = (0..self.changed.len())
             .filter(|p| {
                 let c = &self.changed[*p];
-                after.is_none_or(|after| self.patch_key(*p, filter.order) > after.as_bytes())
+                self.filters.may_hold(p / BLOCK, &bits)
+                    && after.is_none_or(|after| self.patch_key(*p, filter.order) > after.as_bytes())
                     && admits(filter, &c.user)
                     && finder.find(c.search_text.as_bytes()).is_some()
             })
