@@ -152,7 +152,7 @@ async fn patch_copy(store: &Store, copy: &SearchCopy, account_id: &str) -> Resul
     }
     touched.sort_unstable();
     touched.dedup();
-    if copy.patched_users() + touched.len() > PATCH_USERS {
+    if copy.patched_users_with(&touched) > PATCH_USERS {
         return Ok(Patching::Unpatchable);
     }
     let (entries, at) = users.search_entries_of(account_id, &touched).await?;

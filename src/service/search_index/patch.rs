@@ -92,6 +92,14 @@ impl SearchCopy {
         self.superseded.len()
     }
 
+    /// Users the patch would hold with `touched` added.
+    pub fn patched_users_with(&self, touched: &[String]) -> usize {
+        let added = touched_ids(touched)
+            .filter(|id| !self.superseded.contains(id))
+            .count();
+        self.superseded.len() + added
+    }
+
     /// This copy at `users_version`: the users `touched` since its own
     /// version are now `entries` (those of them still in the account, as
     /// read at `users_version`). Refused when the patch would hold more
@@ -102,11 +110,7 @@ impl SearchCopy {
         entries: Vec<SearchEntry>,
         users_version: i64,
     ) -> Result<SearchCopy, Unindexable> {
-        // An id a copy cannot hold is no user of it either.
-        let touched: HashSet<u128> = touched
-            .iter()
-            .filter_map(|id| uuid::Uuid::try_parse(id).ok().map(|id| id.as_u128()))
-            .collect();
+        let touched: HashSet<u128> = touched_ids(touched).collect();
         let mut superseded = self.superseded.clone();
         superseded.extend(&touched);
         if superseded.len() > PATCH_USERS {
@@ -247,6 +251,14 @@ impl SearchCopy {
             _ => index.text_of(u).cmp(self.patch_key(p, order)),
         }
     }
+}
+
+/// The ids of `touched` a copy can hold (an id that is not a UUID is no
+/// user of a copy either).
+fn touched_ids(touched: &[String]) -> impl Iterator<Item = u128> + '_ {
+    touched
+        .iter()
+        .filter_map(|id| uuid::Uuid::try_parse(id).ok().map(|id| id.as_u128()))
 }
 
 /// Whether `filter`'s status, role and group admit `user` (the query is

@@ -442,6 +442,8 @@ fn a_patch_refuses_too_many_users_and_rows_it_was_not_asked_for() {
         .patched(&touched, vec![entry(3, "bob", "bob@x.example")], 2)
         .unwrap();
     assert_eq!(patched.patched_users(), 1);
+    assert_eq!(patched.patched_users_with(&touched), 1);
+    assert_eq!(patched.patched_users_with(&many), 1 + many.len());
     let filter = UserFilter {
         query: Some("@x.".into()),
         ..Default::default()
