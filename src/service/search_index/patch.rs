@@ -271,3 +271,6 @@ fn admits(filter: &UserFilter, user: &User) -> bool {
             .as_deref()
             .is_none_or(|g| user.group_id.as_deref() == Some(g))
 }
+
+#[cfg(test)]
+mod tests;
