@@ -216,10 +216,10 @@ impl AccountIndex {
             && wanted.group.is_none_or(|c| self.group.codes[u] == c)
     }
 
-    /// The first `limit` users in `filter.order` after the key `after`
-    /// that `filter` admits and whose text holds `filter.query`: what the
-    /// database's search answers at this copy's version. None when this
-    /// copy cannot answer (no query, or one holding [`END`]).
+    /// The copy's page with no patch: what the database's search answered
+    /// when it was read (searches go through [`SearchCopy::find`]; tests
+    /// compare patched copies with copies read again through this).
+    #[cfg(test)]
     pub fn find(
         &self,
         filter: &UserFilter,
@@ -230,8 +230,11 @@ impl AccountIndex {
         Some(found.into_iter().map(|u| self.user(u)).collect())
     }
 
-    /// Where the users of [`AccountIndex::find`] are, but for those whose
-    /// ids are `superseded` (a patch holds them as they now are).
+    /// Where the first `limit` users are, in `filter.order` after the key
+    /// `after`, that `filter` admits and whose text holds `filter.query`,
+    /// leaving out those whose ids are `superseded` (a patch holds them as
+    /// they now are). None when this copy cannot answer (no query, or one
+    /// holding [`END`]).
     fn positions(
         &self,
         filter: &UserFilter,

@@ -166,9 +166,12 @@ impl SearchCopy {
         })
     }
 
-    /// What [`AccountIndex::find`] answers, at this copy's version: the
-    /// copy's page without the users the patch supersedes, merged in order
-    /// with the patch's own matches.
+    /// The first `limit` users in `filter.order` after the key `after`
+    /// that `filter` admits and whose text holds `filter.query`: what the
+    /// database's search answers at this copy's version. The copy's page
+    /// without the users the patch supersedes, merged in order with the
+    /// patch's own matches. None when no copy can answer (no query, or one
+    /// holding the copy's separator).
     pub fn find(
         &self,
         filter: &UserFilter,

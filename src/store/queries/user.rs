@@ -164,11 +164,7 @@ impl UserQueries for Conn {
         }
         let rows: Vec<(UserRow, Option<i64>)> = query.load(self).await?;
         rows.into_iter()
-            .map(|(mut row, version)| {
-                let search_text = std::mem::take(&mut row.search_text);
-                let user = User::try_from(row)?;
-                Ok((SearchEntry { search_text, user }, version))
-            })
+            .map(|(row, version)| Ok((search_entry(row)?, version)))
             .collect()
     }
 
@@ -193,10 +189,8 @@ impl UserQueries for Conn {
             .limit(limit)
             .load(self)
             .await?;
-        let users_version = match <[_]>::first(&rows) {
-            Some((_, _, now)) => *now,
-            None => self.find_users_version(account_id).await?,
-        };
+        let first = <[_]>::first(&rows).map(|(_, _, now)| *now);
+        let users_version = version_read_with(self, first, account_id).await?;
         Ok(LoggedChanges {
             changes: rows
                 .into_iter()
@@ -218,17 +212,11 @@ impl UserQueries for Conn {
             .order(users::id.asc())
             .load(self)
             .await?;
-        let now = match <[_]>::first(&rows) {
-            Some((_, now)) => *now,
-            None => self.find_users_version(account_id).await?,
-        };
+        let first = <[_]>::first(&rows).map(|(_, now)| *now);
+        let now = version_read_with(self, first, account_id).await?;
         let entries = rows
             .into_iter()
-            .map(|(mut row, _)| {
-                let search_text = std::mem::take(&mut row.search_text);
-                let user = User::try_from(row)?;
-                Ok(SearchEntry { search_text, user })
-            })
+            .map(|(row, _)| search_entry(row))
             .collect::<Result<_>>()?;
         Ok((entries, now))
     }
@@ -290,5 +278,25 @@ impl UserQueries for Conn {
             .execute(self)
             .await?;
         Ok(())
+    }
+}
+
+/// A row as the search index holds it: its searched text apart.
+fn search_entry(mut row: UserRow) -> Result<SearchEntry> {
+    let search_text = std::mem::take(&mut row.search_text);
+    let user = User::try_from(row)?;
+    Ok(SearchEntry { search_text, user })
+}
+
+/// The account's `users_version` read with the first row of a statement
+/// (`first`), or read on its own when the statement found no row.
+async fn version_read_with(
+    conn: &mut Conn,
+    first: Option<Option<i64>>,
+    account_id: &str,
+) -> Result<Option<i64>> {
+    match first {
+        Some(now) => Ok(now),
+        None => conn.find_users_version(account_id).await,
     }
 }
