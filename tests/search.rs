@@ -586,6 +586,16 @@ async fn same_pages(
     first.unwrap_or_default()
 }
 
+/// Another server on `app`'s database, keeping copies of at most
+/// `search_index_users` users (0: none, every search asks the database).
+async fn on_the_same_database(app: &TestApp, db: Db, search_index_users: usize) -> TestApp {
+    TestApp::spawn_with(db, |s| {
+        s.database_url = app.database_url.parse().expect("database url");
+        s.search_index_users = search_index_users;
+    })
+    .await
+}
+
 /// A server that keeps in-memory copies of accounts for searches answers
 /// every query, order, filter and page exactly as one that searches the
 /// database; a change made by hand without bumping the users version
@@ -596,17 +606,9 @@ async fn the_memory_copy_answers_as_the_database(db: Db) {
     // Fillers with UUID ids: a copy holds only those.
     let (ws, users) =
         searchable_account_with(&app, "'00000000-0000-4000-8000-00000000' || i").await;
-    let uncopied = TestApp::spawn_with(db, |s| {
-        s.database_url = app.database_url.parse().expect("database url");
-        s.search_index_users = 0;
-    })
-    .await;
+    let uncopied = on_the_same_database(&app, db, 0).await;
     // A budget smaller than the account: no copy of it is ever made.
-    let small = TestApp::spawn_with(db, |s| {
-        s.database_url = app.database_url.parse().expect("database url");
-        s.search_index_users = 100;
-    })
-    .await;
+    let small = on_the_same_database(&app, db, 100).await;
     app.sql(&format!(
         "UPDATE users SET status = 'INACTIVE', disabled_at = updated_at WHERE account_id = '{}' \
          AND (name LIKE 'Ann%' OR name LIKE 'Filler 10_0')",
@@ -673,11 +675,7 @@ async fn a_changed_account_is_searched_in_its_patched_copy(db: Db) {
     let app = TestApp::spawn_with(db, |s| s.search_index_users = 10_000).await;
     let (ws, users) =
         searchable_account_with(&app, "'00000000-0000-4000-8000-00000000' || i").await;
-    let uncopied = TestApp::spawn_with(db, |s| {
-        s.database_url = app.database_url.parse().expect("database url");
-        s.search_index_users = 0;
-    })
-    .await;
+    let uncopied = on_the_same_database(&app, db, 0).await;
     copy_kept(&app, &ws).await;
     let account = &ws.admin.account_id;
     let read_at = users_version(&app, account).await;
